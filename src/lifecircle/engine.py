@@ -1,0 +1,528 @@
+"""The reach engine: snapping points to the walk network and compiled shortest paths.
+
+Points (facilities, compound gates, grid cells, candidate sites) are grouped in
+named *layers*. Each point snaps to the nearest walkable segment at its exact
+position along it; the access leg from the point to the segment counts as
+walking distance. The engine then inserts every snapped point into the segment
+graph (splitting segments where points attach), so that partial edges at both
+ends of a trip are exact and every query is a plain scipy Dijkstra run:
+
+* :meth:`ReachEngine.nearest` - one multi-source pass per source set gives the
+  distance from every point of a target layer to the nearest source;
+* :meth:`ReachEngine.within` - bounded searches give every (target, source)
+  pair within a radius, for counts and capacity-aware measures.
+
+Targets may be grouped (a compound's gates): a group's distance is the minimum
+over its members.
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely.geometry import LineString, Point
+>>> from lifecircle.network import network_from_lines
+>>> net = network_from_lines(
+...     gpd.GeoSeries([LineString([(0, 0), (1000, 0)])], crs="EPSG:32650"), crs="EPSG:32650")
+>>> engine = ReachEngine(net)
+>>> _ = engine.add_layer("shops", gpd.GeoSeries([Point(900, 10)], crs="EPSG:32650"))
+>>> _ = engine.add_layer("homes", gpd.GeoSeries([Point(100, -5), Point(500, 0)], crs="EPSG:32650"))
+>>> engine.nearest("shops", "homes").round(3).tolist()
+[815.0, 410.0]
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from numpy.typing import NDArray
+from scipy import sparse
+from scipy.sparse.csgraph import dijkstra
+
+from .errors import InputError
+from .network import WalkNetwork, _symmetric_csr
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_MAX_SNAP_M",
+    "ReachEngine",
+    "RoutingGraph",
+    "SnapResult",
+    "snap_points",
+]
+
+#: Points farther than this from any walkable segment are not routed.
+DEFAULT_MAX_SNAP_M = 250.0
+
+SNAP_OK = "ok"
+SNAP_TOO_FAR = "too_far"
+SNAP_ISLAND = "island"
+SNAP_NO_GEOMETRY = "no_geometry"
+
+# Offsets closer than this (metres) to a segment end attach to the end node;
+# avoids zero-length edges, which scipy's sparse graphs cannot represent.
+_EPS_M = 1e-6
+# Upper bound on the dense Dijkstra output held at once (floats).
+_MAX_BLOCK_FLOATS = 20_000_000
+
+
+@dataclass(frozen=True)
+class SnapResult:
+    """Where points attach to the network.
+
+    Attributes
+    ----------
+    segment
+        Segment index, or -1 when the point is not attached.
+    offset_m
+        Distance along the segment from its ``seg_u`` end.
+    access_m
+        Straight-line access leg from the point to the segment.
+    status
+        ``"ok"``, ``"too_far"`` (beyond the snap limit), ``"island"`` (nearest
+        segment is off the main connected network) or ``"no_geometry"``.
+    point_xy, snap_xy
+        Projected coordinates of the point and of its attachment.
+    """
+
+    segment: NDArray[np.int64]
+    offset_m: NDArray[np.float64]
+    access_m: NDArray[np.float64]
+    status: NDArray[np.object_]
+    point_xy: NDArray[np.float64]
+    snap_xy: NDArray[np.float64]
+
+    @property
+    def ok(self) -> NDArray[np.bool_]:
+        """True for points that are routed."""
+        return self.status == SNAP_OK
+
+    def __len__(self) -> int:
+        return int(self.segment.shape[0])
+
+    def to_frame(self, index: pd.Index | None = None) -> pd.DataFrame:
+        """``snap_status`` and ``snap_m`` columns, for outputs."""
+        return pd.DataFrame(
+            {"snap_status": self.status, "snap_m": np.round(self.access_m, 2)}, index=index
+        )
+
+
+def _as_points(points: gpd.GeoSeries | gpd.GeoDataFrame, crs: object) -> gpd.GeoSeries:
+    geoms = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
+    if geoms.crs is None:
+        raise InputError("points have no coordinate reference system")
+    geoms = geoms.to_crs(crs)
+    is_point = geoms.geom_type == "Point"
+    if not is_point.all():
+        # areas and lines stand for their inside point
+        geoms = geoms.where(is_point, geoms.representative_point())
+    return geoms
+
+
+def snap_points(
+    network: WalkNetwork,
+    points: gpd.GeoSeries | gpd.GeoDataFrame,
+    *,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
+) -> SnapResult:
+    """Snap points to the nearest walkable segment, vectorised.
+
+    Parameters
+    ----------
+    network
+        The walk network.
+    points
+        Geometries in any CRS; polygons use a representative inside point.
+    max_snap_m
+        Points farther than this from every segment are flagged ``too_far``.
+
+    Returns
+    -------
+    SnapResult
+    """
+    geoms = _as_points(points, network.crs).to_numpy()
+    n = geoms.shape[0]
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    point_xy = np.full((n, 2), np.nan)
+    point_xy[~missing] = shapely.get_coordinates(geoms[~missing])
+    segment = np.full(n, -1, dtype=np.int64)
+    status = np.full(n, SNAP_TOO_FAR, dtype=object)
+    status[missing] = SNAP_NO_GEOMETRY
+    if network.n_segments and (~missing).any():
+        query_idx = np.flatnonzero(~missing)
+        pairs = network.segment_tree.query_nearest(
+            geoms[query_idx], max_distance=max_snap_m, all_matches=False
+        )
+        segment[query_idx[pairs[0]]] = pairs[1]
+    found = segment >= 0
+    a = network.node_xy[network.seg_u[segment[found]]]
+    b = network.node_xy[network.seg_v[segment[found]]]
+    length = network.seg_len[segment[found]]
+    direction = (b - a) / length[:, None]
+    along = np.clip(np.einsum("ij,ij->i", point_xy[found] - a, direction), 0.0, length)
+    offset = np.full(n, np.nan)
+    offset[found] = along
+    snap_xy = np.full((n, 2), np.nan)
+    snap_xy[found] = a + direction * along[:, None]
+    access = np.hypot(*(point_xy - snap_xy).T)
+    on_main = np.zeros(n, dtype=bool)
+    on_main[found] = network.node_in_main[network.seg_u[segment[found]]]
+    status[found] = np.where(on_main[found], SNAP_OK, SNAP_ISLAND)
+    return SnapResult(segment, offset, access, status, point_xy, snap_xy)
+
+
+@dataclass(frozen=True)
+class RoutingGraph:
+    """The segment graph with every snapped point inserted as a node.
+
+    Node ids ``0 .. network.n_nodes - 1`` are the network's nodes, followed by
+    split nodes (where points attach inside a segment) and point nodes (the
+    points themselves, joined by their access leg).
+    """
+
+    node_xy: NDArray[np.float64]
+    edge_u: NDArray[np.int64]
+    edge_v: NDArray[np.int64]
+    edge_len: NDArray[np.float64]
+    point_node: NDArray[np.int64]
+    csr: sparse.csr_matrix
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes including inserted ones."""
+        return int(self.node_xy.shape[0])
+
+
+def build_routing_graph(network: WalkNetwork, snaps: SnapResult) -> RoutingGraph:
+    """Insert snapped points into the network (vectorised).
+
+    Parameters
+    ----------
+    network
+        The walk network.
+    snaps
+        Snap results of all points; only ``ok`` points are inserted.
+
+    Returns
+    -------
+    RoutingGraph
+        ``point_node[i]`` is the node of point ``i``, or -1 when not routed.
+    """
+    n_base = network.n_nodes
+    ok = np.flatnonzero(snaps.ok)
+    seg = snaps.segment[ok]
+    offset = snaps.offset_m[ok]
+    seg_len = network.seg_len[seg]
+    u, v = network.seg_u[seg], network.seg_v[seg]
+    at_u = offset <= _EPS_M
+    at_v = ~at_u & (offset >= seg_len - _EPS_M)
+    interior = ~at_u & ~at_v
+
+    attach = np.where(at_u, u, v)
+    split_nodes, split_edges, split_segments, split_xy = _split_segments(
+        network, seg[interior], offset[interior], n_base
+    )
+    attach[interior] = split_nodes
+
+    # point nodes: only where the access leg has length
+    leg = snaps.access_m[ok]
+    needs_node = leg > _EPS_M
+    first_point_node = n_base + split_xy.shape[0]
+    point_ids = first_point_node + np.arange(int(needs_node.sum()))
+    node_of_point = attach.copy()
+    node_of_point[needs_node] = point_ids
+    point_node = np.full(len(snaps), -1, dtype=np.int64)
+    point_node[ok] = node_of_point
+
+    keep = np.ones(network.n_segments, dtype=bool)
+    keep[split_segments] = False
+    edge_u = np.concatenate([network.seg_u[keep], split_edges[0], attach[needs_node]])
+    edge_v = np.concatenate([network.seg_v[keep], split_edges[1], point_ids])
+    edge_len = np.concatenate([network.seg_len[keep], split_edges[2], leg[needs_node]])
+    node_xy = np.concatenate([network.node_xy, split_xy, snaps.point_xy[ok][needs_node]])
+    csr = _symmetric_csr(edge_u, edge_v, edge_len, node_xy.shape[0])
+    return RoutingGraph(node_xy, edge_u, edge_v, edge_len, point_node, csr)
+
+
+def _split_segments(
+    network: WalkNetwork, seg: NDArray[np.int64], offset: NDArray[np.float64], first_id: int
+) -> tuple[
+    NDArray[np.int64],
+    tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]],
+    NDArray[np.int64],
+    NDArray[np.float64],
+]:
+    """Split segments at interior offsets; points at the same place share a node.
+
+    Returns the split node of every input point, the chain of new edges
+    ``(u, v, length)``, the replaced segment ids and the new nodes' coordinates.
+    """
+    if seg.shape[0] == 0:
+        empty_i = np.empty(0, dtype=np.int64)
+        return empty_i, (empty_i, empty_i, np.empty(0)), empty_i, np.empty((0, 2))
+    key = np.round(offset / _EPS_M).astype(np.int64)
+    pairs = np.stack([seg, key], axis=1)
+    unique_pairs, which = np.unique(pairs, axis=0, return_inverse=True)
+    useg = unique_pairs[:, 0]
+    uoff = unique_pairs[:, 1] * _EPS_M
+    node_ids = first_id + np.arange(useg.shape[0])
+    a = network.seg_u[useg]
+    b = network.seg_v[useg]
+    length = network.seg_len[useg]
+    new_seg = np.ones(useg.shape[0], dtype=bool)
+    new_seg[1:] = useg[1:] != useg[:-1]
+    last_in_seg = np.ones(useg.shape[0], dtype=bool)
+    last_in_seg[:-1] = new_seg[1:]
+    prev_node = np.where(new_seg, a, np.roll(node_ids, 1))
+    prev_off = np.where(new_seg, 0.0, np.roll(uoff, 1))
+    chain_u = np.concatenate([prev_node, node_ids[last_in_seg]])
+    chain_v = np.concatenate([node_ids, b[last_in_seg]])
+    chain_len = np.concatenate([uoff - prev_off, (length - uoff)[last_in_seg]])
+    xy_a = network.node_xy[a]
+    xy_b = network.node_xy[b]
+    split_xy = xy_a + (xy_b - xy_a) * (uoff / length)[:, None]
+    return node_ids[which.ravel()], (chain_u, chain_v, chain_len), np.unique(useg), split_xy
+
+
+@dataclass(frozen=True)
+class _Layer:
+    name: str
+    start: int
+    stop: int
+    snaps: SnapResult
+    ids: pd.Index
+
+
+class ReachEngine:
+    """Shortest walking distances between layers of points on a network.
+
+    Parameters
+    ----------
+    network
+        The walk network.
+    max_snap_m
+        Snap limit in metres (default 250).
+
+    Notes
+    -----
+    Layers can be added at any time; the routing graph is rebuilt lazily on
+    the next query. All distances are in metres; unreachable is ``inf``.
+    """
+
+    def __init__(self, network: WalkNetwork, *, max_snap_m: float = DEFAULT_MAX_SNAP_M) -> None:
+        self.network = network
+        self.max_snap_m = float(max_snap_m)
+        self._layers: dict[str, _Layer] = {}
+        self._graph: RoutingGraph | None = None
+
+    # ----------------------------------------------------------------- layers
+    def add_layer(
+        self,
+        name: str,
+        points: gpd.GeoSeries | gpd.GeoDataFrame,
+        *,
+        ids: pd.Index | None = None,
+    ) -> SnapResult:
+        """Snap a set of points and register it under ``name`` (replacing any)."""
+        snaps = snap_points(self.network, points, max_snap_m=self.max_snap_m)
+        self._layers.pop(name, None)
+        start = sum(len(layer.snaps) for layer in self._layers.values())
+        index = pd.Index(ids) if ids is not None else pd.RangeIndex(len(snaps))
+        self._layers[name] = _Layer(name, start, start + len(snaps), snaps, index)
+        self._restack()
+        self._graph = None
+        counts = pd.Series(snaps.status).value_counts().to_dict()
+        logger.info("layer %s: %d points snapped %s", name, len(snaps), counts)
+        return snaps
+
+    def _restack(self) -> None:
+        start = 0
+        for key, layer in list(self._layers.items()):
+            size = len(layer.snaps)
+            self._layers[key] = _Layer(layer.name, start, start + size, layer.snaps, layer.ids)
+            start += size
+
+    def snaps(self, name: str) -> SnapResult:
+        """The snap result of a layer."""
+        return self._layer(name).snaps
+
+    def _layer(self, name: str) -> _Layer:
+        try:
+            return self._layers[name]
+        except KeyError:
+            raise InputError(f"no point layer named {name!r}") from None
+
+    @property
+    def graph(self) -> RoutingGraph:
+        """The routing graph with all layers inserted (built on first use)."""
+        if self._graph is None:
+            layers = list(self._layers.values())
+            if layers:
+                all_snaps = SnapResult(
+                    *(
+                        np.concatenate([getattr(layer.snaps, f) for layer in layers])
+                        for f in SnapResult.__dataclass_fields__
+                    )
+                )
+            else:
+                all_snaps = snap_points(self.network, gpd.GeoSeries([], crs=self.network.crs))
+            self._graph = build_routing_graph(self.network, all_snaps)
+        return self._graph
+
+    def nodes(self, name: str) -> NDArray[np.int64]:
+        """Routing-graph node of every point of a layer (-1 when not routed)."""
+        layer = self._layer(name)
+        return self.graph.point_node[layer.start : layer.stop]
+
+    def _source_nodes(self, name: str, index: NDArray[np.int64] | None) -> NDArray[np.int64]:
+        nodes = self.nodes(name)
+        if index is not None:
+            nodes = nodes[np.asarray(index, dtype=np.int64)]
+        return np.unique(nodes[nodes >= 0])
+
+    # ---------------------------------------------------------------- queries
+    def distances_from(
+        self,
+        name: str,
+        index: NDArray[np.int64] | None = None,
+        *,
+        limit: float = np.inf,
+    ) -> NDArray[np.float64]:
+        """Distance from the nearest selected point of a layer to every graph node.
+
+        One multi-source Dijkstra pass (``min_only``); ``inf`` beyond ``limit``.
+        """
+        sources = self._source_nodes(name, index)
+        if sources.shape[0] == 0:
+            return np.full(self.graph.n_nodes, np.inf)
+        return dijkstra(self.graph.csr, directed=True, indices=sources, min_only=True, limit=limit)
+
+    def nearest(
+        self,
+        source: str,
+        target: str,
+        *,
+        source_index: NDArray[np.int64] | None = None,
+        groups: NDArray[np.int64] | None = None,
+        n_groups: int | None = None,
+        limit: float = np.inf,
+    ) -> NDArray[np.float64]:
+        """Distance from each target point (or group) to the nearest source point.
+
+        Parameters
+        ----------
+        source, target
+            Layer names.
+        source_index
+            Positions of the source points to use (default all).
+        groups, n_groups
+            Group code (0..n_groups-1) of every target point; the result is the
+            minimum over each group's points. Negative codes are ignored.
+        limit
+            Stop searching beyond this distance (result ``inf``).
+        """
+        dist_node = self.distances_from(source, source_index, limit=limit)
+        target_nodes = self.nodes(target)
+        dist = np.where(target_nodes >= 0, dist_node[target_nodes], np.inf)
+        return dist if groups is None else _group_min(dist, groups, n_groups)
+
+    def within(
+        self,
+        source: str,
+        target: str,
+        radius: float,
+        *,
+        source_index: NDArray[np.int64] | None = None,
+        groups: NDArray[np.int64] | None = None,
+    ) -> pd.DataFrame:
+        """Every (target, source) pair within ``radius`` metres.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``target`` (point position, or group code when ``groups``
+            is given), ``source`` (position in the source layer) and
+            ``distance_m``, sorted by target then distance.
+        """
+        src_pos = np.arange(len(self.snaps(source))) if source_index is None else source_index
+        src_pos = np.asarray(src_pos, dtype=np.int64)
+        src_nodes = self.nodes(source)[src_pos]
+        routed = src_nodes >= 0
+        src_pos, src_nodes = src_pos[routed], src_nodes[routed]
+        target_nodes = self.nodes(target)
+        target_ok = np.flatnonzero(target_nodes >= 0)
+        if groups is not None:
+            groups = np.asarray(groups, dtype=np.int64)
+            target_ok = target_ok[groups[target_ok] >= 0]
+            order = np.argsort(groups[target_ok], kind="stable")
+            target_ok = target_ok[order]
+        frames = []
+        block = max(1, _MAX_BLOCK_FLOATS // max(self.graph.n_nodes, 1))
+        for start in range(0, src_nodes.shape[0], block):
+            chunk = src_nodes[start : start + block]
+            dist = dijkstra(self.graph.csr, directed=True, indices=chunk, limit=radius)
+            dist = dist[:, target_nodes[target_ok]]
+            codes = target_ok
+            if groups is not None and target_ok.shape[0]:
+                dist, codes = _group_min_columns(dist, groups[target_ok])
+            rows, cols = np.nonzero(dist <= radius)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "target": codes[cols],
+                        "source": src_pos[start : start + block][rows],
+                        "distance_m": dist[rows, cols],
+                    }
+                )
+            )
+        if not frames:
+            return pd.DataFrame(
+                {
+                    "target": pd.Series(dtype=np.int64),
+                    "source": pd.Series(dtype=np.int64),
+                    "distance_m": pd.Series(dtype=float),
+                }
+            )
+        pairs = pd.concat(frames, ignore_index=True)
+        return pairs.sort_values(["target", "distance_m"], ignore_index=True)
+
+    def count_within(
+        self,
+        source: str,
+        target: str,
+        radius: float,
+        *,
+        source_index: NDArray[np.int64] | None = None,
+        groups: NDArray[np.int64] | None = None,
+        n_groups: int | None = None,
+    ) -> NDArray[np.int64]:
+        """Number of source points within ``radius`` of each target point (or group)."""
+        pairs = self.within(source, target, radius, source_index=source_index, groups=groups)
+        size = n_groups if groups is not None else len(self.snaps(target))
+        if groups is not None and size is None:
+            size = int(np.max(groups, initial=-1)) + 1
+        return np.bincount(pairs["target"].to_numpy(), minlength=size or 0).astype(np.int64)
+
+
+def _group_min(
+    values: NDArray[np.float64], groups: NDArray[np.int64], n_groups: int | None
+) -> NDArray[np.float64]:
+    """Minimum of ``values`` within each group (``inf`` for empty groups)."""
+    groups = np.asarray(groups, dtype=np.int64)
+    size = n_groups if n_groups is not None else int(np.max(groups, initial=-1)) + 1
+    out = np.full(size, np.inf)
+    valid = groups >= 0
+    np.minimum.at(out, groups[valid], values[valid])
+    return out
+
+
+def _group_min_columns(
+    dist: NDArray[np.float64], sorted_groups: NDArray[np.int64]
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Column-wise minimum over runs of equal (sorted) group codes."""
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    return np.minimum.reduceat(dist, starts, axis=1), sorted_groups[starts]

@@ -1,0 +1,608 @@
+"""The walking network: read streets from any source and build a routable graph.
+
+Every source (OSM XML or PBF, an osmnx GraphML file, a road centre-line file, or
+an osmnx download) ends up as a :class:`WalkNetwork`: a *segment graph* in a
+local projected CRS (metres) whose nodes are all the vertices of the street
+lines and whose edges are the straight segments between consecutive vertices.
+
+Keeping every vertex as a node costs a few more nodes than a simplified graph,
+but makes everything downstream exact and vectorisable: a point snaps to the
+nearest straight segment by a closed-form projection, a partly reached edge is
+a linear interpolation, and isochrone pieces are plain two-point lines.
+
+Lines are noded where they share a vertex (after rounding to 1 mm), never where
+they merely cross, so bridges and underpasses stay separate. Disconnected
+pieces are kept but labelled; the engine routes only on the main component and
+flags points that fall on the others.
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely.geometry import LineString
+>>> lines = gpd.GeoSeries(
+...     [LineString([(0, 0), (100, 0)]), LineString([(100, 0), (100, 50)])], crs="EPSG:32650"
+... )
+>>> net = network_from_lines(lines)
+>>> net.n_nodes, net.n_segments, round(net.total_length_m)
+(3, 2, 150)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from numpy.typing import NDArray
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+
+from .errors import InputError, MissingDataError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_WALK_SPEED_M_PER_MIN",
+    "NetworkReport",
+    "WalkNetwork",
+    "download_network",
+    "is_walkable",
+    "load_network",
+    "network_from_lines",
+]
+
+#: Default walking speed (metres per minute); standard profiles may override it.
+DEFAULT_WALK_SPEED_M_PER_MIN = 60.0
+
+# Vertices closer than this (metres) are the same node; avoids hair-line gaps
+# from coordinate round-off in exported centre-line files.
+_NODE_PRECISION_M = 0.001
+
+WALKABLE_HIGHWAYS = frozenset(
+    {
+        "footway",
+        "path",
+        "pedestrian",
+        "steps",
+        "living_street",
+        "residential",
+        "service",
+        "unclassified",
+        "road",
+        "track",
+        "corridor",
+        "bridleway",
+        "tertiary",
+        "tertiary_link",
+        "secondary",
+        "secondary_link",
+        "primary",
+        "primary_link",
+        "trunk",
+        "trunk_link",
+    }
+)
+"""Highway values people walk along (on the carriageway or its sidewalks)."""
+
+_FOOT_ALLOWED = frozenset({"yes", "designated", "permissive", "public"})
+_FOOT_FORBIDDEN = frozenset({"no", "private"})
+_ACCESS_FORBIDDEN = frozenset({"no", "private"})
+_OSM_WAY_TAGS = ("foot", "sidewalk", "access", "service", "highway", "name", "bridge", "tunnel")
+
+
+@dataclass(frozen=True)
+class NetworkReport:
+    """What was built, for logs, summaries and the report."""
+
+    source: str
+    n_nodes: int
+    n_segments: int
+    total_length_km: float
+    n_components: int
+    main_component_share: float
+    dangling_ends: int
+    ways_read: int
+    ways_dropped_not_walkable: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as a JSON-serialisable dict."""
+        return dict(self.__dict__)
+
+    def summary(self) -> str:
+        """One line for the log and the command line."""
+        return (
+            f"{self.source}: {self.n_nodes} nodes, {self.n_segments} segments, "
+            f"{self.total_length_km:.1f} km of walkable ways; {self.n_components} connected "
+            f"piece(s), the main one holds {self.main_component_share:.0%} of the length; "
+            f"{self.dangling_ends} dangling ends; {self.ways_dropped_not_walkable} of "
+            f"{self.ways_read} ways dropped as not walkable"
+        )
+
+
+@dataclass
+class WalkNetwork:
+    """An undirected segment graph in a projected CRS (metres).
+
+    Attributes
+    ----------
+    crs
+        The projected CRS of ``node_xy``.
+    node_xy
+        ``(n_nodes, 2)`` coordinates in metres.
+    seg_u, seg_v
+        Node indices of each straight segment (``seg_u < seg_v``).
+    seg_len
+        Segment lengths in metres.
+    seg_way
+        Row of :attr:`ways` that each segment came from.
+    ways
+        Attributes of the source lines (``highway``, ``name`` and so on).
+    report
+        A :class:`NetworkReport`.
+    """
+
+    crs: pyproj.CRS
+    node_xy: NDArray[np.float64]
+    seg_u: NDArray[np.int64]
+    seg_v: NDArray[np.int64]
+    seg_len: NDArray[np.float64]
+    seg_way: NDArray[np.int64]
+    ways: pd.DataFrame
+    report: NetworkReport = field(repr=False)
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return int(self.node_xy.shape[0])
+
+    @property
+    def n_segments(self) -> int:
+        """Number of straight segments (undirected edges)."""
+        return int(self.seg_u.shape[0])
+
+    @property
+    def total_length_m(self) -> float:
+        """Total length of all segments in metres."""
+        return float(self.seg_len.sum())
+
+    @cached_property
+    def component(self) -> NDArray[np.int64]:
+        """Connected-component label of every node."""
+        _, labels = connected_components(self.adjacency(), directed=False)
+        return labels.astype(np.int64)
+
+    @cached_property
+    def main_component(self) -> int:
+        """Label of the component with the greatest total length."""
+        if self.n_segments == 0:
+            return 0
+        length = np.bincount(self.component[self.seg_u], weights=self.seg_len)
+        return int(np.argmax(length))
+
+    @cached_property
+    def node_in_main(self) -> NDArray[np.bool_]:
+        """True for nodes in the main component."""
+        return self.component == self.main_component
+
+    @cached_property
+    def segment_geometries(self) -> NDArray[np.object_]:
+        """Shapely two-point LineStrings of every segment (projected CRS)."""
+        coords = np.stack([self.node_xy[self.seg_u], self.node_xy[self.seg_v]], axis=1)
+        return shapely.linestrings(coords)
+
+    @cached_property
+    def segment_tree(self) -> shapely.STRtree:
+        """Spatial index over :attr:`segment_geometries`."""
+        return shapely.STRtree(self.segment_geometries)
+
+    def adjacency(self) -> sparse.csr_matrix:
+        """Symmetric sparse adjacency matrix weighted by segment length."""
+        return _symmetric_csr(self.seg_u, self.seg_v, self.seg_len, self.n_nodes)
+
+    def to_networkx(self) -> nx.Graph:
+        """The same graph as a networkx ``Graph`` (``length`` edge attribute), for checks."""
+        graph = nx.Graph()
+        graph.add_nodes_from(range(self.n_nodes))
+        graph.add_weighted_edges_from(
+            zip(self.seg_u.tolist(), self.seg_v.tolist(), self.seg_len.tolist(), strict=True),
+            weight="length",
+        )
+        return graph
+
+    def segments(self, *, to_crs: Any = None) -> gpd.GeoDataFrame:
+        """Segments as a GeoDataFrame with their way attributes.
+
+        Parameters
+        ----------
+        to_crs
+            Output CRS; defaults to the network's projected CRS.
+        """
+        frame = self.ways.iloc[self.seg_way].reset_index(drop=True)
+        frame.insert(0, "u", self.seg_u)
+        frame.insert(1, "v", self.seg_v)
+        frame["length_m"] = self.seg_len
+        frame["in_main"] = self.node_in_main[self.seg_u]
+        gdf = gpd.GeoDataFrame(frame, geometry=self.segment_geometries, crs=self.crs)
+        return gdf if to_crs is None else gdf.to_crs(to_crs)
+
+    def lines_wgs84(self) -> gpd.GeoSeries:
+        """All segments as a WGS84 GeoSeries (for maps and coordinate checks)."""
+        return gpd.GeoSeries(self.segment_geometries, crs=self.crs).to_crs(4326)
+
+
+def _symmetric_csr(
+    u: NDArray[np.int64], v: NDArray[np.int64], w: NDArray[np.float64], n: int
+) -> sparse.csr_matrix:
+    """Both directions of every edge, keeping the shortest of parallel edges.
+
+    scipy would *sum* duplicate entries, so duplicates are reduced to their
+    minimum first.
+    """
+    rows = np.concatenate([u, v])
+    cols = np.concatenate([v, u])
+    weights = np.concatenate([w, w])
+    order = np.lexsort((weights, cols, rows))
+    rows, cols, weights = rows[order], cols[order], weights[order]
+    first = np.ones(rows.shape[0], dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+    return sparse.csr_matrix((weights[first], (rows[first], cols[first])), shape=(n, n))
+
+
+def _local_projected_crs(geoms: gpd.GeoSeries) -> pyproj.CRS:
+    """A UTM zone for the data (metres), chosen from its extent."""
+    crs = geoms.estimate_utm_crs()
+    if crs is None:
+        raise InputError("cannot choose a projected CRS for the network: empty extent")
+    return crs
+
+
+def network_from_lines(
+    lines: gpd.GeoSeries | gpd.GeoDataFrame,
+    *,
+    source: str = "lines",
+    crs: Any = None,
+    ways_read: int | None = None,
+    dropped: int = 0,
+) -> WalkNetwork:
+    """Build a :class:`WalkNetwork` from line geometries, noded at shared vertices.
+
+    Parameters
+    ----------
+    lines
+        LineStrings or MultiLineStrings with a CRS. A GeoDataFrame's other
+        columns (``highway``, ``name``...) are kept as way attributes.
+    source
+        A label for the report.
+    crs
+        The projected CRS to work in; by default the UTM zone of the data.
+    ways_read, dropped
+        Counts for the report when the caller filtered the lines.
+
+    Returns
+    -------
+    WalkNetwork
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import LineString
+    >>> square = [LineString([(0, 0), (0, 10), (10, 10)]), LineString([(10, 10), (10, 0), (0, 0)])]
+    >>> net = network_from_lines(gpd.GeoSeries(square, crs="EPSG:3857"), crs="EPSG:3857")
+    >>> net.n_nodes, net.n_segments, net.report.dangling_ends
+    (4, 4, 0)
+    """
+    frame = lines.to_frame("geometry") if isinstance(lines, gpd.GeoSeries) else lines.copy()
+    if frame.crs is None:
+        raise InputError(f"{source}: the street lines have no coordinate reference system")
+    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+    frame = frame.explode(index_parts=False, ignore_index=True)
+    frame = frame[frame.geom_type == "LineString"].reset_index(drop=True)
+    if frame.empty:
+        raise MissingDataError(f"{source}: no walkable street lines found")
+    target_crs = pyproj.CRS.from_user_input(crs) if crs is not None else None
+    target_crs = target_crs or _local_projected_crs(frame.geometry)
+    frame = frame.to_crs(target_crs)
+
+    coords, line_index = shapely.get_coordinates(frame.geometry.values, return_index=True)
+    keys = np.round(coords / _NODE_PRECISION_M).astype(np.int64)
+    unique_keys, node_of_vertex = np.unique(keys, axis=0, return_inverse=True)
+    node_of_vertex = node_of_vertex.ravel()
+    node_xy = unique_keys.astype(np.float64) * _NODE_PRECISION_M
+
+    same_line = line_index[1:] == line_index[:-1]
+    a = node_of_vertex[:-1][same_line]
+    b = node_of_vertex[1:][same_line]
+    way = line_index[:-1][same_line]
+    keep = a != b
+    a, b, way = a[keep], b[keep], way[keep]
+    u, v = np.minimum(a, b), np.maximum(a, b)
+    length = np.hypot(*(node_xy[v] - node_xy[u]).T)
+    u, v, length, way = _dedupe_segments(u, v, length, way)
+    # drop vertices no segment uses (isolated points from degenerate lines)
+    used = np.zeros(node_xy.shape[0], dtype=bool)
+    used[u] = used[v] = True
+    remap = np.cumsum(used) - 1
+    node_xy, u, v = node_xy[used], remap[u], remap[v]
+
+    ways = frame.drop(columns=frame.geometry.name)
+    ways = pd.DataFrame(ways).reset_index(drop=True)
+    net = WalkNetwork(
+        crs=target_crs,
+        node_xy=node_xy,
+        seg_u=u.astype(np.int64),
+        seg_v=v.astype(np.int64),
+        seg_len=length,
+        seg_way=way.astype(np.int64),
+        ways=ways,
+        report=None,  # type: ignore[arg-type]  # filled just below
+    )
+    net.report = _make_report(
+        net, source, ways_read if ways_read is not None else len(frame), dropped
+    )
+    logger.info(net.report.summary())
+    return net
+
+
+def _dedupe_segments(
+    u: NDArray[np.int64], v: NDArray[np.int64], length: NDArray[np.float64], way: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
+    """Keep one segment per node pair (two lines drawn over each other are one way)."""
+    order = np.lexsort((length, v, u))
+    u, v, length, way = u[order], v[order], length[order], way[order]
+    first = np.ones(u.shape[0], dtype=bool)
+    first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
+    return u[first], v[first], length[first], way[first]
+
+
+def _make_report(net: WalkNetwork, source: str, ways_read: int, dropped: int) -> NetworkReport:
+    degree = np.bincount(np.concatenate([net.seg_u, net.seg_v]), minlength=net.n_nodes)
+    n_components = int(np.unique(net.component).shape[0]) if net.n_nodes else 0
+    total = net.total_length_m
+    main_length = float(net.seg_len[net.node_in_main[net.seg_u]].sum())
+    return NetworkReport(
+        source=source,
+        n_nodes=net.n_nodes,
+        n_segments=net.n_segments,
+        total_length_km=total / 1000.0,
+        n_components=n_components,
+        main_component_share=main_length / total if total else 0.0,
+        dangling_ends=int((degree == 1).sum()),
+        ways_read=ways_read,
+        ways_dropped_not_walkable=dropped,
+    )
+
+
+def is_walkable(ways: pd.DataFrame) -> pd.Series:
+    """Which OSM-tagged ways people may walk along.
+
+    A way is walkable when its ``highway`` value is in :data:`WALKABLE_HIGHWAYS`
+    (or it is any highway explicitly tagged ``foot=yes|designated|permissive``),
+    and it is not tagged ``foot=no``, ``access=no|private`` (unless foot access
+    is granted) or ``service=private``. Frames without a ``highway`` column are
+    taken as walkable (plain centre-line files).
+
+    Examples
+    --------
+    >>> ways = pd.DataFrame({"highway": ["footway", "motorway", "service", "residential"],
+    ...                      "access": [None, None, "private", None],
+    ...                      "foot": [None, None, None, "no"]})
+    >>> is_walkable(ways).tolist()
+    [True, False, False, False]
+    """
+    if "highway" not in ways.columns:
+        return pd.Series(True, index=ways.index)
+
+    def tag(name: str) -> pd.Series:
+        if name not in ways.columns:
+            return pd.Series("", index=ways.index)
+        return ways[name].map(_first_tag_value).fillna("").astype(str).str.lower()
+
+    highway, foot, access, service = tag("highway"), tag("foot"), tag("access"), tag("service")
+    foot_allowed = foot.isin(_FOOT_ALLOWED)
+    walkable = highway.isin(WALKABLE_HIGHWAYS) | (highway.ne("") & foot_allowed)
+    walkable &= ~foot.isin(_FOOT_FORBIDDEN)
+    walkable &= ~(access.isin(_ACCESS_FORBIDDEN) & ~foot_allowed)
+    walkable &= service.ne("private")
+    return walkable
+
+
+def _first_tag_value(value: Any) -> str | None:
+    """osmnx stores merged tags as lists; the first value speaks for the way."""
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return str(value)
+
+
+def _read_osm_xml_lines(path: Path) -> gpd.GeoDataFrame:
+    import osmnx as ox
+
+    useful = list(ox.settings.useful_tags_way)
+    ox.settings.useful_tags_way = sorted(set(useful) | set(_OSM_WAY_TAGS))
+    try:
+        graph = ox.graph_from_xml(path, simplify=False, retain_all=True, bidirectional=True)
+    except Exception as exc:  # osmnx raises many kinds on malformed files
+        raise InputError(f"cannot read OSM file: {exc}", file=path) from exc
+    finally:
+        ox.settings.useful_tags_way = useful
+    if graph.number_of_edges() == 0:
+        raise MissingDataError(f"{path}: the OSM file holds no highway ways")
+    edges = ox.graph_to_gdfs(graph, nodes=False, edges=True).reset_index()
+    return edges[[c for c in (*_OSM_WAY_TAGS, "osmid", "geometry") if c in edges.columns]]
+
+
+def _read_osm_pbf_lines(path: Path) -> gpd.GeoDataFrame:
+    import pyrosm
+
+    try:
+        edges = pyrosm.OSM(str(path)).get_network(network_type="all")
+    except Exception as exc:
+        raise InputError(f"cannot read OSM PBF file: {exc}", file=path) from exc
+    if edges is None or edges.empty:
+        raise MissingDataError(f"{path}: the PBF file holds no highway ways")
+    edges = edges.rename(columns={"id": "osmid"})
+    return edges[[c for c in (*_OSM_WAY_TAGS, "osmid", "geometry") if c in edges.columns]]
+
+
+def _read_graphml_lines(path: Path) -> gpd.GeoDataFrame:
+    import osmnx as ox
+
+    try:
+        graph = ox.load_graphml(path)
+    except Exception as exc:
+        raise InputError(f"cannot read GraphML file: {exc}", file=path) from exc
+    edges = ox.graph_to_gdfs(graph, nodes=False, edges=True).reset_index()
+    return edges[[c for c in (*_OSM_WAY_TAGS, "osmid", "geometry") if c in edges.columns]]
+
+
+def _read_line_file(path: Path, layer: str | None) -> gpd.GeoDataFrame:
+    try:
+        frame = (
+            gpd.read_parquet(path)
+            if path.suffix == ".parquet"
+            else gpd.read_file(path, layer=layer)
+        )
+    except Exception as exc:
+        raise InputError(f"cannot read street file: {exc}", file=path) from exc
+    if frame.empty:
+        raise InputError("the street file has no features", file=path)
+    bad = ~frame.geom_type.isin(["LineString", "MultiLineString"])
+    if bad.all():
+        raise InputError(
+            f"expected street centre-lines, found {frame.geom_type.iloc[0]} features", file=path
+        )
+    if bad.any():
+        logger.warning("%s: ignoring %d non-line features", path, int(bad.sum()))
+    return frame[~bad]
+
+
+_LINE_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".parquet", ".fgb", ".zip"}
+
+
+def load_network(source: str | Path | gpd.GeoDataFrame, *, layer: str | None = None) -> WalkNetwork:
+    """Load a walking network from a file or a GeoDataFrame of lines.
+
+    Parameters
+    ----------
+    source
+        ``.osm``, ``.osm.bz2`` or ``.osm.pbf`` (OpenStreetMap; walkable ways
+        only, see :func:`is_walkable`), ``.graphml`` (an osmnx graph), a road
+        centre-line file (GeoJSON, GeoPackage, Shapefile, GeoParquet), or a
+        GeoDataFrame of lines.
+    layer
+        Layer name for multi-layer files such as GeoPackage.
+
+    Returns
+    -------
+    WalkNetwork
+
+    Raises
+    ------
+    InputError
+        Unreadable or unsupported file.
+    MissingDataError
+        No walkable ways in it.
+    """
+    if isinstance(source, gpd.GeoDataFrame | gpd.GeoSeries):
+        return _filtered_network(source, "GeoDataFrame")
+    path = Path(source)
+    if not path.exists():
+        raise InputError("file not found", file=path)
+    name = path.name.lower()
+    if name.endswith((".osm", ".osm.bz2", ".xml")):
+        lines = _read_osm_xml_lines(path)
+    elif name.endswith(".pbf"):
+        lines = _read_osm_pbf_lines(path)
+    elif name.endswith(".graphml"):
+        lines = _read_graphml_lines(path)
+    elif path.suffix.lower() in _LINE_SUFFIXES:
+        lines = _read_line_file(path, layer)
+    else:
+        raise InputError(
+            "unsupported network file; use .osm, .osm.bz2, .osm.pbf, .graphml, .geojson, "
+            ".gpkg, .shp or .parquet",
+            file=path,
+        )
+    return _filtered_network(lines, str(path))
+
+
+def _filtered_network(lines: gpd.GeoDataFrame | gpd.GeoSeries, source: str) -> WalkNetwork:
+    if isinstance(lines, gpd.GeoSeries):
+        return network_from_lines(lines, source=source)
+    walkable = is_walkable(lines)
+    dropped = int((~walkable).sum())
+    kept = lines[walkable.to_numpy()]
+    for column in ("highway", "name", "foot", "access", "service", "sidewalk", "osmid"):
+        if column in kept.columns:
+            kept = kept.assign(**{column: kept[column].map(_first_tag_value)})
+    return network_from_lines(kept, source=source, ways_read=len(lines), dropped=dropped)
+
+
+def _cache_dir() -> Path:
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lifecircle" / "networks"
+
+
+def download_network(
+    place: str | None = None,
+    *,
+    bbox: tuple[float, float, float, float] | None = None,
+    cache_dir: str | Path | None = None,
+) -> WalkNetwork:
+    """Download a walking network through osmnx, cached on disk.
+
+    Parameters
+    ----------
+    place
+        A place name osmnx can geocode, e.g. ``"Haidian District, Beijing"``.
+    bbox
+        ``(west, south, east, north)`` in WGS84, instead of ``place``.
+    cache_dir
+        Where downloaded networks are kept as GraphML (default
+        ``~/.cache/lifecircle/networks``). A cached network is used without
+        going online.
+
+    Raises
+    ------
+    MissingDataError
+        When the machine is offline and nothing is cached.
+    """
+    if (place is None) == (bbox is None):
+        raise InputError("give either a place name or a bounding box, not both")
+    key = json.dumps({"place": place, "bbox": bbox}, sort_keys=True)
+    cache = Path(cache_dir) if cache_dir is not None else _cache_dir()
+    cached = cache / f"walk-{hashlib.sha256(key.encode()).hexdigest()[:16]}.graphml"
+    if cached.exists():
+        logger.info("using cached network %s", cached)
+        return load_network(cached)
+
+    import osmnx as ox
+
+    try:
+        if place is not None:
+            graph = ox.graph_from_place(place, network_type="walk", retain_all=True)
+        else:
+            graph = ox.graph_from_bbox(bbox, network_type="walk", retain_all=True)
+    except Exception as exc:  # requests' connection errors and osmnx's own
+        raise MissingDataError(
+            f"could not download the street network for {place or bbox} ({exc}); "
+            "the machine may be offline. Pass a local file with --network instead."
+        ) from exc
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(".partial")
+    ox.save_graphml(graph, partial)
+    partial.replace(cached)
+    return load_network(cached)

@@ -1,0 +1,339 @@
+"""Scoring compounds against a planning standard.
+
+For every compound (小区) the walking distance is measured from its gates (the
+minimum over gates; the compound's inside point when it has none) to the
+nearest facility of each type the standard names, and the facilities within
+the type's threshold are counted. From these:
+
+* ``<type>_ok``: at least ``min_count`` facilities of the type within its
+  threshold;
+* ``<category>_ok``: at least one member type within the category threshold;
+* ``tier_<id>_pass``: every non-optional requirement and category of the tier
+  is met. Tiers are not interchangeable: each requirement names its own type
+  and threshold, so a 15-minute facility never satisfies a 5-minute one;
+* ``score`` (0-100): the weighted share of the non-optional requirements and
+  categories that are met, ``100 * sum(w_i * ok_i) / sum(w_i)``, with the
+  weights of the profile (1 by default);
+* ``missing``: the unmet items, semicolon-separated (type ids of unmet
+  requirements, then ids of unmet categories).
+
+Column names are stable; see the README for the full list.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from .engine import ReachEngine
+from .standards import CategoryRule, Requirement, Standard
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ScoreItem", "missing_items", "score_communities", "score_items", "summarise"]
+
+FACILITY_LAYER = "facilities"
+ORIGIN_LAYER = "origins"
+
+
+@dataclass(frozen=True)
+class ScoreItem:
+    """One thing a compound is checked for: a facility type or a category."""
+
+    kind: str  # "requirement" or "category"
+    id: str
+    tier: str
+    threshold_m: float
+    weight: float
+    optional: bool
+    status: str
+    source: str
+    clause: str
+    types: tuple[str, ...]
+    min_count: int = 1
+
+
+def score_items(standard: Standard) -> list[ScoreItem]:
+    """The requirements and categories of a standard, with thresholds in metres."""
+    items = [_requirement_item(standard, r) for r in standard.requirements]
+    items += [_category_item(standard, c) for c in standard.categories]
+    return items
+
+
+def _requirement_item(standard: Standard, req: Requirement) -> ScoreItem:
+    return ScoreItem(
+        kind="requirement",
+        id=req.type,
+        tier=req.tier,
+        threshold_m=float(standard.threshold_m(req)),
+        weight=float(req.weight),
+        optional=bool(req.optional),
+        status=req.status,
+        source=req.source,
+        clause=req.clause or "",
+        types=(req.type,),
+        min_count=int(req.min_count),
+    )
+
+
+def _category_item(standard: Standard, cat: CategoryRule) -> ScoreItem:
+    return ScoreItem(
+        kind="category",
+        id=cat.id,
+        tier=cat.tier,
+        threshold_m=float(standard.threshold_m(cat)),
+        weight=float(cat.weight),
+        optional=False,
+        status=cat.status,
+        source=cat.source,
+        clause=cat.clause or "",
+        types=tuple(cat.types),
+    )
+
+
+def score_communities(
+    engine: ReachEngine,
+    facilities: gpd.GeoDataFrame,
+    communities: gpd.GeoDataFrame,
+    origin_groups: NDArray[np.int64],
+    standard: Standard,
+) -> gpd.GeoDataFrame:
+    """Score every compound against ``standard``.
+
+    Parameters
+    ----------
+    engine
+        Holds the layers ``"facilities"`` (the rows of ``facilities``, in
+        order) and ``"origins"`` (gates and fallback points).
+    facilities
+        Loaded facilities with a ``type`` column.
+    communities
+        Loaded compounds (``community_id``, ``name``, ``population``...).
+    origin_groups
+        For every origin point, the position of its compound in
+        ``communities``.
+    standard
+        The planning standard.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``communities`` with the score columns added (see the module notes).
+    """
+    n = len(communities)
+    speed = standard.walk_speed_m_per_min
+    types = facilities["type"].to_numpy()
+    columns: dict[str, Any] = {}
+    nearest: dict[str, NDArray[np.float64]] = {}
+    for type_id in standard.scored_types():
+        source_index = np.flatnonzero(types == type_id)
+        threshold = standard.type_threshold_m(type_id)
+        dist = engine.nearest(
+            FACILITY_LAYER,
+            ORIGIN_LAYER,
+            source_index=source_index,
+            groups=origin_groups,
+            n_groups=n,
+        )
+        nearest[type_id] = dist
+        count = (
+            engine.count_within(
+                FACILITY_LAYER,
+                ORIGIN_LAYER,
+                threshold,
+                source_index=source_index,
+                groups=origin_groups,
+                n_groups=n,
+            )
+            if source_index.size and threshold is not None
+            else np.zeros(n, dtype=np.int64)
+        )
+        metres = np.where(np.isfinite(dist), np.round(dist, 1), np.nan)
+        columns[f"{type_id}_m"] = metres
+        columns[f"{type_id}_min"] = np.round(metres / speed, 1)
+        columns[f"{type_id}_n"] = count
+    items = score_items(standard)
+    for item in items:
+        if item.kind == "requirement":
+            columns[f"{item.id}_ok"] = columns[f"{item.id}_n"] >= item.min_count
+        else:
+            best = np.min(np.stack([nearest[t] for t in item.types]), axis=0)
+            columns[f"{item.id}_ok"] = best <= item.threshold_m
+            metres = np.where(np.isfinite(best), best, np.nan)
+            columns[f"{item.id}_min"] = np.round(metres / speed, 1)
+    for type_id in standard.scored_types():
+        if f"{type_id}_ok" not in columns:
+            threshold = standard.type_threshold_m(type_id)
+            columns[f"{type_id}_ok"] = nearest[type_id] <= (threshold or 0.0)
+    tiers, score, missing = _verdicts(items, columns, n)
+    new: dict[str, Any] = {"score": score}
+    for tier_id, passed in tiers.items():
+        new[f"tier_{tier_id}_pass"] = passed
+    for item in items:
+        if item.kind == "category":
+            new[f"{item.id}_ok"] = columns[f"{item.id}_ok"]
+            new[f"{item.id}_min"] = columns[f"{item.id}_min"]
+    new["missing"] = missing
+    for type_id in standard.scored_types():
+        for suffix in ("m", "min", "n", "ok"):
+            new[f"{type_id}_{suffix}"] = columns[f"{type_id}_{suffix}"]
+    kept = communities.drop(columns=[c for c in new if c in communities.columns])
+    added = pd.DataFrame(new, index=communities.index)
+    return gpd.GeoDataFrame(
+        pd.concat([kept, added], axis=1), geometry=communities.geometry.name, crs=communities.crs
+    )
+
+
+def _verdicts(
+    items: list[ScoreItem], columns: dict[str, Any], n: int
+) -> tuple[dict[str, NDArray[np.bool_]], NDArray[np.float64], list[str]]:
+    tier_ids = list(dict.fromkeys(item.tier for item in items))
+    tiers = {tier: np.ones(n, dtype=bool) for tier in tier_ids}
+    met = np.zeros(n)
+    total = 0.0
+    missing: list[list[str]] = [[] for _ in range(n)]
+    for item in items:
+        ok = np.asarray(columns[f"{item.id}_ok"], dtype=bool)
+        if item.optional:
+            continue
+        tiers[item.tier] &= ok
+        met += item.weight * ok
+        total += item.weight
+        for i in np.flatnonzero(~ok):
+            missing[i].append(item.id)
+    score = np.round(100.0 * met / total, 1) if total else np.full(n, np.nan)
+    return tiers, score, [";".join(m) for m in missing]
+
+
+def missing_items(scores: pd.DataFrame, standard: Standard) -> pd.DataFrame:
+    """One row per compound and unmet item, with the clause and source behind it.
+
+    Columns: ``community_id``, ``name``, ``population``, ``item``, ``kind``,
+    ``tier``, ``threshold_m``, ``nearest_m``, ``status``, ``source``,
+    ``clause``.
+    """
+    rows = []
+    for item in score_items(standard):
+        if item.optional:
+            continue
+        failed = scores[~scores[f"{item.id}_ok"].astype(bool)]
+        if failed.empty:
+            continue
+        if item.kind == "requirement":
+            nearest = failed[f"{item.id}_m"]
+        else:
+            nearest = failed[f"{item.id}_min"] * standard.walk_speed_m_per_min
+        rows.append(
+            pd.DataFrame(
+                {
+                    "community_id": failed["community_id"].to_numpy(),
+                    "name": failed["name"].to_numpy() if "name" in failed else None,
+                    "population": failed["population"].to_numpy()
+                    if "population" in failed
+                    else np.nan,
+                    "item": item.id,
+                    "kind": item.kind,
+                    "tier": item.tier,
+                    "threshold_m": item.threshold_m,
+                    "nearest_m": nearest.to_numpy(),
+                    "status": item.status,
+                    "source": item.source,
+                    "clause": item.clause,
+                }
+            )
+        )
+    columns = [
+        "community_id",
+        "name",
+        "population",
+        "item",
+        "kind",
+        "tier",
+        "threshold_m",
+        "nearest_m",
+        "status",
+        "source",
+        "clause",
+    ]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(rows, ignore_index=True)[columns]
+
+
+def _coverage(ok: pd.Series, population: pd.Series) -> dict[str, float | None]:
+    ok = ok.astype(bool)
+    known = population.notna()
+    total_pop = float(population[known].sum())
+    return {
+        "compounds_share": round(float(ok.mean()), 4) if len(ok) else None,
+        "compounds_met": int(ok.sum()),
+        "population_share": round(float(population[known & ok].sum()) / total_pop, 4)
+        if total_pop > 0
+        else None,
+        "population_met": round(float(population[known & ok].sum()), 1) if total_pop > 0 else None,
+    }
+
+
+def summarise(scores: pd.DataFrame, standard: Standard, *, worst: int = 10) -> dict[str, Any]:
+    """Coverage by type, category and tier, the worst-served compounds and 完善度.
+
+    Coverage is given both counted by compounds and weighted by population.
+    The overall completeness (完善度) is the population-weighted mean score
+    divided by 100 (the compound mean when no population is known): the share
+    of required items that residents have within reach. The standard texts
+    give no formal definition, so this is a lifecircle convention.
+    """
+    population = scores["population"] if "population" in scores else pd.Series(np.nan, scores.index)
+    coverage_types = {
+        t: {"threshold_m": standard.type_threshold_m(t), **_coverage(scores[f"{t}_ok"], population)}
+        for t in standard.scored_types()
+    }
+    coverage_categories = {
+        c.id: {
+            "threshold_m": standard.threshold_m(c),
+            **_coverage(scores[f"{c.id}_ok"], population),
+        }
+        for c in standard.categories
+    }
+    coverage_tiers = {
+        t.id: _coverage(scores[f"tier_{t.id}_pass"], population)
+        for t in standard.tiers
+        if f"tier_{t.id}_pass" in scores
+    }
+    known = population.notna() & (population > 0)
+    if known.any():
+        completeness = (
+            float(np.average(scores.loc[known, "score"], weights=population[known])) / 100
+        )
+    else:
+        completeness = float(scores["score"].mean()) / 100 if len(scores) else float("nan")
+    worst_rows = scores.sort_values(["score", "population"], ascending=[True, False]).head(worst)
+    return {
+        "compounds": len(scores),
+        "population": round(float(population.sum()), 1) if population.notna().any() else None,
+        "completeness": round(completeness, 4),
+        "mean_score": round(float(scores["score"].mean()), 2) if len(scores) else None,
+        "coverage": {
+            "types": coverage_types,
+            "categories": coverage_categories,
+            "tiers": coverage_tiers,
+        },
+        "worst_served": [
+            {
+                "community_id": str(r.community_id),
+                "name": None if pd.isna(getattr(r, "name", None)) else str(r.name),
+                "score": float(r.score),
+                "population": None
+                if pd.isna(getattr(r, "population", np.nan))
+                else float(r.population),
+                "missing": r.missing,
+            }
+            for r in worst_rows.itertuples(index=False)
+        ],
+    }

@@ -1,0 +1,483 @@
+"""A study: one area, its network, facilities, compounds and a standard.
+
+:class:`Study` is the small public workflow behind the command line and the
+notebooks. It takes loaded GeoDataFrames (or loads files with
+:meth:`Study.from_files`), snaps everything to the walk network once, and
+answers the questions of a life-circle study, each as a GeoDataFrame:
+
+>>> from lifecircle import Study, demo_data  # doctest: +SKIP
+>>> study = Study.from_files(**demo_data().study_files())  # doctest: +SKIP
+>>> scores = study.score()  # doctest: +SKIP
+>>> iso = study.isochrones()  # doctest: +SKIP
+>>> cells, gaps = study.gaps()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from .access import two_step_fca
+from .coords import parse_crs
+from .engine import DEFAULT_MAX_SNAP_M, ReachEngine
+from .errors import InputError, MissingDataError
+from .gaps import dissolve_gaps, grid_cells, score_cells, study_area
+from .isochrones import DEFAULT_BUFFER_M, DEFAULT_MINUTES, isochrones
+from .network import WalkNetwork, load_network
+from .scoring import (
+    FACILITY_LAYER,
+    ORIGIN_LAYER,
+    missing_items,
+    score_communities,
+    score_items,
+    summarise,
+)
+from .standards import Standard, load_standard
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LoadReport", "Study"]
+
+
+@dataclass
+class LoadReport:
+    """What was read from each input file, and what was rejected and why."""
+
+    source: str
+    kind: str
+    rows_read: int
+    loaded: int
+    rejects: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable summary (reasons counted, not listed)."""
+        reasons = self.rejects["reason"].value_counts().to_dict() if len(self.rejects) else {}
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "rows_read": self.rows_read,
+            "loaded": self.loaded,
+            "rejected": len(self.rejects),
+            "rejected_by_reason": {str(k): int(v) for k, v in reasons.items()},
+            "notes": list(self.notes),
+        }
+
+
+class Study:
+    """A life-circle study of one area.
+
+    Parameters
+    ----------
+    network
+        A :class:`~lifecircle.network.WalkNetwork`, or a path for
+        :func:`~lifecircle.network.load_network`.
+    facilities
+        Facilities with ``facility_id``, ``type`` and point geometries.
+    communities
+        Compounds with ``community_id``, ``name``, ``population`` and point or
+        polygon geometries.
+    standard
+        A :class:`~lifecircle.standards.Standard` or the name/path of a
+        profile (default ``gb50180-2018``).
+    gates
+        Optional compound gates (``community_id`` and points). Compounds
+        without gates walk from their inside point.
+    boundary
+        Optional study-area polygon(s), for the gap grid.
+    walk_speed
+        Metres per minute; overrides the standard's.
+    max_snap_m
+        Points farther than this from a walkable street are not routed.
+    progress
+        Show progress bars on long steps.
+    """
+
+    def __init__(
+        self,
+        network: WalkNetwork | str | Path,
+        facilities: gpd.GeoDataFrame,
+        communities: gpd.GeoDataFrame,
+        *,
+        standard: Standard | str | Path = "gb50180-2018",
+        gates: gpd.GeoDataFrame | None = None,
+        boundary: gpd.GeoDataFrame | None = None,
+        walk_speed: float | None = None,
+        max_snap_m: float = DEFAULT_MAX_SNAP_M,
+        progress: bool = True,
+    ) -> None:
+        self.network = network if isinstance(network, WalkNetwork) else load_network(network)
+        if not isinstance(standard, Standard):
+            standard = load_standard(standard)
+        self.standard = standard.with_overrides(walk_speed=walk_speed) if walk_speed else standard
+        _require_columns(facilities, ("facility_id", "type"), "facilities")
+        _require_columns(communities, ("community_id",), "communities")
+        if communities.empty:
+            raise MissingDataError("no residential compounds to score")
+        self.facilities = facilities.reset_index(drop=True)
+        self.communities = communities.reset_index(drop=True)
+        if "population" not in self.communities:
+            self.communities["population"] = np.nan
+        if gates is not None:
+            _require_columns(gates, ("community_id",), "gates")
+            gates = gates.reset_index(drop=True)
+        self.gates = gates
+        self.boundary = boundary
+        self.max_snap_m = float(max_snap_m)
+        self.progress = progress
+        self.load_reports: list[LoadReport] = []
+        self.warnings: list[str] = []
+        self.inputs: dict[str, str] = {}
+
+    # ------------------------------------------------------------ loading
+    @classmethod
+    def from_files(
+        cls,
+        network: str | Path,
+        facilities: str | Path | Sequence[str | Path],
+        communities: str | Path,
+        *,
+        gates: str | Path | None = None,
+        boundary: str | Path | None = None,
+        capacity: str | Path | None = None,
+        crs: str = "wgs84",
+        facilities_crs: str | None = None,
+        communities_crs: str | None = None,
+        gates_crs: str | None = None,
+        standard: Standard | str | Path = "gb50180-2018",
+        walk_speed: float | None = None,
+        max_snap_m: float = DEFAULT_MAX_SNAP_M,
+        progress: bool = True,
+        taxonomy: Any = None,
+    ) -> Study:
+        """Load every input file and build a study.
+
+        ``crs`` is the coordinate system of the facility, compound and gate
+        files (``wgs84``, ``gcj02``, ``bd09`` or ``EPSG:n``);
+        ``facilities_crs``, ``communities_crs`` and ``gates_crs`` override it
+        per file. Facilities given as WGS84 that sit off the streets by a
+        GCJ-02-like shift raise a warning in :attr:`warnings`.
+        """
+        from .loading import detect_gcj02_shift, load_communities, load_facilities, load_gates
+
+        net = load_network(network)
+        paths = [facilities] if isinstance(facilities, str | Path) else list(facilities)
+        reports: list[LoadReport] = []
+        frames = []
+        for path in paths:
+            result = load_facilities(path, crs=facilities_crs or crs, taxonomy=taxonomy)
+            reports.append(_report(result, "facilities"))
+            frames.append(result.data)
+        fac = _concat_facilities(frames)
+        if capacity is not None:
+            fac = _join_capacity(fac, Path(capacity))
+        comm_result = load_communities(communities, crs=communities_crs or crs)
+        reports.append(_report(comm_result, "communities"))
+        gate_frame = None
+        if gates is not None:
+            gate_result = load_gates(gates, communities=comm_result.data, crs=gates_crs or crs)
+            reports.append(_report(gate_result, "gates"))
+            gate_frame = gate_result.data
+        boundary_frame = gpd.read_file(boundary) if boundary is not None else None
+        study = cls(
+            net,
+            fac,
+            comm_result.data,
+            standard=standard,
+            gates=gate_frame,
+            boundary=boundary_frame,
+            walk_speed=walk_speed,
+            max_snap_m=max_snap_m,
+            progress=progress,
+        )
+        study.load_reports = reports
+        study.inputs = {
+            "network": str(network),
+            "facilities": ";".join(str(p) for p in paths),
+            "communities": str(communities),
+            **({"gates": str(gates)} if gates else {}),
+            **({"boundary": str(boundary)} if boundary else {}),
+            **({"capacity": str(capacity)} if capacity else {}),
+        }
+        if parse_crs(facilities_crs or crs) == "wgs84" and len(fac):
+            message = detect_gcj02_shift(fac.geometry, net.lines_wgs84())
+            if message:
+                logger.warning(message)
+                study.warnings.append(message)
+        return study
+
+    # ------------------------------------------------------------ routing
+    @cached_property
+    def origins(self) -> gpd.GeoDataFrame:
+        """Where residents start walking: gates, or a compound's inside point.
+
+        Columns ``community_id``, ``origin`` (``gate`` or ``inside_point``),
+        ``group`` (position of the compound) and the point.
+        """
+        position = pd.Series(
+            np.arange(len(self.communities)), index=self.communities["community_id"].astype(str)
+        )
+        parts = []
+        with_gates: set[str] = set()
+        if self.gates is not None and len(self.gates):
+            gate_ids = self.gates["community_id"].astype(str)
+            known = gate_ids.isin(position.index)
+            gates = self.gates[known.to_numpy()]
+            with_gates = set(gate_ids[known])
+            parts.append(
+                gpd.GeoDataFrame(
+                    {
+                        "community_id": gate_ids[known].to_numpy(),
+                        "origin": "gate",
+                        "group": position[gate_ids[known]].to_numpy(),
+                    },
+                    geometry=gates.geometry.to_numpy(),
+                    crs=self.gates.crs,
+                )
+            )
+        ids = self.communities["community_id"].astype(str)
+        no_gate = ~ids.isin(with_gates)
+        inside = self.communities.geometry[no_gate.to_numpy()].representative_point()
+        parts.append(
+            gpd.GeoDataFrame(
+                {
+                    "community_id": ids[no_gate].to_numpy(),
+                    "origin": "inside_point",
+                    "group": position[ids[no_gate]].to_numpy(),
+                },
+                geometry=inside.to_numpy(),
+                crs=self.communities.crs,
+            )
+        )
+        parts = [p.to_crs(4326) for p in parts]
+        return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=4326)
+
+    @cached_property
+    def engine(self) -> ReachEngine:
+        """The reach engine with facilities and origins snapped."""
+        engine = ReachEngine(self.network, max_snap_m=self.max_snap_m)
+        engine.add_layer(FACILITY_LAYER, self.facilities)
+        engine.add_layer(ORIGIN_LAYER, self.origins)
+        _ = engine.graph
+        return engine
+
+    @property
+    def _groups(self) -> np.ndarray:
+        return self.origins["group"].to_numpy(dtype=np.int64)
+
+    def facility_snaps(self) -> pd.DataFrame:
+        """Facilities with their ``snap_status`` and ``snap_m``."""
+        snaps = self.engine.snaps(FACILITY_LAYER).to_frame(self.facilities.index)
+        columns = [c for c in ("facility_id", "name", "type", "category") if c in self.facilities]
+        return pd.concat([self.facilities[columns], snaps], axis=1)
+
+    def _origin_status(self) -> pd.DataFrame:
+        snaps = self.engine.snaps(ORIGIN_LAYER)
+        frame = pd.DataFrame(
+            {
+                "group": self._groups,
+                "ok": snaps.ok,
+                "status": snaps.status,
+                "origin": self.origins["origin"].to_numpy(),
+            }
+        )
+        agg = frame.groupby("group").agg(
+            n_origins=("ok", "size"),
+            n_routed=("ok", "sum"),
+            origin=("origin", "first"),
+            statuses=("status", lambda s: ";".join(sorted(set(s)))),
+        )
+        agg = agg.reindex(range(len(self.communities)))
+        status = np.where(agg["n_routed"] > 0, "ok", agg["statuses"])
+        return pd.DataFrame(
+            {
+                "origin": agg["origin"].to_numpy(),
+                "n_gates": np.where(agg["origin"] == "gate", agg["n_origins"], 0),
+                "n_routed": agg["n_routed"].fillna(0).astype(int).to_numpy(),
+                "route_status": status,
+            }
+        )
+
+    # ------------------------------------------------------------ answers
+    def score(self) -> gpd.GeoDataFrame:
+        """Score every compound; see :mod:`lifecircle.scoring` for the columns."""
+        if "_scores" not in self.__dict__:
+            scores = score_communities(
+                self.engine, self.facilities, self.communities, self._groups, self.standard
+            )
+            status = self._origin_status()
+            for column in status:
+                scores[column] = status[column].to_numpy()
+            supply = self.supply_demand()
+            for column in supply:
+                scores[column] = supply[column].to_numpy()
+            unrouted = int((status["route_status"] != "ok").sum())
+            if unrouted:
+                message = (
+                    f"{unrouted} compound(s) could not be routed (no gate or inside point within "
+                    f"{self.max_snap_m:g} m of the main walking network); they score as missing "
+                    "everything and are flagged in route_status"
+                )
+                logger.warning(message)
+                self.warnings.append(message)
+            self.__dict__["_scores"] = scores.to_crs(4326)
+        return self.__dict__["_scores"]
+
+    def supply_demand(self) -> pd.DataFrame:
+        """Capacity-aware 2SFCA supply per compound, for types with capacities."""
+        population = self.communities["population"].to_numpy(dtype=float)
+        return two_step_fca(self.engine, self.facilities, population, self._groups, self.standard)
+
+    def missing(self) -> pd.DataFrame:
+        """Unmet items per compound, with clause and source."""
+        return missing_items(self.score(), self.standard)
+
+    def summary(self) -> dict[str, Any]:
+        """Coverage, worst-served compounds, completeness, parameters and provenance."""
+        scores = self.score()
+        facilities = self.facility_snaps()
+        return {
+            "title": "lifecircle study summary",
+            "standard": {
+                "id": self.standard.id,
+                "title": self.standard.title,
+                "title_zh": self.standard.title_zh,
+                "version": self.standard.version,
+            },
+            "parameters": {
+                "walk_speed_m_per_min": self.standard.walk_speed_m_per_min,
+                "walk_speed_status": self.standard.walk_speed_status,
+                "threshold_rule": self.standard.threshold_rule,
+                "max_snap_m": self.max_snap_m,
+            },
+            "inputs": self.inputs,
+            "network": self.network.report.to_dict(),
+            "loading": [r.to_dict() for r in self.load_reports],
+            "facilities_by_type": facilities["type"].value_counts().sort_index().to_dict(),
+            "facilities_not_routed": int((facilities["snap_status"] != "ok").sum()),
+            "compounds_not_routed": int((scores["route_status"] != "ok").sum()),
+            "results": summarise(scores, self.standard),
+            "provenance": self.standard.to_dict(),
+            "warnings": list(self.warnings),
+            "attribution": self.attribution(),
+        }
+
+    def attribution(self) -> list[str]:
+        """Licence notes for the data used (OpenStreetMap data is ODbL)."""
+        notes = []
+        sources = " ".join(self.inputs.values()).lower()
+        if any(s in sources for s in (".osm", ".pbf", ".graphml")):
+            notes.append("Street and/or POI data © OpenStreetMap contributors, ODbL 1.0")
+        if "synthetic" in sources:
+            notes.append("Synthetic demo data generated by lifecircle (CC0); not a real place")
+        return notes
+
+    def isochrones(
+        self,
+        minutes: Sequence[float] = DEFAULT_MINUTES,
+        *,
+        buffer_m: float = DEFAULT_BUFFER_M,
+    ) -> gpd.GeoDataFrame:
+        """Walking isochrones of every compound (from its gates)."""
+        if "_isochrones" not in self.__dict__ or self.__dict__["_iso_args"] != (
+            tuple(minutes),
+            buffer_m,
+        ):
+            self.__dict__["_isochrones"] = isochrones(
+                self.engine,
+                ORIGIN_LAYER,
+                self.origins["community_id"].to_numpy(),
+                minutes=minutes,
+                walk_speed=self.standard.walk_speed_m_per_min,
+                buffer_m=buffer_m,
+                progress=self.progress,
+            )
+            self.__dict__["_iso_args"] = (tuple(minutes), buffer_m)
+        return self.__dict__["_isochrones"]
+
+    def gaps(
+        self, *, cell_m: float = 100.0, kind: str = "square"
+    ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+        """Blind-zone cells and dissolved gap polygons (both in WGS84)."""
+        key = (cell_m, kind)
+        if self.__dict__.get("_gaps_key") != key:
+            crs = self.network.crs
+            area = study_area(self.communities, self.boundary, crs)
+            cells = grid_cells(area, crs, cell_m=cell_m, kind=kind)
+            items = score_items(self.standard)
+            cells = score_cells(
+                self.engine,
+                cells,
+                self.communities,
+                self.facilities["type"].to_numpy(),
+                items,
+                self.standard.walk_speed_m_per_min,
+            )
+            gaps = dissolve_gaps(cells, items)
+            self.__dict__["_gaps"] = (cells.to_crs(4326), gaps.to_crs(4326))
+            self.__dict__["_gaps_key"] = key
+        return self.__dict__["_gaps"]
+
+
+def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"{what} lack the column(s) {', '.join(missing)}", column=missing[0])
+
+
+def _report(result: Any, kind: str) -> LoadReport:
+    return LoadReport(
+        source=str(result.source),
+        kind=kind,
+        rows_read=int(result.rows_read),
+        loaded=len(result.data),
+        rejects=result.rejects,
+        notes=list(result.notes),
+    )
+
+
+def _concat_facilities(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    if not frames:
+        raise MissingDataError("no facility file given")
+    fac = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
+    duplicated = fac["facility_id"].astype(str).duplicated(keep=False)
+    if duplicated.any():
+        # ids from different files may collide; keep them unique and traceable
+        fac.loc[duplicated, "facility_id"] = (
+            fac.loc[duplicated, "source_file"].map(lambda p: Path(str(p)).stem)
+            + ":"
+            + fac.loc[duplicated, "facility_id"].astype(str)
+        )
+    return fac
+
+
+def _join_capacity(facilities: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    from .loading import read_table
+
+    table = read_table(path)
+    if not {"id", "capacity"} <= set(table.columns):
+        raise InputError("the capacity table needs the columns id and capacity", file=path)
+    capacity = pd.to_numeric(table["capacity"], errors="coerce")
+    bad = capacity.isna() | (capacity < 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+        raise InputError(
+            "capacity must be a non-negative number", file=path, row=row, column="capacity"
+        )
+    lookup = pd.Series(capacity.to_numpy(), index=table["id"].astype(str))
+    joined = facilities["facility_id"].astype(str).map(lookup)
+    out = facilities.copy()
+    existing = out["capacity"] if "capacity" in out else pd.Series(np.nan, index=out.index)
+    out["capacity"] = joined.where(joined.notna(), existing).astype(float)
+    unknown = ~table["id"].astype(str).isin(facilities["facility_id"].astype(str))
+    if unknown.any():
+        logger.warning("%s: %d capacity rows name no loaded facility", path, int(unknown.sum()))
+    return out

@@ -1,0 +1,48 @@
+"""Shared fixtures: small built networks and the paths of shared real data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from shapely.geometry import LineString
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+BEIJING_OSM = SHARED / "data" / "osm" / "beijing_wudaokou.osm"
+METRIC_CRS = "EPSG:32650"
+
+
+def grid_lines(
+    nx_: int = 6,
+    ny: int = 5,
+    spacing: float = 100.0,
+    *,
+    jitter: float = 0.0,
+    drop: float = 0.0,
+    seed: int = 0,
+    crs: str = METRIC_CRS,
+) -> gpd.GeoSeries:
+    """A street grid as two-point lines, optionally jittered and with streets removed."""
+    rng = np.random.default_rng(seed)
+    xs, ys = np.meshgrid(np.arange(nx_) * spacing, np.arange(ny) * spacing, indexing="ij")
+    xy = np.stack([xs, ys], axis=-1) + rng.uniform(-jitter, jitter, (nx_, ny, 2))
+    lines = []
+    for i in range(nx_):
+        for j in range(ny):
+            if i + 1 < nx_:
+                lines.append(LineString([xy[i, j], xy[i + 1, j]]))
+            if j + 1 < ny:
+                lines.append(LineString([xy[i, j], xy[i, j + 1]]))
+    keep = rng.uniform(size=len(lines)) >= drop
+    return gpd.GeoSeries([g for g, k in zip(lines, keep, strict=True) if k], crs=crs)
+
+
+@pytest.fixture(scope="session")
+def beijing_osm() -> Path:
+    """The real Beijing OSM extract from the shared folder (skips when absent)."""
+    if not BEIJING_OSM.exists():
+        pytest.skip(f"real OSM extract not found at {BEIJING_OSM}")
+    return BEIJING_OSM

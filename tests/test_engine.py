@@ -1,0 +1,206 @@
+"""The reach engine against independent computations (networkx, shapely, by hand)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely.geometry import LineString, Point, Polygon
+
+from lifecircle.engine import ReachEngine, build_routing_graph, snap_points
+from lifecircle.network import network_from_lines
+
+from .conftest import METRIC_CRS, grid_lines
+
+
+def _points(xy) -> gpd.GeoSeries:
+    return gpd.GeoSeries([Point(x, y) for x, y in xy], crs=METRIC_CRS)
+
+
+def _net(lines):
+    return network_from_lines(lines, crs=METRIC_CRS)
+
+
+def _independent_distance(net, graph_nx, p: Point, q: Point) -> float:
+    """Shortest walk between two points, computed without the engine.
+
+    Snap by brute force with shapely (nearest segment, ``project``), then
+    combine networkx node distances with the partial edges at both ends.
+    """
+    segs = net.segment_geometries
+
+    def attach(pt):
+        d = shapely.distance(segs, pt)
+        s = int(np.argmin(d))
+        offset = segs[s].project(pt)
+        return s, offset, float(d[s])
+
+    sp, op, lp = attach(p)
+    sq, oq, lq = attach(q)
+    ends_p = [(net.seg_u[sp], op), (net.seg_v[sp], net.seg_len[sp] - op)]
+    ends_q = [(net.seg_u[sq], oq), (net.seg_v[sq], net.seg_len[sq] - oq)]
+    best = abs(op - oq) if sp == sq else np.inf
+    for a, ca in ends_p:
+        lengths = nx.single_source_dijkstra_path_length(graph_nx, int(a), weight="length")
+        for b, cb in ends_q:
+            if int(b) in lengths:
+                best = min(best, ca + lengths[int(b)] + cb)
+    return lp + lq + best
+
+
+def test_node_to_node_distances_match_networkx():
+    net = _net(grid_lines(9, 7, spacing=80, jitter=15, drop=0.15, seed=11))
+    graph_nx = net.to_networkx()
+    engine = ReachEngine(net)
+    sources = [0, 17, net.n_nodes - 1]
+    engine.add_layer("at_nodes", _points(net.node_xy[sources]))
+    for k, node in enumerate(sources):
+        ours = engine.distances_from("at_nodes", np.array([k]))[: net.n_nodes]
+        truth = nx.single_source_dijkstra_path_length(graph_nx, node, weight="length")
+        expected = np.array([truth.get(i, np.inf) for i in range(net.n_nodes)])
+        finite = np.isfinite(expected)
+        assert np.array_equal(finite, np.isfinite(ours))
+        np.testing.assert_allclose(ours[finite], expected[finite], atol=1e-6, rtol=0)
+
+
+def test_partial_edges_on_a_square_by_hand():
+    square = [
+        LineString([(0, 0), (100, 0)]),
+        LineString([(100, 0), (100, 100)]),
+        LineString([(100, 100), (0, 100)]),
+        LineString([(0, 100), (0, 0)]),
+    ]
+    engine = ReachEngine(_net(gpd.GeoSeries(square, crs=METRIC_CRS)))
+    engine.add_layer("home", _points([(10, -4)]))
+    engine.add_layer("shops", _points([(90, 3), (10, 100), (55, 106), (10, 0)]))
+    dist = engine.nearest("home", "shops")
+    # same edge: 80 along plus both legs; around the left side: 10 + 100 + 10
+    np.testing.assert_allclose(dist, [4 + 80 + 3, 4 + 120, 4 + 10 + 100 + 55 + 6, 4], atol=1e-9)
+
+
+def test_points_on_the_same_segment_share_and_split_correctly():
+    engine = ReachEngine(_net(gpd.GeoSeries([LineString([(0, 0), (300, 0)])], crs=METRIC_CRS)))
+    engine.add_layer("a", _points([(100, 0), (100, 0), (200, 5)]))
+    engine.add_layer("b", _points([(100, 0), (250, -5), (0, 0), (300, 0)]))
+    graph = engine.graph
+    # two identical points share one split node; points at the ends use the end nodes
+    assert graph.n_nodes == 2 + 3 + 2  # base, split at 100/200/250, two legs
+    np.testing.assert_allclose(
+        engine.nearest("a", "b", source_index=np.array([2])), [105, 60, 205, 105]
+    )
+    np.testing.assert_allclose(engine.nearest("a", "b"), [0, 60, 100, 105])
+    # no zero-length edges reach scipy
+    assert (graph.edge_len > 0).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    coords=st.lists(st.tuples(st.floats(-30, 430), st.floats(-30, 330)), min_size=2, max_size=8),
+)
+def test_point_to_point_matches_independent_computation(seed, coords):
+    net = _net(grid_lines(5, 4, spacing=100, jitter=20, drop=0.2, seed=seed))
+    engine = ReachEngine(net, max_snap_m=1e6)
+    points = _points(coords)
+    snaps = engine.add_layer("pts", points)
+    if not snaps.ok[0]:
+        return
+    ours = engine.nearest("pts", "pts", source_index=np.array([0]))
+    graph_nx = net.to_networkx()
+    assert ours[0] == 0.0
+    for i, q in enumerate(points):
+        if i == 0:
+            continue
+        expected = (
+            _independent_distance(net, graph_nx, points.iloc[0], q) if snaps.ok[i] else np.inf
+        )
+        if np.isfinite(expected):
+            assert ours[i] == pytest.approx(expected, abs=1e-6)
+        else:
+            assert not np.isfinite(ours[i])
+
+
+def test_snap_limit_islands_and_bad_geometries():
+    lines = gpd.GeoSeries(
+        [
+            LineString([(0, 0), (1000, 0)]),
+            LineString([(0, 500), (50, 500)]),  # a short island
+        ],
+        crs=METRIC_CRS,
+    )
+    net = _net(lines)
+    points = gpd.GeoSeries(
+        [
+            Point(500, 100),  # 100 m off the street: ok
+            Point(500, 240),  # 240 m from the street, just within the limit
+            Point(20, 490),  # beside the island
+            Point(500, -300),  # beyond the 250 m limit
+            None,
+            Polygon([(600, 10), (700, 10), (700, 60), (600, 60)]),  # stands for an inside point
+        ],
+        crs=METRIC_CRS,
+    )
+    snaps = snap_points(net, points)
+    assert snaps.status.tolist() == ["ok", "ok", "island", "too_far", "no_geometry", "ok"]
+    assert snaps.access_m[0] == pytest.approx(100)
+    assert snaps.access_m[2] == pytest.approx(10)
+    engine = ReachEngine(net)
+    engine.add_layer("pts", points)
+    engine.add_layer("origin", _points([(0, 0)]))
+    dist = engine.nearest("origin", "pts")
+    assert dist[0] == pytest.approx(600)
+    assert np.isinf(dist[2:5]).all()
+    assert np.isfinite(dist[5])
+
+
+def test_group_minimum_over_gates():
+    net = _net(grid_lines(6, 6, spacing=100))
+    engine = ReachEngine(net)
+    engine.add_layer("shop", _points([(0, 0)]))
+    gates = _points([(500, 500), (100, 0), (300, 300), (0, 200), (400, 0)])
+    engine.add_layer("gates", gates)
+    groups = np.array([0, 0, 1, 1, -1])
+    assert engine.nearest("shop", "gates", groups=groups, n_groups=3).tolist() == [
+        100.0,
+        200.0,
+        np.inf,
+    ]
+
+
+def test_within_and_counts_match_brute_force():
+    net = _net(grid_lines(8, 8, spacing=90, jitter=12, drop=0.1, seed=5))
+    rng = np.random.default_rng(1)
+    engine = ReachEngine(net)
+    facilities = _points(rng.uniform(0, 630, (25, 2)))
+    homes = _points(rng.uniform(0, 630, (40, 2)))
+    engine.add_layer("fac", facilities)
+    engine.add_layer("homes", homes)
+    radius = 250.0
+    pairs = engine.within("fac", "homes", radius)
+    full = np.stack([engine.nearest("fac", "homes", source_index=np.array([f])) for f in range(25)])
+    expected = {(t, f) for f, t in zip(*np.nonzero(full <= radius), strict=True)}
+    assert set(zip(pairs["target"], pairs["source"], strict=True)) == expected
+    np.testing.assert_allclose(
+        pairs["distance_m"], full[pairs["source"], pairs["target"]], atol=1e-9
+    )
+    counts = engine.count_within("fac", "homes", radius)
+    assert counts.tolist() == (full <= radius).sum(axis=0).tolist()
+    # grouped: a facility counts once per group when any member reaches it
+    groups = np.arange(40) // 4
+    grouped = engine.count_within("fac", "homes", radius, groups=groups, n_groups=10)
+    by_group = np.stack([(full[:, groups == g] <= radius).any(axis=1) for g in range(10)])
+    assert grouped.tolist() == by_group.sum(axis=1).tolist()
+
+
+def test_routing_graph_keeps_base_distances():
+    net = _net(grid_lines(4, 4, spacing=100))
+    snaps = snap_points(net, _points([(50, 0), (50, 0), (120, 40)]))
+    graph = build_routing_graph(net, snaps)
+    # two split nodes (at (50, 0) and (100, 40)); one point node, for the only access leg
+    assert graph.n_nodes == net.n_nodes + 2 + 1
+    assert graph.edge_len.sum() == pytest.approx(net.total_length_m + 20)
+    assert graph.point_node[0] == graph.point_node[1]

@@ -1,0 +1,132 @@
+"""Isochrones: exact pieces, nesting, containment and barriers."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely.geometry import LineString, Point
+
+from lifecircle.engine import ReachEngine
+from lifecircle.isochrones import covered_pieces, isochrones
+from lifecircle.network import network_from_lines
+
+from .conftest import METRIC_CRS, grid_lines
+
+
+def _engine(lines, origins, max_snap_m=250.0):
+    engine = ReachEngine(network_from_lines(lines, crs=METRIC_CRS), max_snap_m=max_snap_m)
+    engine.add_layer("gates", gpd.GeoSeries([Point(p) for p in origins], crs=METRIC_CRS))
+    return engine
+
+
+def _metric(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return frame.to_crs(METRIC_CRS)
+
+
+def test_straight_street_by_hand():
+    engine = _engine(gpd.GeoSeries([LineString([(0, 0), (1000, 0)])], crs=METRIC_CRS), [(500, 0)])
+    iso = _metric(isochrones(engine, "gates", ["c1"], minutes=[5], buffer_m=40, progress=False))
+    assert iso["community_id"].tolist() == ["c1"]
+    assert iso["minutes"].tolist() == [5]
+    assert iso["distance_m"].tolist() == [300.0]
+    minx, miny, maxx, maxy = iso.geometry.iloc[0].bounds
+    # 300 m each way from x=500, plus the 40 m band
+    assert (minx, maxx) == pytest.approx((160, 840), abs=0.1)
+    assert (miny, maxy) == pytest.approx((-40, 40), abs=0.1)
+    # a 600 m x 80 m band with round ends (16-gon approximation of the circle)
+    assert iso.geometry.iloc[0].area == pytest.approx(
+        600 * 80 + 8 * 40**2 * np.sin(np.pi / 8), rel=1e-6
+    )
+    assert iso["area_m2"].iloc[0] == pytest.approx(iso.geometry.iloc[0].area, rel=1e-3)
+
+
+def test_partly_reached_edge_from_both_ends():
+    # a 200 m street reached at both ends (distances set by hand), threshold 100 m
+    engine = _engine(gpd.GeoSeries([LineString([(0, 0), (200, 0)])], crs=METRIC_CRS), [(0, 0)])
+    graph = engine.graph
+    dist = np.full(graph.n_nodes, np.inf)
+    a = int(np.flatnonzero((graph.node_xy == [0, 0]).all(axis=1))[0])
+    b = int(np.flatnonzero((graph.node_xy == [200, 0]).all(axis=1))[0])
+    dist[a], dist[b] = 80.0, 60.0
+    pieces = covered_pieces(graph, dist, 100.0)
+    lengths = sorted(np.hypot(*(pieces[:, 1] - pieces[:, 0]).T).round(9).tolist())
+    assert lengths == [20.0, 40.0]
+    dist[a], dist[b] = 80.0, 10.0  # 20 m + 90 m < 200 m: still two pieces
+    assert sorted(np.hypot(*(p[1] - p[0])) for p in covered_pieces(graph, dist, 100.0)) == [
+        pytest.approx(20.0),
+        pytest.approx(90.0),
+    ]
+    dist[a], dist[b] = 0.0, 0.0  # 100 m + 100 m: the whole edge
+    full = covered_pieces(graph, dist, 100.0)
+    assert len(full) == 1
+    assert np.hypot(*(full[0, 1] - full[0, 0])) == pytest.approx(200.0)
+
+
+def test_river_without_bridge_is_not_crossed():
+    south = LineString([(0, 0), (2000, 0)])
+    north = LineString([(0, 200), (2000, 200)])
+    bridge = LineString([(2000, 0), (2000, 200)])
+    engine = _engine(gpd.GeoSeries([south, north, bridge], crs=METRIC_CRS), [(100, 0)])
+    iso = _metric(
+        isochrones(engine, "gates", ["c"], minutes=[5, 10, 15], buffer_m=40, progress=False)
+    )
+    far_bank = shapely.box(0, 150, 1500, 250)
+    for polygon in iso.geometry:
+        assert polygon.intersection(far_bank).area == 0
+    # the 15-minute walk (900 m) reaches x=1000 on its own bank only
+    assert iso.geometry.iloc[-1].bounds[2] == pytest.approx(100 + 900 + 40, abs=0.1)
+
+
+def test_group_of_gates_is_the_union_of_its_gates():
+    lines = grid_lines(8, 8, spacing=100, jitter=10, seed=2)
+    gates = [(110, 300), (520, 610)]
+    engine = _engine(lines, gates)
+    both = _metric(isochrones(engine, "gates", ["c", "c"], minutes=[5], progress=False))
+    each = _metric(isochrones(engine, "gates", ["a", "b"], minutes=[5], progress=False))
+    union = shapely.union_all(each.geometry.to_numpy())
+    assert len(both) == 1
+    assert both.geometry.iloc[0].symmetric_difference(union).area < 1.0
+
+
+def test_unrouted_group_gives_an_empty_polygon():
+    engine = _engine(gpd.GeoSeries([LineString([(0, 0), (100, 0)])], crs=METRIC_CRS), [(0, 900)])
+    iso = isochrones(engine, "gates", ["far"], minutes=[5, 10], progress=False)
+    assert iso.geometry.is_empty.all()
+    assert iso["area_m2"].tolist() == [0.0, 0.0]
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 1000),
+    origin=st.tuples(st.floats(0, 600), st.floats(0, 600)),
+    buffer_m=st.floats(5, 60),
+)
+def test_nested_and_containing_every_reached_node(seed, origin, buffer_m):
+    engine = _engine(grid_lines(7, 7, spacing=100, jitter=20, drop=0.25, seed=seed), [origin])
+    if not engine.snaps("gates").ok[0]:
+        return
+    minutes = [2, 4, 7]
+    iso = _metric(
+        isochrones(
+            engine,
+            "gates",
+            ["x"],
+            minutes=minutes,
+            walk_speed=60,
+            buffer_m=buffer_m,
+            progress=False,
+        )
+    )
+    polys = iso.geometry.to_numpy()
+    for inner, outer in zip(polys[:-1], polys[1:], strict=True):
+        assert inner.difference(outer).area < 1e-6
+    dist = engine.distances_from("gates")
+    nodes = engine.graph.node_xy
+    for minute, polygon in zip(minutes, polys, strict=True):
+        reached = nodes[dist <= minute * 60]
+        inside = shapely.contains_xy(polygon.buffer(1e-6), reached[:, 0], reached[:, 1])
+        assert inside.all()
