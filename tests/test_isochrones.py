@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -122,7 +124,7 @@ def test_nested_and_containing_every_reached_node(seed, origin, buffer_m):
         )
     )
     polys = iso.geometry.to_numpy()
-    for inner, outer in zip(polys[:-1], polys[1:], strict=True):
+    for inner, outer in itertools.pairwise(polys):
         assert inner.difference(outer).area < 1e-6
     dist = engine.distances_from("gates")
     nodes = engine.graph.node_xy

@@ -26,8 +26,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-standards_app = typer.Typer(help="List and show the planning standards (profiles).",
-                            no_args_is_help=True)
+standards_app = typer.Typer(
+    help="List and show the planning standards (profiles).", no_args_is_help=True
+)
 app.add_typer(standards_app, name="standards")
 
 DEFAULT_DEMO_OUT = Path("lifecircle-demo")
@@ -53,8 +54,9 @@ def _parse_minutes(text: str) -> list[float]:
     return values
 
 
-def _run_study(study, out: Path, *, minutes: list[float], cell_m: float, grid: str,
-               isochrones: bool) -> list[Path]:  # type: ignore[no-untyped-def]
+def _run_study(
+    study, out: Path, *, minutes: list[float], cell_m: float, grid: str, isochrones: bool
+) -> list[Path]:  # type: ignore[no-untyped-def]
     from .outputs import write_outputs
 
     iso = study.isochrones(minutes) if isochrones else None
@@ -71,8 +73,11 @@ def _echo_result(study, written: list[Path]) -> None:  # type: ignore[no-untyped
         f"{results['mean_score']:.1f}/100"
     )
     for tier, cov in results["coverage"]["tiers"].items():
-        share = cov["population_share"] if cov["population_share"] is not None else (
-            cov["compounds_share"])
+        share = (
+            cov["population_share"]
+            if cov["population_share"] is not None
+            else (cov["compounds_share"])
+        )
         typer.echo(f"  tier {tier}: {share:.0%} of residents pass")
     for warning in summary["warnings"]:
         typer.echo(f"  warning: {warning}", err=True)
@@ -81,30 +86,46 @@ def _echo_result(study, written: list[Path]) -> None:  # type: ignore[no-untyped
 
 @app.command()
 def score(
-    network: Annotated[Path, typer.Option(help="Streets: .osm/.osm.bz2/.osm.pbf, .graphml, "
-                                               "or a centre-line file (GeoJSON, GPKG, SHP).")],
-    facilities: Annotated[list[Path], typer.Option(help="Facility/POI file(s); repeat the "
-                                                       "option for several files.")],
+    network: Annotated[
+        Path,
+        typer.Option(
+            help="Streets: .osm/.osm.bz2/.osm.pbf, .graphml, "
+            "or a centre-line file (GeoJSON, GPKG, SHP)."
+        ),
+    ],
+    facilities: Annotated[
+        list[Path], typer.Option(help="Facility/POI file(s); repeat the option for several files.")
+    ],
     communities: Annotated[Path, typer.Option(help="Residential compounds (points or polygons).")],
     out: Annotated[Path, typer.Option(help="Output folder.")],
     standard: Annotated[str, typer.Option(help="Profile id or YAML path.")] = "gb50180-2018",
     gates: Annotated[Path | None, typer.Option(help="Compound gates (entrances).")] = None,
     boundary: Annotated[Path | None, typer.Option(help="Study-area polygon(s).")] = None,
-    capacity: Annotated[Path | None, typer.Option(help="Table of facility id and capacity, "
-                                                      "for supply-demand measures.")] = None,
-    crs: Annotated[str, typer.Option(help="Coordinates of the input tables: wgs84, gcj02, "
-                                          "bd09 or EPSG:n.")] = "wgs84",
-    facilities_crs: Annotated[str | None, typer.Option(help="Override --crs for facilities.")] = None,
-    communities_crs: Annotated[str | None, typer.Option(help="Override --crs for compounds.")] = None,
+    capacity: Annotated[
+        Path | None,
+        typer.Option(help="Table of facility id and capacity, for supply-demand measures."),
+    ] = None,
+    crs: Annotated[
+        str, typer.Option(help="Coordinates of the input tables: wgs84, gcj02, bd09 or EPSG:n.")
+    ] = "wgs84",
+    facilities_crs: Annotated[
+        str | None, typer.Option(help="Override --crs for facilities.")
+    ] = None,
+    communities_crs: Annotated[
+        str | None, typer.Option(help="Override --crs for compounds.")
+    ] = None,
     gates_crs: Annotated[str | None, typer.Option(help="Override --crs for gates.")] = None,
-    walk_speed: Annotated[float | None, typer.Option(help="Walking speed, metres per minute "
-                                                          "(default: the standard's).")] = None,
+    walk_speed: Annotated[
+        float | None,
+        typer.Option(help="Walking speed, metres per minute (default: the standard's)."),
+    ] = None,
     max_snap: Annotated[float, typer.Option(help="Snap limit in metres.")] = 250.0,
     minutes: Annotated[str, typer.Option(help="Isochrone minutes, comma-separated.")] = "5,10,15",
     cell: Annotated[float, typer.Option(help="Gap grid cell size in metres (50-200).")] = 100.0,
     grid: Annotated[str, typer.Option(help="Gap grid: square or h3.")] = "square",
-    no_isochrones: Annotated[bool, typer.Option("--no-isochrones",
-                                                help="Skip isochrones.")] = False,
+    no_isochrones: Annotated[
+        bool, typer.Option("--no-isochrones", help="Skip isochrones.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or info.")] = False,
 ) -> None:
     """Score compounds against a standard and write tables, layers and a summary."""
@@ -112,13 +133,29 @@ def score(
 
     _setup_logging(quiet)
     study = Study.from_files(
-        network, facilities, communities, gates=gates, boundary=boundary, capacity=capacity,
-        crs=crs, facilities_crs=facilities_crs, communities_crs=communities_crs,
-        gates_crs=gates_crs, standard=standard, walk_speed=walk_speed, max_snap_m=max_snap,
+        network,
+        facilities,
+        communities,
+        gates=gates,
+        boundary=boundary,
+        capacity=capacity,
+        crs=crs,
+        facilities_crs=facilities_crs,
+        communities_crs=communities_crs,
+        gates_crs=gates_crs,
+        standard=standard,
+        walk_speed=walk_speed,
+        max_snap_m=max_snap,
         progress=not quiet,
     )
-    written = _run_study(study, out, minutes=_parse_minutes(minutes), cell_m=cell, grid=grid,
-                         isochrones=not no_isochrones)
+    written = _run_study(
+        study,
+        out,
+        minutes=_parse_minutes(minutes),
+        cell_m=cell,
+        grid=grid,
+        isochrones=not no_isochrones,
+    )
     _echo_result(study, written)
 
 
@@ -136,12 +173,20 @@ def demo(
     data = demo_data()
     typer.echo("Demo data are synthetic (generated by lifecircle; not a real place).")
     study = Study.from_files(
-        data.streets, data.pois, data.compounds, gates=data.gates, boundary=data.boundary,
-        capacity=data.capacity, crs="wgs84", facilities_crs=data.crs_pois, standard=standard,
+        data.streets,
+        data.pois,
+        data.compounds,
+        gates=data.gates,
+        boundary=data.boundary,
+        capacity=data.capacity,
+        crs="wgs84",
+        facilities_crs=data.crs_pois,
+        standard=standard,
         progress=not quiet,
     )
-    written = _run_study(study, out, minutes=[5, 10, 15], cell_m=100.0, grid="square",
-                         isochrones=True)
+    written = _run_study(
+        study, out, minutes=[5, 10, 15], cell_m=100.0, grid="square", isochrones=True
+    )
     _echo_result(study, written)
 
 
@@ -167,37 +212,37 @@ def standards_show(
         typer.echo(json.dumps(std.to_dict(), ensure_ascii=False, indent=2))
         return
     typer.echo(f"{std.id}: {std.title_zh} / {std.title}")
-    typer.echo(f"walking speed {std.walk_speed_m_per_min:g} m/min ({std.walk_speed_status}); "
-               f"thresholds in {std.threshold_rule}")
+    typer.echo(
+        f"walking speed {std.walk_speed_m_per_min:g} m/min ({std.walk_speed_status}); "
+        f"thresholds in {std.threshold_rule}"
+    )
     prov = std.provenance()
     for row in prov.itertuples(index=False):
-        typer.echo(f"  [{row.tier}] {row.kind:<11} {row.item:<18} {row.threshold_m:>6.0f} m "
-                   f"{row.threshold_min:>5.1f} min  {row.status:<22} {row.source}")
+        typer.echo(
+            f"  [{row.tier}] {row.kind:<11} {row.item:<18} {row.threshold_m:>6.0f} m "
+            f"{row.threshold_min:>5.1f} min  {row.status:<22} {row.source}"
+        )
 
 
 def main() -> None:
-    """Entry point of the console script; maps errors to exit codes."""
+    """Entry point of the console script; maps errors to exit codes.
+
+    Usage errors are typer's (exit code 2); lifecircle's own errors carry
+    their exit code; anything else is an internal error (exit code 1).
+    """
     try:
-        code = app(standalone_mode=False)
+        app()
     except LifecircleError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(exc.exit_code) from None
-    except (typer.Abort, KeyboardInterrupt):
-        typer.echo("aborted", err=True)
-        raise SystemExit(130) from None
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        if isinstance(exc, click.exceptions.Exit):
-            raise SystemExit(exc.exit_code) from None
-        logger.exception("internal error")
-        typer.echo(f"internal error: {exc}. Please report it with the input that caused it.",
-                   err=True)
+        logger.debug("internal error", exc_info=True)
+        typer.echo(
+            f"internal error: {type(exc).__name__}: {exc}. "
+            "Please report it with the input that caused it.",
+            err=True,
+        )
         raise SystemExit(1) from None
-    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

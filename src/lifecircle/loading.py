@@ -835,7 +835,11 @@ def _table_geometry(
             f"columns found: {', '.join(columns)}",
             file=source.file,
         )
-    if pair is not None:
+    if pair is None:
+        lon_name = lat_name = str(location_column)
+        x, y, lon_raw, lat_raw = _split_location(table[lon_name], ledger, lon_name)
+        hint_columns = [lon_name]
+    else:
         lon_name, lat_name = pair
         lon_raw, lat_raw = table[lon_name], table[lat_name]
         x, y = _parse_numbers(lon_raw), _parse_numbers(lat_raw)
@@ -843,11 +847,6 @@ def _table_geometry(
             ledger.reject(numbers.empty, R_COORD_EMPTY, column=name, values=raw)
             ledger.reject(numbers.not_number, R_COORD_NOT_NUMBER, column=name, values=raw)
         hint_columns = [lon_name, lat_name]
-    else:
-        assert location_column is not None
-        lon_name = lat_name = location_column
-        x, y, lon_raw, lat_raw = _split_location(table[location_column], ledger, location_column)
-        hint_columns = [location_column]
     _warn_datum_hint(hint_columns, crs_name, source, notes)
     lon_values, lat_values = x.values, y.values
     if _is_geographic(crs_name):
@@ -889,17 +888,17 @@ def _warn_datum_hint(
 ) -> None:
     """Column names like gcj02_lng or a typecode column say a lot about the datum."""
     hint = _datum_hint(columns)
-    if hint is None and crs_name == "wgs84":
-        headers = {_normalise_header(c) for c in source.attribute_columns}
-        if {"typecode", "location"} <= headers:
-            hint = "gcj02"
+    headers = {_normalise_header(c) for c in source.attribute_columns}
+    amap_export = hint is None and {"typecode", "location"} <= headers
+    if amap_export:
+        hint = "gcj02"
     if hint is None or hint == crs_name or crs_name.startswith("EPSG:"):
         return
     message = (
         f"column names ({', '.join(columns)}) suggest {hint.upper()} coordinates "
         f"but crs={crs_name!r} was used; pass crs={hint!r} if the values are {hint.upper()}"
     )
-    if hint == "gcj02" and len(columns) == 1:
+    if amap_export:
         message = (
             "this looks like an Amap export (typecode and location columns), whose coordinates "
             f"are GCJ-02, but crs={crs_name!r} was used; pass crs='gcj02' if so"
@@ -1013,9 +1012,8 @@ def _locate(
             notes.append(f"OpenStreetMap data is WGS84; crs={crs_name!r} ignored")
         crs_name = "wgs84"
     if source.has_geometry and not explicit_columns:
-        table = source.table
-        assert isinstance(table, gpd.GeoDataFrame)
-        return _geometry_in_wgs84(table.geometry, table.crs, crs_name, source, ledger, notes)
+        geometry = source.table.geometry
+        return _geometry_in_wgs84(geometry, geometry.crs, crs_name, source, ledger, notes)
     return _table_geometry(
         source, ledger, crs_name=crs_name, lon=lon, lat=lat, location=location, notes=notes
     )
@@ -1161,7 +1159,10 @@ def _assemble(
     )
     if len(result.data) + len(result.rejects) != result.rows_read:
         raise InternalError(f"{result.summary()}: loaded and rejected rows do not add up")
-    logger.info(result.summary())
+    if len(result.data) == 0:
+        logger.warning("%s; nothing was loaded", result.summary())
+    else:
+        logger.info(result.summary())
     for note in result.notes:
         logger.info("%s: %s", source.file.name, note)
     return result

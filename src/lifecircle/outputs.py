@@ -8,9 +8,11 @@ Files written by :func:`write_outputs`:
 
 * ``communities.csv`` - one row per compound, UTF-8 with BOM so Excel shows
   Chinese correctly, with ``lon``/``lat`` of the compound's inside point;
-* ``communities.gpkg`` - the same with geometries;
+* ``communities.gpkg`` - the same with geometries (layer ``communities``),
+  and the gates (layer ``gates``) when given;
 * ``isochrones.gpkg`` - 5/10/15-minute polygons per compound;
-* ``gaps.gpkg`` - layers ``gaps`` (dissolved blind zones) and ``cells``;
+* ``gaps.gpkg`` - layers ``gaps`` (dissolved blind zones), ``cells`` and
+  ``boundary`` (the study area);
 * ``facilities.csv`` - facilities with their type and snap status;
 * ``summary.json`` - parameters, inputs, coverage, the standard and its
   provenance, warnings, attribution;
@@ -202,13 +204,19 @@ def write_outputs(
 
     table = _table(scores)
     write_table(table, out / "communities.csv")
-    write_layers({"communities": scores}, out / "communities.gpkg")
+    layers = {"communities": scores}
+    if study.gates is not None and len(study.gates):
+        gate_columns = [c for c in ("gate_id", "community_id") if c in study.gates]
+        layers["gates"] = study.gates[[*gate_columns, study.gates.geometry.name]].to_crs(4326)
+    write_layers(layers, out / "communities.gpkg")
     written += [out / "communities.csv", out / "communities.gpkg"]
     if isochrones is not None:
         write_layers({"isochrones": isochrones}, out / "isochrones.gpkg")
         written.append(out / "isochrones.gpkg")
     if gaps is not None and cells is not None:
-        write_layers({"gaps": gaps, "cells": cells}, out / "gaps.gpkg")
+        write_layers(
+            {"gaps": gaps, "cells": cells, "boundary": study.area_frame()}, out / "gaps.gpkg"
+        )
         written.append(out / "gaps.gpkg")
         summary["gaps"] = _gap_summary(gaps, cells)
     facilities = study.facility_snaps()

@@ -5,11 +5,16 @@ notebooks. It takes loaded GeoDataFrames (or loads files with
 :meth:`Study.from_files`), snaps everything to the walk network once, and
 answers the questions of a life-circle study, each as a GeoDataFrame:
 
->>> from lifecircle import Study, demo_data  # doctest: +SKIP
->>> study = Study.from_files(**demo_data().study_files())  # doctest: +SKIP
->>> scores = study.score()  # doctest: +SKIP
->>> iso = study.isochrones()  # doctest: +SKIP
->>> cells, gaps = study.gaps()  # doctest: +SKIP
+>>> from lifecircle import Study, demo_data
+>>> d = demo_data()
+>>> study = Study.from_files(d.streets, d.pois, d.compounds, gates=d.gates,
+...                          facilities_crs="gcj02", standard="puxieshi-2021", progress=False)
+>>> scores = study.score()
+>>> len(scores), bool(scores["tier_15min_pass"].any())
+(66, True)
+>>> cells, gaps = study.gaps(cell_m=100)
+>>> gaps.groupby("item")["population"].sum().idxmax()  # the largest blind zone
+'elderly_care'
 """
 
 from __future__ import annotations
@@ -274,10 +279,18 @@ class Study:
         return self.origins["group"].to_numpy(dtype=np.int64)
 
     def facility_snaps(self) -> pd.DataFrame:
-        """Facilities with their ``snap_status`` and ``snap_m``."""
+        """Facilities with ``lon``/``lat`` (WGS84), ``snap_status`` and ``snap_m``."""
         snaps = self.engine.snaps(FACILITY_LAYER).to_frame(self.facilities.index)
-        columns = [c for c in ("facility_id", "name", "type", "category") if c in self.facilities]
-        return pd.concat([self.facilities[columns], snaps], axis=1)
+        columns = [
+            c
+            for c in ("facility_id", "name", "type", "category", "capacity", "address")
+            if c in self.facilities
+        ]
+        points = self.facilities.geometry.to_crs(4326)
+        coords = pd.DataFrame(
+            {"lon": points.x.round(7), "lat": points.y.round(7)}, index=self.facilities.index
+        )
+        return pd.concat([self.facilities[columns], coords, snaps], axis=1)
 
     def _origin_status(self) -> pd.DataFrame:
         snaps = self.engine.snaps(ORIGIN_LAYER)
@@ -402,6 +415,13 @@ class Study:
             )
             self.__dict__["_iso_args"] = (tuple(minutes), buffer_m)
         return self.__dict__["_isochrones"]
+
+    def area_frame(self) -> gpd.GeoDataFrame:
+        """The study area (the boundary, or the compounds' hull plus a margin), WGS84."""
+        area = study_area(self.communities, self.boundary, self.network.crs)
+        source = "boundary" if self.boundary is not None else "compound hull + margin"
+        frame = gpd.GeoDataFrame({"source": [source]}, geometry=[area], crs=self.network.crs)
+        return frame.to_crs(4326)
 
     def gaps(
         self, *, cell_m: float = 100.0, kind: str = "square"

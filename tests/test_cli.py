@@ -1,0 +1,193 @@
+"""The command line, end to end on the synthetic demo data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lifecircle.datasets import demo_data
+
+OUTPUT_FILES = {
+    "communities.csv",
+    "communities.gpkg",
+    "isochrones.gpkg",
+    "gaps.gpkg",
+    "facilities.csv",
+    "summary.json",
+    "results.xlsx",
+}
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from lifecircle.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    result = run_cli("demo", "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "synthetic" in result.stdout
+    return out
+
+
+def test_demo_writes_every_output(demo_out: Path):
+    assert {p.name for p in demo_out.iterdir()} >= OUTPUT_FILES
+    raw = (demo_out / "communities.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM for Excel
+    table = pd.read_csv(demo_out / "communities.csv", encoding="utf-8-sig")
+    assert len(table) == 66
+    for column in (
+        "community_id",
+        "name",
+        "population",
+        "score",
+        "missing",
+        "tier_15min_pass",
+        "elderly_care_ok",
+        "kindergarten_m",
+        "kindergarten_min",
+        "kindergarten_n",
+        "kindergarten_ok",
+        "lon",
+        "lat",
+    ):
+        assert column in table.columns
+    assert table["name"].str.startswith("示例").all()
+    sheets = pd.read_excel(demo_out / "results.xlsx", sheet_name=None)
+    assert {"communities", "summary", "missing", "provenance", "facilities", "rejects"} <= set(
+        sheets
+    )
+    assert len(sheets["rejects"]) == 171  # POI rows of no life-circle type, listed with a reason
+    assert (sheets["rejects"]["reason"] == "no facility type matched").all()
+
+
+def test_demo_summary_carries_provenance_and_gaps(demo_out: Path):
+    summary = json.loads((demo_out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["standard"]["id"] == "puxieshi-2021"
+    assert summary["parameters"]["walk_speed_m_per_min"] == 60
+    items = summary["provenance"]["categories"]
+    assert {c["id"] for c in items} == {
+        "education",
+        "commerce",
+        "transport",
+        "culture_sports",
+        "elderly_care",
+    }
+    assert all(c["status"] and c["source"] for c in items)
+    assert any("synthetic" in a.lower() for a in summary["attribution"])
+    results = summary["results"]
+    assert results["compounds"] == 66
+    assert results["population"] == pytest.approx(78600, rel=1e-6)
+    # the demo's deliberate gap: no elderly care across the river
+    elderly = results["coverage"]["categories"]["elderly_care"]
+    assert elderly["population_share"] < 1
+    assert summary["gaps"]["population_by_item"]["elderly_care"] > 1000
+    loading = {r["kind"]: r for r in summary["loading"]}
+    assert loading["facilities"]["rows_read"] == loading["facilities"]["loaded"] + 171
+
+
+def test_score_command_warns_about_gcj02(tmp_path: Path):
+    data = demo_data()
+    result = run_cli(
+        "score",
+        "--network",
+        str(data.streets),
+        "--facilities",
+        str(data.pois),
+        "--communities",
+        str(data.compounds),
+        "--gates",
+        str(data.gates),
+        "--standard",
+        "gb50180-2018",
+        "--no-isochrones",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "look like GCJ-02" in result.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert any("GCJ-02" in w for w in summary["warnings"])
+    assert not (tmp_path / "isochrones.gpkg").exists()
+
+
+def test_bad_input_exits_2_naming_file_and_column(tmp_path: Path):
+    data = demo_data()
+    compounds = tmp_path / "compounds.csv"
+    compounds.write_text("community_id,name\nC1,甲\n", encoding="utf-8")
+    result = run_cli(
+        "score",
+        "--network",
+        str(data.streets),
+        "--facilities",
+        str(data.pois),
+        "--communities",
+        str(compounds),
+        "--out",
+        str(tmp_path / "out"),
+        "--quiet",
+    )
+    assert result.returncode == 2
+    assert "compounds.csv" in result.stderr
+    assert "error:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_refuses_to_overwrite_inputs(tmp_path: Path):
+    data = demo_data()
+    communities = tmp_path / "communities.gpkg"
+    import geopandas as gpd
+
+    gpd.read_file(data.compounds).to_file(communities)
+    result = run_cli(
+        "score",
+        "--network",
+        str(data.streets),
+        "--facilities",
+        str(data.pois),
+        "--facilities-crs",
+        "gcj02",
+        "--communities",
+        str(communities),
+        "--no-isochrones",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    )
+    assert result.returncode == 2
+    assert "overwrite" in result.stderr
+    assert len(gpd.read_file(communities)) == 66
+
+
+def test_usage_errors_and_help():
+    assert run_cli("--help").returncode == 0
+    missing = run_cli("score")
+    assert missing.returncode == 2
+    assert "--network" in missing.stderr
+
+
+def test_standards_commands():
+    listed = run_cli("standards", "list")
+    assert listed.returncode == 0
+    assert {"gb50180-2018", "puxieshi-2021", "tdt1062-2021"} <= {
+        line.split()[0] for line in listed.stdout.splitlines()
+    }
+    shown = run_cli("standards", "show", "gb50180-2018")
+    assert shown.returncode == 0
+    assert "kindergarten" in shown.stdout
+    assert "CONFIRMED_SUPERSEDED" in shown.stdout
+    unknown = run_cli("standards", "show", "gb-nope")
+    assert unknown.returncode == 2
+    assert "gb50180-2018" in unknown.stderr
