@@ -234,3 +234,23 @@ def test_grid_kinds_and_limits():
 
     with pytest.raises(InputError, match="between 50 and 200"):
         grid_cells(area, METRIC_CRS, cell_m=20)
+
+
+def test_capacity_table_errors_name_the_row(tmp_path: Path):
+    from lifecircle.errors import InputError
+    from lifecircle.study import _join_capacity
+
+    facilities = gpd.GeoDataFrame(
+        {"facility_id": ["k1", "k2"], "type": ["kindergarten"] * 2},
+        geometry=[Point(0, 0), Point(1, 1)],
+        crs=METRIC_CRS,
+    )
+    good = tmp_path / "capacity.csv"
+    good.write_text("id,capacity,unit\nk2,120,seats\n\nzz,5,seats\n", encoding="utf-8")
+    joined = _join_capacity(facilities, good)
+    assert joined["capacity"].tolist()[1] == 120.0
+    assert np.isnan(joined["capacity"].tolist()[0])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("说明：幼儿园学位\nid,capacity\nk1,60\nk2,many\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"bad.csv, row 4, column capacity"):
+        _join_capacity(facilities, bad)

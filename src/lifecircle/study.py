@@ -480,24 +480,34 @@ def _concat_facilities(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
 
 
 def _join_capacity(facilities: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    """Add capacities (seats, beds) from a table of facility ``id`` and ``capacity``."""
     from .loading import read_table
 
     table = read_table(path)
     if not {"id", "capacity"} <= set(table.columns):
         raise InputError("the capacity table needs the columns id and capacity", file=path)
+    first_row = int(table.attrs.get("first_data_row", 2))
+    ids = table["id"].astype(str).str.strip()
+    blank = ids.isin(["", "nan", "None"]) & table["capacity"].astype(str).str.strip().isin(
+        ["", "nan", "None"]
+    )
+    table, ids = table[~blank.to_numpy()], ids[~blank.to_numpy()]
     capacity = pd.to_numeric(table["capacity"], errors="coerce")
     bad = capacity.isna() | (capacity < 0)
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+        position = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(
-            "capacity must be a non-negative number", file=path, row=row, column="capacity"
+            "capacity must be a non-negative number",
+            file=path,
+            row=int(table.index[position]) + first_row,
+            column="capacity",
         )
-    lookup = pd.Series(capacity.to_numpy(), index=table["id"].astype(str))
+    lookup = pd.Series(capacity.to_numpy(), index=ids.to_numpy())
     joined = facilities["facility_id"].astype(str).map(lookup)
     out = facilities.copy()
     existing = out["capacity"] if "capacity" in out else pd.Series(np.nan, index=out.index)
     out["capacity"] = joined.where(joined.notna(), existing).astype(float)
-    unknown = ~table["id"].astype(str).isin(facilities["facility_id"].astype(str))
+    unknown = ~ids.isin(facilities["facility_id"].astype(str))
     if unknown.any():
         logger.warning("%s: %d capacity rows name no loaded facility", path, int(unknown.sum()))
     return out
