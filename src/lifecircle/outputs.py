@@ -26,7 +26,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -186,7 +186,7 @@ def write_outputs(
     isochrones: gpd.GeoDataFrame | None = None,
     cells: gpd.GeoDataFrame | None = None,
     gaps: gpd.GeoDataFrame | None = None,
-    extra: Callable[[Path], list[Path]] | None = None,
+    extra_summary: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write every result file of a study into ``out_dir``.
 
@@ -219,6 +219,7 @@ def write_outputs(
         )
         written.append(out / "gaps.gpkg")
         summary["gaps"] = _gap_summary(gaps, cells)
+    summary.update(extra_summary or {})
     facilities = study.facility_snaps()
     write_table(facilities, out / "facilities.csv")
     written.append(out / "facilities.csv")
@@ -241,8 +242,6 @@ def write_outputs(
         out / "results.xlsx",
     )
     written.append(out / "results.xlsx")
-    if extra is not None:
-        written += extra(out)
     logger.info("wrote %d files to %s", len(written), out)
     return written
 

@@ -1,0 +1,1599 @@
+"""Interactive web map of a study's results: ``map.html``.
+
+:func:`render_map` reads the files that :func:`lifecircle.outputs.write_outputs`
+wrote into an output folder (nothing is recomputed) and draws them with
+folium/Leaflet:
+
+* compounds coloured by score; a click opens the compound's scorecard (each
+  category or required type met or missing, with the walking minutes to the
+  nearest facility, grouped by tier with the tier verdicts; score; population)
+  and a button that shows that compound's isochrones;
+* the 5/10/15-minute isochrones, one layer per band (off by default), and the
+  compound gates;
+* facilities drawn with their type's icon and colour, clustered when zoomed out;
+* gap polygons shaded by the population affected, and the study boundary;
+* a legend, a layer switcher, a full-screen button and a scale bar.
+
+The layer data sit in ``<script type="application/json">`` blocks that a small
+runtime (``templates/map_runtime.js``) turns into Leaflet layers. Every string
+that comes from the data (compound, facility and address names, ids) is
+HTML-escaped in Python, by Jinja2 autoescaping, before it is written.
+
+Basemaps: ``osm``, ``light`` (Esri World Light Gray Canvas), ``amap`` (Gaode, whose tiles are
+GCJ-02: every overlay is then shifted from WGS84 to GCJ-02 so that it lines
+up), ``tianditu`` (needs a key) and ``none`` (no tiles, for offline use). With
+``self_contained=True`` Leaflet, Leaflet.markercluster and Font Awesome come
+inlined from the XStatic packages, so the page loads no script, style sheet or
+font from the network; with ``basemap="none"`` it makes no request at all.
+
+Geometries are simplified by :data:`SIMPLIFY_M` metres and coordinates rounded
+to 6 decimals (about 0.1 m), which keeps a 2,000-compound study with its
+isochrones well under 15 MB.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import itertools
+import json
+import logging
+import math
+import mimetypes
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import folium
+import geopandas as gpd
+import jinja2
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from branca.element import Element, MacroElement
+from folium.plugins import MarkerCluster
+from markupsafe import Markup
+
+from .coords import wgs84_to_gcj02
+from .errors import InputError, MissingDataError
+from .outputs import atomic_path
+from .taxonomy import default_taxonomy
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "BASEMAPS",
+    "LANGUAGES",
+    "SELF_CONTAINED_META",
+    "SIMPLIFY_M",
+    "TIANDITU_KEY_ENV",
+    "Item",
+    "Labels",
+    "Results",
+    "read_results",
+    "render_map",
+    "standard_items",
+    "ui_text",
+]
+
+BASEMAPS: tuple[str, ...] = ("osm", "light", "amap", "tianditu", "none")
+LANGUAGES: tuple[str, ...] = ("zh", "en")
+TIANDITU_KEY_ENV = "LIFECIRCLE_TIANDITU_KEY"
+SIMPLIFY_M = 3.0
+COORD_DECIMALS = 6
+# Above this many compounds Leaflet draws vectors on a canvas: thousands of SVG
+# paths make panning sluggish.
+CANVAS_ABOVE = 1000
+# Above this many gates the gate layer starts hidden.
+GATES_SHOWN_UP_TO = 1000
+
+# Score classes: upper bounds (exclusive) and colours; 100 has its own class.
+SCORE_BREAKS: tuple[float, ...] = (60.0, 75.0, 90.0, 100.0)
+SCORE_COLORS: tuple[str, ...] = ("#d73027", "#fc8d59", "#fee08b", "#91cf60", "#1a9850")
+NO_SCORE_COLOR = "#bdbdbd"
+GAP_COLORS: tuple[str, ...] = ("#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f")
+ISO_COLORS: tuple[str, ...] = ("#08519c", "#3182bd", "#6baed6", "#9ecae1", "#c6dbef", "#deebf7")
+MAX_ZOOM = 19
+PANES: dict[str, int] = {"lc-area": 350, "lc-iso": 360, "lc-gaps": 380, "lc-gates": 450}
+
+_MAP_FILE = "map.html"
+SELF_CONTAINED_META = '<meta name="lifecircle-map" content="self-contained">'
+_ICON_PATTERN = re.compile(r"[a-z0-9-]+")
+_COLOR_PATTERN = re.compile(r"#[0-9a-fA-F]{6}")
+_KEY_PATTERN = re.compile(r"[0-9A-Za-z]{8,64}")
+
+_LEAFLET_VERSION = "1.9.3"
+_MARKERCLUSTER_VERSION = "1.4.1"
+_FONTAWESOME_VERSION = "6.2.1"
+_CDN = "https://cdn.jsdelivr.net/npm"
+_CDN_JS = [
+    ("leaflet", f"{_CDN}/leaflet@{_LEAFLET_VERSION}/dist/leaflet.js"),
+]
+_CDN_CSS = [
+    ("leaflet_css", f"{_CDN}/leaflet@{_LEAFLET_VERSION}/dist/leaflet.css"),
+    ("fa_css", f"{_CDN}/@fortawesome/fontawesome-free@{_FONTAWESOME_VERSION}/css/all.min.css"),
+    (
+        "fa_shims_css",
+        f"{_CDN}/@fortawesome/fontawesome-free@{_FONTAWESOME_VERSION}/css/v4-shims.min.css",
+    ),
+]
+_CLUSTER_CDN = f"{_CDN}/leaflet.markercluster@{_MARKERCLUSTER_VERSION}/dist"
+_CLUSTER_JS = [("markercluster", f"{_CLUSTER_CDN}/leaflet.markercluster.js")]
+_CLUSTER_CSS = [
+    ("markercluster_css", f"{_CLUSTER_CDN}/MarkerCluster.css"),
+    ("markercluster_default_css", f"{_CLUSTER_CDN}/MarkerCluster.Default.css"),
+]
+_CLUSTER_OPTIONS = {
+    "showCoverageOnHover": False,
+    "chunkedLoading": True,
+    "maxClusterRadius": 45,
+    "disableClusteringAtZoom": 17,
+}
+
+_OSM_ATTRIBUTION = (
+    '<a href="https://www.openstreetmap.org/copyright">© OpenStreetMap contributors</a> (ODbL)'
+)
+
+# ------------------------------------------------------------------------- texts
+_TEXT: dict[str, dict[str, str]] = {
+    "zh": {
+        "html_lang": "zh-CN",
+        "title": "15分钟生活圈评估",
+        "synthetic": "合成示例数据，非真实地点",
+        "synthetic_tag": "（合成示例数据，非真实地点）",
+        "compounds": "小区（按得分着色）",
+        "iso_band": "{m} 分钟等时圈",
+        "iso_partial": "（{n}/{total} 个小区）",
+        "gates": "小区出入口",
+        "facilities": "设施",
+        "gaps": "服务盲区（按影响人口着色）",
+        "boundary": "研究范围",
+        "score": "得分",
+        "population": "人口",
+        "item": "项目",
+        "nearest": "最近步行",
+        "limit": "标准",
+        "pass": "达标",
+        "fail": "未达标",
+        "met": "✓ 满足",
+        "missing": "✗ 缺失",
+        "minutes": "{m:.1f} 分钟",
+        "minutes_unit": " 分钟",
+        "limit_minutes": "{m:g} 分钟",
+        "unreachable": "不可达",
+        "optional": "（可选）",
+        "show_iso": "显示 / 隐藏等时圈",
+        "not_routed": "未能接入步行路网（{status}），按全部缺失计分",
+        "origin_gates": "从 {n} 个出入口出发计算步行距离",
+        "origin_inside": "无出入口数据，从小区内部点出发计算",
+        "legend_score": "小区得分",
+        "legend_gaps": "服务盲区影响人口",
+        "legend_iso": "步行等时圈",
+        "legend_facilities": "设施类型",
+        "legend_other": "其他",
+        "no_score": "无得分",
+        "fullscreen": "全屏",
+        "population_affected": "影响人口",
+        "robustness": "稳健性",
+        "site": "建议新址",
+        "sites": "建议新址",
+        "site_tip": "第 {rank} 名：新覆盖 {n} 人",
+        "robustness_robust": "稳健：所有假设下都存在",
+        "robustness_fragile": "脆弱：随假设而变",
+        "robustness_mixed": "部分稳健",
+        "disappears_at": "消失于",
+        "cells": "网格数",
+        "area": "面积",
+        "area_value": "{ha:.1f} 公顷",
+        "max_walk": "最远步行",
+        "status": "阈值状态",
+        "source": "来源",
+        "address": "地址",
+        "capacity": "容量",
+        "snap_failed": "未接入步行路网（{status}），未参与计算",
+        "gate": "出入口",
+        "persons": "{n} 人",
+    },
+    "en": {
+        "html_lang": "en",
+        "title": "15-minute life circle assessment",
+        "synthetic": "synthetic data, not a real place",
+        "synthetic_tag": " (synthetic data, not a real place)",
+        "compounds": "Compounds (by score)",
+        "iso_band": "{m}-minute isochrones",
+        "iso_partial": " ({n} of {total} compounds)",
+        "gates": "Compound gates",
+        "facilities": "Facilities",
+        "gaps": "Gaps (by population affected)",
+        "boundary": "Study area",
+        "score": "Score",
+        "population": "Population",
+        "item": "Item",
+        "nearest": "Nearest",
+        "limit": "Limit",
+        "pass": "pass",
+        "fail": "fail",
+        "met": "✓ met",
+        "missing": "✗ missing",
+        "minutes": "{m:.1f} min",
+        "minutes_unit": " min",
+        "limit_minutes": "{m:g} min",
+        "unreachable": "not reachable",
+        "optional": " (optional)",
+        "show_iso": "Show / hide isochrones",
+        "not_routed": "not on the walking network ({status}); scored as missing everything",
+        "origin_gates": "walking measured from {n} gate(s)",
+        "origin_inside": "no gates: walking measured from an inside point",
+        "legend_score": "Compound score",
+        "legend_gaps": "Gap: population affected",
+        "legend_iso": "Walking isochrones",
+        "legend_facilities": "Facility types",
+        "legend_other": "Other",
+        "no_score": "no score",
+        "fullscreen": "Full screen",
+        "population_affected": "Population affected",
+        "robustness": "Robustness",
+        "site": "Recommended site",
+        "sites": "Recommended sites",
+        "site_tip": "rank {rank}: newly covers {n} residents",
+        "robustness_robust": "robust: in every run",
+        "robustness_fragile": "fragile: depends on an assumption",
+        "robustness_mixed": "mixed",
+        "disappears_at": "Disappears at",
+        "cells": "Cells",
+        "area": "Area",
+        "area_value": "{ha:.1f} ha",
+        "max_walk": "Farthest walk",
+        "status": "Threshold status",
+        "source": "Source",
+        "address": "Address",
+        "capacity": "Capacity",
+        "snap_failed": "not on the walking network ({status}); not counted",
+        "gate": "Gate",
+        "persons": "{n}",
+    },
+}
+
+
+def ui_text(lang: str) -> dict[str, str]:
+    """Return the interface strings of a language (``zh`` or ``en``).
+
+    Examples
+    --------
+    >>> ui_text("en")["boundary"]
+    'Study area'
+    """
+    if lang not in _TEXT:
+        raise InputError(f"unknown language {lang!r}; use one of: {', '.join(LANGUAGES)}")
+    return _TEXT[lang]
+
+
+# ------------------------------------------------------------------------ inputs
+@dataclass
+class Results:
+    """The result files of one output folder, as read back for maps and reports."""
+
+    out_dir: Path
+    summary: dict[str, Any]
+    communities: gpd.GeoDataFrame
+    gates: gpd.GeoDataFrame | None = None
+    isochrones: gpd.GeoDataFrame | None = None
+    gaps: gpd.GeoDataFrame | None = None
+    cells: gpd.GeoDataFrame | None = None
+    boundary: gpd.GeoDataFrame | None = None
+    facilities: pd.DataFrame | None = None
+    sites: gpd.GeoDataFrame | None = None
+
+    @property
+    def standard(self) -> dict[str, Any]:
+        """The standard with its thresholds and sources (the summary's provenance)."""
+        return self.summary.get("provenance") or {}
+
+    @property
+    def attribution(self) -> list[str]:
+        """Licence and origin notes of the data."""
+        return [str(line) for line in self.summary.get("attribution") or []]
+
+    @property
+    def synthetic(self) -> bool:
+        """True when the summary says the data are synthetic."""
+        return any("synthetic" in line.lower() for line in self.attribution)
+
+    @property
+    def from_osm(self) -> bool:
+        """True when some data came from OpenStreetMap."""
+        return any("openstreetmap" in line.lower() for line in self.attribution)
+
+
+def _read_layer(path: Path, layer: str) -> gpd.GeoDataFrame | None:
+    """One layer of a GeoPackage in WGS84, or None when the file or layer is absent."""
+    if not path.is_file():
+        return None
+    if layer not in {str(name) for name in pyogrio.list_layers(path)[:, 0]}:
+        return None
+    frame = gpd.read_file(path, layer=layer)
+    if frame.crs is not None and not frame.crs.equals("EPSG:4326"):
+        frame = frame.to_crs(4326)
+    return frame
+
+
+def _read_facilities(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    frame = pd.read_csv(
+        path, encoding="utf-8-sig", dtype={"facility_id": str, "name": str, "address": str}
+    )
+    if not {"lon", "lat", "type"} <= set(frame.columns):
+        logger.warning("%s has no lon/lat columns; facilities are not drawn", path)
+        return None
+    return frame
+
+
+def read_results(out_dir: str | Path) -> Results:
+    """Read the result files of an output folder.
+
+    Parameters
+    ----------
+    out_dir
+        A folder written by :func:`lifecircle.outputs.write_outputs`. It must
+        hold ``summary.json`` and ``communities.gpkg``; isochrones, gaps,
+        gates, the study boundary and facilities are read when present.
+
+    Raises
+    ------
+    InputError
+        When a required file is missing.
+    """
+    out = Path(out_dir)
+    summary_path = out / "summary.json"
+    communities_path = out / "communities.gpkg"
+    for path in (summary_path, communities_path):
+        if not path.is_file():
+            raise InputError(
+                f"{path.name} not found in {out}; write the results first "
+                "(lifecircle score --out FOLDER)",
+                file=path,
+            )
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    communities = _read_layer(communities_path, "communities")
+    if communities is None:
+        raise InputError("no layer 'communities'", file=communities_path)
+    return Results(
+        out_dir=out,
+        summary=summary,
+        communities=communities.reset_index(drop=True),
+        gates=_read_layer(communities_path, "gates"),
+        isochrones=_read_layer(out / "isochrones.gpkg", "isochrones"),
+        gaps=_read_layer(out / "gaps.gpkg", "gaps"),
+        cells=_read_layer(out / "gaps.gpkg", "cells"),
+        boundary=_read_layer(out / "gaps.gpkg", "boundary"),
+        facilities=_read_facilities(out / "facilities.csv"),
+        sites=_read_layer(out / "sites.gpkg", "sites"),
+    )
+
+
+# ------------------------------------------------------------------------- names
+@dataclass(frozen=True)
+class Item:
+    """One scored item of a standard (a required type or a category), from the provenance."""
+
+    id: str
+    kind: str
+    tier: str
+    threshold_m: float
+    threshold_min: float
+    optional: bool
+    status: str
+    source: str
+    clause: str
+    basis: str
+    members: tuple[str, ...]
+
+
+def standard_items(standard: Mapping[str, Any]) -> list[Item]:
+    """The requirements, then the categories, of a standard given as a dict.
+
+    ``standard`` is :meth:`lifecircle.standards.Standard.to_dict` output, as
+    stored in ``summary.json`` under ``provenance``.
+    """
+    items = []
+    for kind, key, entries in (
+        ("requirement", "type", standard.get("requirements") or []),
+        ("category", "id", standard.get("categories") or []),
+    ):
+        for entry in entries:
+            items.append(
+                Item(
+                    id=str(entry[key]),
+                    kind=kind,
+                    tier=str(entry.get("tier", "")),
+                    threshold_m=float(entry.get("threshold_m") or math.nan),
+                    threshold_min=float(entry.get("threshold_min") or math.nan),
+                    optional=bool(entry.get("optional", False)),
+                    status=str(entry.get("status", "")),
+                    source=str(entry.get("source", "")),
+                    clause=str(entry.get("clause") or ""),
+                    basis=str(entry.get("threshold_basis") or ""),
+                    members=tuple(entry.get("types") or [entry[key]]),
+                )
+            )
+    return items
+
+
+class Labels:
+    """Display names of tiers, items, facility types and categories in one language.
+
+    Names come from the standard (tiers, categories) and the facility taxonomy
+    (types); an id without a name is shown as it is.
+    """
+
+    def __init__(self, standard: Mapping[str, Any], lang: str) -> None:
+        ui_text(lang)  # validates lang
+        self.lang = lang
+        taxonomy = default_taxonomy()
+        self._tiers = {str(t["id"]): t for t in standard.get("tiers") or []}
+        self._categories = {str(c["id"]): c for c in standard.get("categories") or []}
+        self._types = taxonomy.types
+        self._taxonomy_categories = taxonomy.categories
+
+    def _name(self, zh: str | None, en: str | None, fallback: str) -> str:
+        first, second = (zh, en) if self.lang == "zh" else (en, zh)
+        return str(first or second or fallback)
+
+    def tier(self, tier_id: str) -> str:
+        """Name of a tier of the standard."""
+        tier = self._tiers.get(tier_id, {})
+        return self._name(tier.get("name_zh"), tier.get("name_en"), tier_id)
+
+    def type(self, type_id: str) -> str:
+        """Name of a facility type."""
+        found = self._types.get(type_id)
+        if found is None:
+            return type_id
+        return self._name(found.name_zh, found.name_en, type_id)
+
+    def category(self, category_id: str) -> str:
+        """Name of a category of the standard, else of the taxonomy."""
+        found = self._categories.get(category_id)
+        if found is not None:
+            return self._name(found.get("name_zh"), found.get("name_en"), category_id)
+        taxonomy_category = self._taxonomy_categories.get(category_id)
+        if taxonomy_category is not None:
+            return self._name(taxonomy_category.name_zh, taxonomy_category.name_en, category_id)
+        return category_id
+
+    def item(self, item_id: str) -> str:
+        """Name of a scored item: a category of the standard or a facility type."""
+        if item_id in self._categories:
+            return self.category(item_id)
+        return self.type(item_id)
+
+
+# ---------------------------------------------------------------------- templates
+@functools.cache
+def templates() -> jinja2.Environment:
+    """The package's Jinja2 templates, with HTML autoescaping always on."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("lifecircle", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def template_text(name: str) -> str:
+    """The raw text of a packaged template file (CSS, JavaScript)."""
+    return (resources.files("lifecircle") / "templates" / name).read_text(encoding="utf-8")
+
+
+_BETWEEN_TAGS = re.compile(r">\s+<")
+
+
+def _render(name: str, **context: Any) -> str:
+    """Render a packaged HTML template compactly (whitespace between tags dropped)."""
+    return _BETWEEN_TAGS.sub("><", templates().get_template(name).render(**context)).strip()
+
+
+# ------------------------------------------------------------------- formatting
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _count(value: Any) -> str:
+    number = _finite(value)
+    return "" if number is None else f"{number:,.0f}"
+
+
+def _clean(value: Any) -> str:
+    """A data value as text; missing values as the empty string."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if value is pd.NA:
+        return ""
+    return str(value)
+
+
+def score_class(score: Any) -> int:
+    """Index of a score's colour class in :data:`SCORE_COLORS`; ``len`` for no score.
+
+    Examples
+    --------
+    >>> [score_class(s) for s in (0, 59.9, 60, 89.9, 99.9, 100, None)]
+    [0, 0, 1, 2, 3, 4, 5]
+    """
+    number = _finite(score)
+    if number is None:
+        return len(SCORE_COLORS)
+    for index, bound in enumerate(SCORE_BREAKS):
+        if number < bound:
+            return index
+    return len(SCORE_BREAKS)
+
+
+def score_legend(lang: str) -> list[dict[str, str]]:
+    """Legend rows (colour, label) of the score classes."""
+    low = [0.0, *SCORE_BREAKS[:-1]]
+    labels = [f"< {SCORE_BREAKS[0]:g}"]
+    labels += [f"{a:g}–<{b:g}" for a, b in zip(low[1:], SCORE_BREAKS[1:], strict=True)]
+    labels.append(f"{SCORE_BREAKS[-1]:g}")
+    rows = [{"color": c, "label": t} for c, t in zip(SCORE_COLORS, labels, strict=True)]
+    rows.append({"color": NO_SCORE_COLOR, "label": ui_text(lang)["no_score"]})
+    return rows
+
+
+def _nice(value: float) -> float:
+    """Round to two significant digits (for class breaks people can read)."""
+    if value <= 0:
+        return 0.0
+    digits = 1 - math.floor(math.log10(value))
+    return round(value, digits)
+
+
+def gap_breaks(population: Sequence[float]) -> list[float]:
+    """Upper bounds of up to five population classes (quintiles, rounded).
+
+    Examples
+    --------
+    >>> gap_breaks([10, 20, 30, 40, 50, 600, 700, 800, 900, 1000])
+    [28.0, 46.0, 640.0, 820.0]
+    """
+    values = np.asarray([v for v in population if _finite(v) is not None], dtype=float)
+    if values.size == 0:
+        return []
+    quantiles = np.quantile(values, [0.2, 0.4, 0.6, 0.8])
+    breaks = sorted({_nice(float(q)) for q in quantiles if q > 0})
+    return [b for b in breaks if b < values.max()]
+
+
+def _gap_class(population: Any, breaks: Sequence[float]) -> int:
+    number = _finite(population) or 0.0
+    index = int(np.searchsorted(np.asarray(breaks, dtype=float), number, side="left"))
+    return _gap_color_index(index, len(breaks) + 1)
+
+
+def _gap_color_index(index: int, classes: int) -> int:
+    """Spread ``classes`` classes over the gap ramp, the last always the darkest."""
+    if classes <= 1:
+        return len(GAP_COLORS) - 1
+    return round(index * (len(GAP_COLORS) - 1) / (classes - 1))
+
+
+def gap_legend(breaks: Sequence[float], lang: str) -> list[dict[str, str]]:
+    """Legend rows of the gap population classes."""
+    persons = ui_text(lang)["persons"]
+    classes = len(breaks) + 1
+    rows = []
+    for index in range(classes):
+        if classes == 1:
+            label = persons.format(n="> 0")
+        elif index == 0:
+            label = persons.format(n=f"≤ {breaks[0]:,.0f}")
+        elif index == classes - 1:
+            label = persons.format(n=f"> {breaks[-1]:,.0f}")
+        else:
+            label = persons.format(n=f"{breaks[index - 1]:,.0f}–{breaks[index]:,.0f}")
+        rows.append({"color": GAP_COLORS[_gap_color_index(index, classes)], "label": label})
+    return rows
+
+
+# -------------------------------------------------------------------- geometries
+def _metric_crs(frame: gpd.GeoDataFrame) -> Any:
+    """A local UTM zone for metric simplification."""
+    try:
+        return frame.estimate_utm_crs()
+    except (RuntimeError, ValueError):  # empty or odd extent: draw unsimplified
+        return None
+
+
+def _to_gcj02(xy: np.ndarray) -> np.ndarray:
+    lon, lat = wgs84_to_gcj02(xy[:, 0], xy[:, 1])
+    return np.column_stack([lon, lat])
+
+
+def _round(xy: np.ndarray) -> np.ndarray:
+    return np.round(xy, COORD_DECIMALS)
+
+
+def display_geometries(
+    geoms: gpd.GeoSeries, *, metric_crs: Any, gcj02: bool, simplify_m: float = SIMPLIFY_M
+) -> np.ndarray:
+    """Geometries as drawn: simplified in metres, shifted to GCJ-02 if asked, rounded.
+
+    Returns an object array of shapely geometries in (display) longitude and
+    latitude; missing and empty geometries come back as None.
+    """
+    series = geoms.to_crs(4326) if geoms.crs is not None else geoms
+    lines_or_areas = ~series.geom_type.isin(["Point", "MultiPoint"])
+    if simplify_m > 0 and metric_crs is not None and lines_or_areas.any():
+        series = series.copy()
+        metric = series[lines_or_areas].to_crs(metric_crs)
+        simplified = metric.simplify(simplify_m, preserve_topology=True)
+        series[lines_or_areas] = simplified.to_crs(4326)
+    values = series.to_numpy()
+    if gcj02:
+        values = shapely.transform(values, _to_gcj02)
+    values = shapely.transform(values, _round)
+    missing = shapely.is_missing(values) | shapely.is_empty(values)
+    values[missing] = None
+    return values
+
+
+def script_json(text: str) -> str:
+    """JSON text made safe inside a ``<script>`` element (``<``, ``>``, ``&`` escaped).
+
+    Those characters only occur inside JSON strings, where ``\\u003c`` and
+    friends mean the same, so the JSON is unchanged for ``JSON.parse``.
+
+    Examples
+    --------
+    >>> script_json('{"a":"</script><b>&"}')
+    '{"a":"\\\\u003c/script\\\\u003e\\\\u003cb\\\\u003e\\\\u0026"}'
+    """
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+_CHUNKS = 7  # 5-bit chunks: enough for any zigzagged 32-bit delta
+_SCALE = 10**COORD_DECIMALS
+
+
+def _polyline_chars(values: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """Encoded-polyline characters of signed integers, and how many each takes."""
+    zigzag = ((values << 1) ^ (values >> 63)).astype(np.uint64)
+    shifts = np.arange(_CHUNKS, dtype=np.uint64) * np.uint64(5)
+    chunks = (zigzag[:, None] >> shifts) & np.uint64(31)
+    lengths = 1 + ((zigzag[:, None] >> shifts[1:]) > 0).sum(axis=1)
+    position = np.arange(_CHUNKS)[None, :]
+    more = (position < lengths[:, None] - 1).astype(np.uint64) * np.uint64(32)
+    chars = (chunks | more) + np.uint64(63)
+    return chars[position < lengths[:, None]].astype(np.uint8).tobytes(), lengths
+
+
+def encode_rings(coords: np.ndarray, ring_offsets: np.ndarray) -> list[str]:
+    """Encode rings as polylines (Google's algorithm, 6 decimals, latitude first).
+
+    ``coords`` holds longitude/latitude rows; ring ``i`` is
+    ``coords[ring_offsets[i]:ring_offsets[i + 1]]``. Each ring becomes a short
+    ASCII string, about a quarter of the size of the same numbers as JSON.
+
+    Examples
+    --------
+    >>> encode_rings(np.array([[-120.2, 38.5], [-120.95, 40.7]]), np.array([0, 2]))
+    ['_izlhA~rlgdF_{geC~ywl@']
+    """
+    if len(coords) == 0:
+        return [""] * (len(ring_offsets) - 1)
+    values = np.round(coords[:, ::-1] * _SCALE).astype(np.int64)
+    previous = np.vstack([np.zeros((1, 2), dtype=np.int64), values[:-1]])
+    previous[ring_offsets[:-1][ring_offsets[:-1] < len(values)]] = 0
+    chars, lengths = _polyline_chars((values - previous).ravel())
+    text = chars.decode("ascii")
+    per_vertex = lengths.reshape(-1, 2).sum(axis=1)
+    char_offsets = np.concatenate([[0], np.cumsum(per_vertex)])[ring_offsets]
+    return [text[a:b] for a, b in itertools.pairwise(char_offsets.tolist())]
+
+
+def decode_polyline(text: str) -> np.ndarray:
+    """Decode one ring of :func:`encode_rings` to longitude/latitude rows.
+
+    Examples
+    --------
+    >>> decode_polyline("_izlhA~rlgdF_{geC~ywl@").tolist()
+    [[-120.2, 38.5], [-120.95, 40.7]]
+    """
+    numbers, value, shift = [], 0, 0
+    for char in text:
+        chunk = ord(char) - 63
+        value |= (chunk & 31) << shift
+        shift += 5
+        if chunk < 32:
+            numbers.append(~(value >> 1) if value & 1 else value >> 1)
+            value, shift = 0, 0
+    latlon = np.cumsum(np.asarray(numbers, dtype=np.int64).reshape(-1, 2), axis=0)
+    return latlon[:, ::-1] / _SCALE
+
+
+def _encoded_polygons(geoms: np.ndarray) -> list[list[list[str]]]:
+    """Each (multi)polygon as a list of polygons, each a list of encoded rings."""
+    if len(geoms) == 0:
+        return []
+    kind, coords, offsets = shapely.to_ragged_array(geoms)
+    rings = encode_rings(coords, offsets[0])
+    polygons = [rings[a:b] for a, b in itertools.pairwise(offsets[1].tolist())]
+    if kind == shapely.GeometryType.POLYGON:
+        return [[polygon] for polygon in polygons]
+    return [polygons[a:b] for a, b in itertools.pairwise(offsets[2].tolist())]
+
+
+def encode_features(geometries: np.ndarray, properties: Sequence[Mapping[str, Any]]) -> str:
+    """A layer as compact JSON text: ``{"features": [...]}``.
+
+    A feature is ``{"p": properties}`` plus ``"e"`` (polygons: encoded rings,
+    see :func:`encode_rings`), ``"c"`` (a point: ``[lon, lat]``) or ``"g"``
+    (any other GeoJSON geometry). Features without geometry are left out.
+    """
+    kinds = np.array(
+        [-1 if g is None else int(shapely.get_type_id(g)) for g in geometries], dtype=int
+    )
+    polygonal = np.flatnonzero(np.isin(kinds, [3, 6]))
+    encoded = dict(zip(polygonal.tolist(), _encoded_polygons(geometries[polygonal]), strict=True))
+    features = []
+    for i, geom in enumerate(geometries):
+        if geom is None:
+            continue
+        if i in encoded:
+            shape = '"e":' + _dumps(encoded[i])
+        elif kinds[i] == 0:
+            shape = '"c":' + _dumps([geom.x, geom.y])
+        else:
+            shape = '"g":' + shapely.to_geojson(geom)
+        features.append("{" + shape + ',"p":' + _dumps(properties[i]) + "}")
+    return '{"features":[' + ",".join(features) + "]}"
+
+
+def _json_block(block_id: str, text: str) -> str:
+    return f'<script type="application/json" id="{block_id}">{script_json(text)}</script>'
+
+
+# ---------------------------------------------------------------------- layers
+@dataclass
+class _Context:
+    """What every layer builder needs."""
+
+    results: Results
+    lang: str
+    text: dict[str, str]
+    labels: Labels
+    items: list[Item]
+    metric_crs: Any
+    gcj02: bool
+
+    def geometries(self, geoms: gpd.GeoSeries) -> np.ndarray:
+        return display_geometries(geoms, metric_crs=self.metric_crs, gcj02=self.gcj02)
+
+    def minutes(self, value: Any) -> str:
+        number = _finite(value)
+        return self.text["unreachable"] if number is None else self.text["minutes"].format(m=number)
+
+
+def verdict(value: Any) -> bool | None:
+    """A stored boolean (bool, number or text) as True/False; None when unknown."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in {"true", "1", "yes"}:
+            return True
+        return False if text in {"false", "0", "no"} else None
+    number = _finite(value)
+    return None if number is None else bool(number)
+
+
+def scorecard_config(ctx: _Context) -> dict[str, Any]:
+    """What every scorecard shares: its tiers and items (labels, limits) and texts.
+
+    Items are grouped by tier, in the standard's order: a category standard
+    gives one row per category, a standard without categories one row per
+    required type.
+    """
+    tiers = [str(t["id"]) for t in ctx.results.standard.get("tiers") or []]
+    columns = set(ctx.results.communities.columns)
+    items = [
+        {
+            "id": item.id,
+            "tier": tiers.index(item.tier),
+            "label": html.escape(
+                ctx.labels.item(item.id) + (ctx.text["optional"] if item.optional else "")
+            ),
+            "limit": html.escape(ctx.text["limit_minutes"].format(m=round(item.threshold_min, 1))),
+        }
+        for item in ctx.items
+        if item.tier in tiers and f"{item.id}_ok" in columns
+    ]
+    keys = (
+        "score population item nearest limit pass fail met missing unreachable "
+        "minutes_unit show_iso"
+    )
+    return {
+        "tiers": [html.escape(ctx.labels.tier(t)) for t in tiers],
+        "items": items,
+        "text": {key: html.escape(ctx.text[key]) for key in keys.split()},
+    }
+
+
+def _origin_note(row: Mapping[str, Any], text: dict[str, str]) -> str:
+    gates = _finite(row.get("n_gates"))
+    if row.get("origin") == "gate" and gates:
+        return text["origin_gates"].format(n=int(gates))
+    return text["origin_inside"]
+
+
+def _flag(value: Any) -> int | None:
+    found = verdict(value)
+    return None if found is None else int(found)
+
+
+def compound_record(
+    row: Mapping[str, Any], k: int, ctx: _Context, card: Mapping[str, Any], *, iso: bool
+) -> dict[str, Any]:
+    """The properties of one compound on the map; strings are escaped HTML.
+
+    ``n`` name, ``i`` id, ``s`` score, ``pop`` population, ``b`` score
+    class, ``v`` tier verdicts (1/0/None, in the order of the scorecard's
+    tiers), ``m`` walking minutes to the nearest facility and ``ok`` met (1/0)
+    per scorecard item, ``r`` a routing warning, ``o`` how walking was
+    measured, ``iso`` whether its isochrones are on the map. The runtime
+    builds the scorecard popup from these.
+    """
+    score = _finite(row.get("score"))
+    name = _clean(row.get("name")) or _clean(row.get("community_id"))
+    status = _clean(row.get("route_status"))
+    tiers = [str(t["id"]) for t in ctx.results.standard.get("tiers") or []]
+    minutes = [_finite(row.get(f"{item['id']}_min")) for item in card["items"]]
+    record: dict[str, Any] = {
+        "k": k,
+        "b": score_class(score),
+        "n": html.escape(name),
+        "i": html.escape(_clean(row.get("community_id"))),
+        "s": "—" if score is None else f"{score:g}",
+        "pop": _count(row.get("population")),
+        "v": [_flag(row.get(f"tier_{t}_pass")) for t in tiers],
+        "m": [None if m is None else round(m, 1) for m in minutes],
+        "ok": [_flag(row.get(f"{item['id']}_ok")) or 0 for item in card["items"]],
+        "o": html.escape(_origin_note(row, ctx.text)),
+    }
+    if status and status != "ok":
+        record["r"] = html.escape(ctx.text["not_routed"].format(status=status))
+    if iso:
+        record["iso"] = 1
+    return record
+
+
+def isochrone_choice(communities: pd.DataFrame, limit: int | None) -> np.ndarray:
+    """Positions of the compounds whose isochrones are drawn: all, or the worst ``limit``.
+
+    The worst are the lowest scores, larger populations first among equals.
+    """
+    n = len(communities)
+    if limit is None or limit >= n:
+        return np.arange(n)
+    if limit < 0:
+        raise InputError(f"max_isochrone_compounds must be >= 0, got {limit}")
+    score = pd.to_numeric(communities.get("score"), errors="coerce")
+    population = pd.to_numeric(communities.get("population"), errors="coerce")
+    order = pd.DataFrame(
+        {"score": score.fillna(-1).to_numpy(), "pop": -population.fillna(0).to_numpy()}
+    ).sort_values(["score", "pop"], kind="stable")
+    return np.sort(order.index.to_numpy()[:limit])
+
+
+def compounds_block(
+    ctx: _Context, geoms: np.ndarray, card: Mapping[str, Any], with_iso: set[int]
+) -> str:
+    """The compounds layer: geometry and :func:`compound_record` properties."""
+    frame = ctx.results.communities
+    records = frame.drop(columns=frame.geometry.name).to_dict(orient="records")
+    props = [compound_record(row, k, ctx, card, iso=k in with_iso) for k, row in enumerate(records)]
+    return encode_features(geoms, props)
+
+
+def _band_key(minutes: float) -> str:
+    return f"{minutes:g}"
+
+
+def isochrones_block(ctx: _Context, chosen: np.ndarray) -> tuple[str, list[float]] | None:
+    """Isochrone data by band (``{"bands": [...], "features": {band: FC}}``)."""
+    iso = ctx.results.isochrones
+    if iso is None or iso.empty:
+        return None
+    position = {
+        str(cid): k for k, cid in enumerate(ctx.results.communities["community_id"].astype(str))
+    }
+    keep = {int(k) for k in chosen}
+    ks = iso["community_id"].astype(str).map(position).fillna(-1).astype(int).to_numpy()
+    mask = np.isin(ks, list(keep))
+    iso, ks = iso[mask], ks[mask]
+    bands = sorted({float(m) for m in iso["minutes"]})
+    parts = []
+    for band in bands:
+        in_band = (iso["minutes"].astype(float) == band).to_numpy()
+        geoms = ctx.geometries(iso.geometry[in_band])
+        props = [{"k": int(k)} for k in ks[in_band]]
+        parts.append(f'"{_band_key(band)}":' + encode_features(geoms, props))
+    band_list = [int(b) if b.is_integer() else b for b in bands]
+    return '{"bands":' + _dumps(band_list) + ',"features":{' + ",".join(parts) + "}}", bands
+
+
+def gap_popup(row: Mapping[str, Any], ctx: _Context) -> str:
+    """The popup of one gap polygon, as escaped HTML."""
+    item = _clean(row.get("item"))
+    speed = _finite(ctx.results.summary.get("parameters", {}).get("walk_speed_m_per_min"))
+    threshold = _finite(row.get("threshold_m"))
+    limit = ""
+    if threshold is not None:
+        limit = f"{threshold:,.0f} m"
+        if speed:
+            limit = ctx.text["limit_minutes"].format(m=round(threshold / speed, 1)) + f" ({limit})"
+    area = _finite(row.get("area_m2"))
+    gap = {
+        "label": ctx.labels.item(item) if item else "",
+        "id": _clean(row.get("gap_id")),
+        "population": _count(row.get("population")),
+        "cells": _count(row.get("cells")),
+        "area": "" if area is None else ctx.text["area_value"].format(ha=area / 10_000),
+        "max_min": ctx.minutes(row.get("max_min")),
+        "limit": limit,
+        "status": _clean(row.get("status")),
+        "source": _clean(row.get("source")),
+        "robustness": _robustness_label(row, ctx),
+        "disappears_at": _clean(row.get("disappears_at")),
+    }
+    return _render("map_gap.html.j2", g=gap, t=ctx.text)
+
+
+def _robustness_label(row: Mapping[str, Any], ctx: _Context) -> str:
+    """The gap's robustness in the interface language (empty when not assessed)."""
+    value = _clean(row.get("robustness"))
+    return ctx.text.get(f"robustness_{value}", value) if value else ""
+
+
+def gaps_block(ctx: _Context, breaks: list[float]) -> str | None:
+    """The gap polygons: colour class by population, tooltip and popup."""
+    gaps = ctx.results.gaps
+    if gaps is None or gaps.empty:
+        return None
+    records = gaps.drop(columns=gaps.geometry.name).to_dict(orient="records")
+    props = []
+    for row in records:
+        label = ctx.labels.item(_clean(row.get("item")))
+        tip = f"{label} · {ctx.text['population_affected']} {_count(row.get('population'))}"
+        robustness = _robustness_label(row, ctx)
+        if robustness:
+            tip += f" · {robustness}"
+        props.append(
+            {
+                "b": _gap_class(row.get("population"), breaks),
+                "t": html.escape(tip),
+                "p": gap_popup(row, ctx),
+            }
+        )
+    return encode_features(ctx.geometries(gaps.geometry), props)
+
+
+def study_boundary(results: Results) -> gpd.GeoSeries | None:
+    """The study boundary layer, else the convex hull of the gap cells."""
+    if results.boundary is not None and not results.boundary.empty:
+        return results.boundary.geometry
+    if results.cells is not None and not results.cells.empty:
+        hull = shapely.convex_hull(shapely.union_all(results.cells.geometry.to_numpy()))
+        return gpd.GeoSeries([hull], crs=results.cells.crs)
+    return None
+
+
+def boundary_block(ctx: _Context) -> str | None:
+    """The study area outline."""
+    boundary = study_boundary(ctx.results)
+    if boundary is None:
+        return None
+    return encode_features(ctx.geometries(boundary), [{}] * len(boundary))
+
+
+def gates_block(ctx: _Context) -> str | None:
+    """The compound gates, with a tooltip naming the gate and its compound."""
+    gates = ctx.results.gates
+    if gates is None or gates.empty:
+        return None
+    names = dict(
+        zip(
+            ctx.results.communities["community_id"].astype(str),
+            ctx.results.communities.get("name", ctx.results.communities["community_id"]),
+            strict=True,
+        )
+    )
+    props = []
+    for row in gates.drop(columns=gates.geometry.name).to_dict(orient="records"):
+        cid = _clean(row.get("community_id"))
+        label = " ".join(p for p in (ctx.text["gate"], _clean(row.get("gate_id"))) if p)
+        props.append({"t": html.escape(f"{label} · {_clean(names.get(cid, cid))}")})
+    return encode_features(ctx.geometries(gates.geometry), props)
+
+
+def sites_block(ctx: _Context) -> str | None:
+    """Recommended new sites, numbered by rank, with the residents they newly cover."""
+    sites = ctx.results.sites
+    if sites is None or sites.empty:
+        return None
+    props = []
+    for row in sites.drop(columns=sites.geometry.name).to_dict(orient="records"):
+        rank = _count(row.get("rank"))
+        covered = _count(row.get("residents_newly_covered"))
+        target = ctx.labels.item(_clean(row.get("type"))) if row.get("type") else ""
+        tip = ctx.text["site_tip"].format(rank=rank, n=covered)
+        lines = [
+            f"<b>{html.escape(ctx.text['site'])} #{html.escape(rank)}</b>",
+            html.escape(target),
+            html.escape(tip),
+            html.escape(_clean(row.get("compounds_newly_served"))),
+        ]
+        props.append(
+            {
+                "r": html.escape(rank),
+                "t": html.escape(tip),
+                "p": "<br>".join(line for line in lines if line),
+            }
+        )
+    return encode_features(ctx.geometries(sites.geometry), props)
+
+
+def _icon_html(icon: str, color: str) -> str:
+    """A facility type's round marker; icon and colour are checked, never data text."""
+    icon = icon if _ICON_PATTERN.fullmatch(icon) else "map-marker"
+    color = color if _COLOR_PATTERN.fullmatch(color) else "#7f7f7f"
+    return (
+        f'<span class="lc-poi-i" style="background:{color}">'
+        f'<i class="fa fa-{icon}" aria-hidden="true"></i></span>'
+    )
+
+
+def facility_types(types: Iterable[str], labels: Labels) -> list[dict[str, str]]:
+    """Icon HTML and label of each facility type, in taxonomy order then by id."""
+    taxonomy = default_taxonomy().types
+    order = {type_id: i for i, type_id in enumerate(taxonomy)}
+    rows = []
+    for type_id in sorted(set(types), key=lambda t: (order.get(t, len(order)), t)):
+        found = taxonomy.get(type_id)
+        rows.append(
+            {
+                "id": type_id,
+                "html": _icon_html(found.icon if found else "", found.color if found else ""),
+                "label": labels.type(type_id),
+            }
+        )
+    return rows
+
+
+def facility_popup(row: Mapping[str, Any], ctx: _Context) -> str:
+    """The popup of one facility, as escaped HTML."""
+    type_id = _clean(row.get("type"))
+    category = _clean(row.get("category"))
+    status = _clean(row.get("snap_status"))
+    capacity = _finite(row.get("capacity"))
+    facility = {
+        "name": _clean(row.get("name")) or ctx.labels.type(type_id),
+        "type": ctx.labels.type(type_id),
+        "category": ctx.labels.category(category) if category else "",
+        "address": _clean(row.get("address")),
+        "capacity": "" if capacity is None else f"{capacity:g}",
+        "snap_note": ctx.text["snap_failed"].format(status=status)
+        if status and status != "ok"
+        else "",
+        "id": _clean(row.get("facility_id")),
+    }
+    return _render("map_facility.html.j2", f=facility, t=ctx.text)
+
+
+def facilities_block(ctx: _Context) -> tuple[str, list[dict[str, Any]]] | None:
+    """Facility points ``[lat, lon, type index, tooltip, popup]`` and the type table."""
+    frame = ctx.results.facilities
+    if frame is None or frame.empty:
+        return None
+    frame = frame[pd.to_numeric(frame["lon"], errors="coerce").notna()]
+    frame = frame[pd.to_numeric(frame["lat"], errors="coerce").notna()]
+    types = facility_types(frame["type"].astype(str), ctx.labels)
+    index = {t["id"]: i for i, t in enumerate(types)}
+    points = gpd.GeoSeries(
+        gpd.points_from_xy(frame["lon"].astype(float), frame["lat"].astype(float)), crs=4326
+    )
+    geoms = ctx.geometries(points)
+    rows = []
+    counts: dict[str, int] = {}
+    for geom, row in zip(geoms, frame.to_dict(orient="records"), strict=True):
+        if geom is None:
+            continue
+        type_id = _clean(row.get("type"))
+        counts[type_id] = counts.get(type_id, 0) + 1
+        name = _clean(row.get("name")) or ctx.labels.type(type_id)
+        rows.append([geom.y, geom.x, index[type_id], html.escape(name), facility_popup(row, ctx)])
+    for entry in types:
+        entry["count"] = counts.get(entry["id"], 0)
+    table = [{"html": t["html"], "label": html.escape(t["label"])} for t in types]
+    return _dumps({"types": table, "points": rows}), types
+
+
+# ------------------------------------------------------------------------ assets
+def _xstatic_dir(name: str) -> Path:
+    """The data folder of an XStatic package (``xstatic.pkg.<name>``)."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"xstatic.pkg.{name}")
+    except ImportError as exc:
+        package = "xstatic-" + name.replace("_", "-")
+        raise MissingDataError(
+            f"a self-contained map needs the Python package {package} (pip install {package})"
+        ) from exc
+    return Path(module.BASE_DIR)
+
+
+def _data_url(path: Path) -> str:
+    kind = mimetypes.guess_type(path.name)[0]
+    if path.suffix == ".woff2":
+        kind = "font/woff2"
+    encoded = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f"data:{kind or 'application/octet-stream'};base64,{encoded}"
+
+
+_FONT_SRC = re.compile(
+    r"src:\s*url\(([^)]+\.woff2)\)\s*format\([\"']woff2[\"']\)\s*,\s*"
+    r"url\([^)]+\.ttf\)\s*format\([\"']truetype[\"']\)"
+)
+_CSS_URL = re.compile(r"url\((['\"]?)([^)'\"]+)\1\)")
+_SOURCE_MAP = re.compile(r"/[*/]# sourceMappingURL=[^\n]*")
+
+
+def _inline_css(path: Path) -> str:
+    """A style sheet with its fonts and images as data URLs (woff2 only for fonts)."""
+    text = path.read_text(encoding="utf-8")
+    text = _FONT_SRC.sub(
+        lambda m: f'src:url({_data_url(path.parent / m.group(1))}) format("woff2")', text
+    )
+
+    def embed(match: re.Match[str]) -> str:
+        ref = match.group(2)
+        if ref.startswith(("data:", "#")):
+            return match.group(0)
+        return f"url({_data_url(path.parent / ref)})"
+
+    return _SOURCE_MAP.sub("", _CSS_URL.sub(embed, text))
+
+
+def _inline_js(path: Path) -> str:
+    text = _SOURCE_MAP.sub("", path.read_text(encoding="utf-8"))
+    if re.search(r"</script|<!--", text, re.IGNORECASE):
+        raise MissingDataError(f"{path} cannot be inlined in a <script> element")
+    return text
+
+
+@functools.cache
+def inline_assets() -> str:
+    """Leaflet, Leaflet.markercluster and Font Awesome as inline ``<style>``/``<script>``."""
+    leaflet = _xstatic_dir("leaflet")
+    cluster = _xstatic_dir("leaflet_markercluster")
+    fa_css = _xstatic_dir("font_awesome") / "css"
+    sheets = [
+        leaflet / "leaflet.css",
+        cluster / "MarkerCluster.css",
+        cluster / "MarkerCluster.Default.css",
+        fa_css / "fontawesome.min.css",
+        fa_css / "solid.min.css",
+        fa_css / "regular.min.css",
+        fa_css / "v4-shims.min.css",
+    ]
+    scripts = [leaflet / "leaflet.js", cluster / "leaflet.markercluster.js"]
+    css = "\n".join(_inline_css(p) for p in sheets)
+    js = "\n".join(_inline_js(p) for p in scripts)
+    return f"<style>\n{css}\n</style>\n<script>\n{js}\n</script>"
+
+
+# ------------------------------------------------------------------------ folium
+class _Raw(Element):
+    """Text put into the page as it is: never parsed as a template, so that data such
+    as ``{{ ... }}`` in a name stays text."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._text = text
+
+    def render(self, **kwargs: Any) -> str:
+        return self._text
+
+
+class _Build(MacroElement):
+    """Calls the runtime once all feature groups exist."""
+
+    _template = jinja2.Template(
+        """
+{% macro script(this, kwargs) %}
+window.lifecircle.build({{ this._parent.get_name() }}, {
+{%- for key, layer in this.layers.items() %}
+  {{ key|tojson }}: {{ layer.get_name() }},
+{%- endfor %}
+  "isochrones": {
+{%- for band, layer in this.isochrones.items() %}
+    {{ band|tojson }}: {{ layer.get_name() }},
+{%- endfor %}
+  }
+});
+{% endmacro %}
+"""
+    )
+
+    def __init__(self, layers: dict[str, Any], isochrones: dict[str, Any]) -> None:
+        super().__init__()
+        self._name = "LifecircleBuild"
+        self.layers = layers
+        self.isochrones = isochrones
+
+
+def _tile_layers(basemap: str, key: str | None, lang: str) -> list[folium.TileLayer]:
+    if basemap == "osm":
+        return [folium.TileLayer("OpenStreetMap", control=False)]
+    if basemap == "light":
+        # Esri's light grey canvas needs no key (CARTO's tiles now do); tiles stop at
+        # zoom 16 and are enlarged beyond.
+        return [
+            folium.TileLayer(
+                "Esri.WorldGrayCanvas", control=False, max_native_zoom=16, max_zoom=MAX_ZOOM
+            )
+        ]
+    if basemap == "amap":
+        return [
+            folium.TileLayer(
+                tiles="https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1"
+                "&style=8&x={x}&y={y}&z={z}",
+                attr="© 高德地图 AutoNavi",
+                subdomains="1234",
+                max_zoom=18,
+                control=False,
+            )
+        ]
+    if basemap == "tianditu":
+        labels = "cva" if lang == "zh" else "eva"
+        return [
+            folium.TileLayer(
+                tiles=f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS"
+                f"&REQUEST=GetTile&VERSION=1.0.0&LAYER={layer}&STYLE=default&TILEMATRIXSET=w"
+                f"&FORMAT=tiles&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={key}",
+                attr="© 天地图 Tianditu" if layer == "vec" else " ",
+                subdomains="01234567",
+                max_zoom=18,
+                control=False,
+            )
+            for layer in ("vec", labels)
+        ]
+    return []
+
+
+def _check_options(
+    basemap: str, lang: str, tianditu_key: str | None, max_isochrone_compounds: int | None
+) -> str | None:
+    """Validate the options; return the Tianditu key when that basemap is chosen."""
+    ui_text(lang)
+    if basemap not in BASEMAPS:
+        raise InputError(f"unknown basemap {basemap!r}; use one of: {', '.join(BASEMAPS)}")
+    if max_isochrone_compounds is not None and max_isochrone_compounds < 0:
+        raise InputError(f"max_isochrone_compounds must be >= 0, got {max_isochrone_compounds}")
+    if basemap != "tianditu":
+        return None
+    key = tianditu_key or os.environ.get(TIANDITU_KEY_ENV, "")
+    if not key:
+        raise InputError(
+            "the tianditu basemap needs a key: pass tianditu_key=... or set the "
+            f"environment variable {TIANDITU_KEY_ENV} (keys are free at "
+            "console.tianditu.gov.cn); or choose another basemap"
+        )
+    if not _KEY_PATTERN.fullmatch(key):
+        raise InputError("the tianditu key should be 8-64 letters and digits")
+    return key
+
+
+def _title_html(results: Results, text: dict[str, str], labels: Labels) -> str:
+    standard = results.summary.get("standard") or {}
+    name = standard.get("title_zh") if labels.lang == "zh" else standard.get("title")
+    name = name or standard.get("title") or standard.get("id") or ""
+    parts = [html.escape(text["title"])]
+    if results.synthetic:
+        parts.append(f'<span class="lc-synthetic">{html.escape(text["synthetic_tag"])}</span>')
+    if name:
+        parts.append(f"<small>{html.escape(str(name))}</small>")
+    return "".join(parts)
+
+
+def _attribution(results: Results) -> list[str]:
+    lines = [_OSM_ATTRIBUTION] if results.from_osm else []
+    lines += [
+        html.escape(line) for line in results.attribution if "openstreetmap" not in line.lower()
+    ]
+    return lines
+
+
+def _bounds(frames: Iterable[np.ndarray]) -> list[list[float]] | None:
+    boxes = [shapely.total_bounds(f) for f in frames]
+    boxes = [b for b in boxes if np.all(np.isfinite(b))]
+    if not boxes:
+        return None
+    stacked = np.vstack(boxes)
+    return [
+        [float(stacked[:, 1].min()), float(stacked[:, 0].min())],
+        [float(stacked[:, 3].max()), float(stacked[:, 2].max())],
+    ]
+
+
+def _stable_ids(root: Element) -> None:
+    """Number every element so that the same results give the same file."""
+    counter = itertools.count()
+
+    def visit(element: Element) -> None:
+        element._id = f"{next(counter):04d}"
+        for child in element._children.values():
+            visit(child)
+
+    visit(root)
+
+
+@dataclass
+class _Layers:
+    """The data blocks and the drawing order of one map."""
+
+    blocks: dict[str, str]
+    card: dict[str, Any]
+    iso_bands: list[float]
+    iso_count: int
+    breaks: list[float]
+    types: list[dict[str, Any]]
+    bounds: list[list[float]] | None
+
+
+def _collect_layers(ctx: _Context, max_isochrone_compounds: int | None) -> _Layers:
+    chosen = isochrone_choice(ctx.results.communities, max_isochrone_compounds)
+    iso = isochrones_block(ctx, chosen)
+    with_iso = {int(k) for k in chosen} if iso is not None else set()
+    gaps = ctx.results.gaps
+    breaks = gap_breaks(gaps["population"].tolist()) if gaps is not None and len(gaps) else []
+    compound_geoms = ctx.geometries(ctx.results.communities.geometry)
+    card = scorecard_config(ctx)
+    blocks = {"compounds": compounds_block(ctx, compound_geoms, card, with_iso)}
+    optional: dict[str, Callable[[], str | None]] = {
+        "boundary": lambda: boundary_block(ctx),
+        "gaps": lambda: gaps_block(ctx, breaks),
+        "gates": lambda: gates_block(ctx),
+        "sites": lambda: sites_block(ctx),
+    }
+    for key, build in optional.items():
+        block = build()
+        if block is not None:
+            blocks[key] = block
+    facilities = facilities_block(ctx)
+    if facilities is not None:
+        blocks["facilities"] = facilities[0]
+    if iso is not None:
+        blocks["isochrones"] = iso[0]
+    outline = study_boundary(ctx.results)
+    extent = [compound_geoms]
+    if outline is not None:
+        extent.append(ctx.geometries(outline))
+    return _Layers(
+        blocks=blocks,
+        card=card,
+        iso_bands=iso[1] if iso is not None else [],
+        iso_count=len(chosen),
+        breaks=breaks,
+        types=facilities[1] if facilities is not None else [],
+        bounds=_bounds(extent),
+    )
+
+
+def _legend_html(ctx: _Context, layers: _Layers) -> str:
+    text = ctx.text
+    iso = [
+        {"color": ISO_COLORS[i % len(ISO_COLORS)], "label": text["iso_band"].format(m=f"{b:g}")}
+        for i, b in enumerate(layers.iso_bands)
+    ]
+    facilities = [
+        {"icon": Markup(t["html"]), "label": t["label"], "count": t["count"]} for t in layers.types
+    ]
+    return _render(
+        "map_legend.html.j2",
+        t=text,
+        score=score_legend(ctx.lang),
+        gaps=gap_legend(layers.breaks, ctx.lang) if "gaps" in layers.blocks else [],
+        iso=iso,
+        facilities=facilities,
+        boundary="boundary" in layers.blocks,
+        gates="gates" in layers.blocks,
+    )
+
+
+def _config(ctx: _Context, layers: _Layers) -> str:
+    config = {
+        "lang": ctx.lang,
+        "panes": PANES,
+        "score_colors": [*SCORE_COLORS, NO_SCORE_COLOR],
+        "gap_colors": list(GAP_COLORS),
+        "iso_colors": list(ISO_COLORS),
+        "title_html": _title_html(ctx.results, ctx.text, ctx.labels),
+        "legend_html": _legend_html(ctx, layers),
+        "attribution": _attribution(ctx.results),
+        "fullscreen_label": html.escape(ctx.text["fullscreen"]),
+        "card": layers.card,
+    }
+    return _dumps(config)
+
+
+def _iso_layer_name(band: float, layers: _Layers, ctx: _Context) -> str:
+    name = ctx.text["iso_band"].format(m=f"{band:g}")
+    total = len(ctx.results.communities)
+    if layers.iso_count < total:
+        name += ctx.text["iso_partial"].format(n=layers.iso_count, total=total)
+    return name
+
+
+def _feature_groups(
+    m: folium.Map, ctx: _Context, layers: _Layers, self_contained: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Create the layer-control entries in drawing order; return them by key."""
+    text = ctx.text
+    groups: dict[str, Any] = {}
+    iso_groups: dict[str, Any] = {}
+
+    def group(key: str, name: str, *, show: bool = True) -> None:
+        if key in layers.blocks:
+            groups[key] = folium.FeatureGroup(name=html.escape(name), show=show).add_to(m)
+
+    group("boundary", text["boundary"])
+    group("gaps", text["gaps"])
+    for band in layers.iso_bands:
+        name = html.escape(_iso_layer_name(band, layers, ctx))
+        iso_groups[_band_key(band)] = folium.FeatureGroup(name=name, show=False).add_to(m)
+    group("compounds", text["compounds"])
+    n_gates = len(ctx.results.gates) if ctx.results.gates is not None else 0
+    group("gates", text["gates"], show=n_gates <= GATES_SHOWN_UP_TO)
+    group("sites", text["sites"])
+    if "facilities" in layers.blocks:
+        cluster = MarkerCluster(name=html.escape(text["facilities"]), **_CLUSTER_OPTIONS)
+        cluster.default_js = [] if self_contained else list(_CLUSTER_JS)
+        cluster.default_css = [] if self_contained else list(_CLUSTER_CSS)
+        groups["facilities"] = cluster.add_to(m)
+    return groups, iso_groups
+
+
+def build_map(
+    results: Results,
+    *,
+    basemap: str = "osm",
+    self_contained: bool = False,
+    lang: str = "zh",
+    max_isochrone_compounds: int | None = None,
+    tianditu_key: str | None = None,
+) -> folium.Map:
+    """Build the folium map of a study's results (see :func:`render_map`)."""
+    key = _check_options(basemap, lang, tianditu_key, max_isochrone_compounds)
+    ctx = _Context(
+        results=results,
+        lang=lang,
+        text=ui_text(lang),
+        labels=Labels(results.standard, lang),
+        items=standard_items(results.standard),
+        metric_crs=_metric_crs(results.communities),
+        gcj02=basemap == "amap",
+    )
+    layers = _collect_layers(ctx, max_isochrone_compounds)
+    m = folium.Map(
+        location=[0.0, 0.0],
+        tiles=None,
+        control_scale=True,
+        prefer_canvas=len(results.communities) > CANVAS_ABOVE,
+        zoom_start=14,
+        # the marker clusters need a maximum zoom even when no tile layer sets one
+        maxZoom=MAX_ZOOM,
+    )
+    m.default_js = [] if self_contained else list(_CDN_JS)
+    m.default_css = [] if self_contained else list(_CDN_CSS)
+    for tiles in _tile_layers(basemap, key, lang):
+        tiles.add_to(m)
+    groups, iso_groups = _feature_groups(m, ctx, layers, self_contained)
+    m.add_child(_Build(groups, iso_groups))
+    folium.LayerControl(collapsed=False).add_to(m)
+    if layers.bounds is not None:
+        m.fit_bounds(layers.bounds)
+    _add_page_parts(m, ctx, layers, self_contained)
+    return m
+
+
+def _add_page_parts(m: folium.Map, ctx: _Context, layers: _Layers, self_contained: bool) -> None:
+    figure = m.get_root()
+    standard_id = (ctx.results.summary.get("standard") or {}).get("id", "")
+    title = ctx.text["title"] + (f" · {standard_id}" if standard_id else "")
+    head = [f"<title>{html.escape(title)}</title>", '<meta name="generator" content="lifecircle">']
+    if self_contained:
+        head += [SELF_CONTAINED_META, inline_assets()]
+    head.append(f"<style>\n{template_text('map.css')}</style>")
+    figure.header.add_child(_Raw("\n".join(head)), name="lifecircle_head")
+    blocks = [_json_block("lc-config", _config(ctx, layers))]
+    blocks += [_json_block(f"lc-data-{key}", text) for key, text in layers.blocks.items()]
+    blocks.append(f"<script>\n{template_text('map_runtime.js')}</script>")
+    figure.html.add_child(_Raw("\n".join(blocks)), name="lifecircle_data")
+
+
+def render_map(
+    out_dir: str | Path,
+    *,
+    basemap: str = "osm",
+    self_contained: bool = False,
+    lang: str = "zh",
+    max_isochrone_compounds: int | None = None,
+    tianditu_key: str | None = None,
+) -> Path:
+    """Write ``out_dir/map.html``, an interactive map of the saved results.
+
+    Parameters
+    ----------
+    out_dir
+        An output folder written by :func:`lifecircle.outputs.write_outputs`.
+    basemap
+        ``"osm"``, ``"light"``, ``"amap"`` (Gaode; overlays are shifted to
+        GCJ-02 to line up), ``"tianditu"`` (needs ``tianditu_key`` or the
+        environment variable ``LIFECIRCLE_TIANDITU_KEY``) or ``"none"``.
+    self_contained
+        Inline Leaflet, its plugins and the icon font, so that the page loads
+        no script or style from the network (tiles still do, unless
+        ``basemap="none"``).
+    lang
+        Interface language, ``"zh"`` or ``"en"``; data names are kept as given.
+    max_isochrone_compounds
+        Draw the isochrones of at most this many compounds (the lowest scores
+        first); None draws all.
+    tianditu_key
+        Key for the Tianditu basemap.
+
+    Returns
+    -------
+    pathlib.Path
+        The written ``map.html``.
+
+    Raises
+    ------
+    InputError
+        A required result file is missing, an option is unknown, or the
+        Tianditu basemap has no key.
+    """
+    results = read_results(out_dir)
+    m = build_map(
+        results,
+        basemap=basemap,
+        self_contained=self_contained,
+        lang=lang,
+        max_isochrone_compounds=max_isochrone_compounds,
+        tianditu_key=tianditu_key,
+    )
+    figure = m.get_root()
+    _stable_ids(figure)
+    page = figure.render()
+    page = page.replace("<html>", f'<html lang="{ui_text(lang)["html_lang"]}">', 1)
+    target = results.out_dir / _MAP_FILE
+    with atomic_path(target) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    logger.info("wrote %s (%.1f MB)", target, target.stat().st_size / 1e6)
+    return target

@@ -1,0 +1,799 @@
+"""Printable HTML report of a study's results: ``report.html``.
+
+:func:`render_report` reads an output folder (see
+:func:`lifecircle.maps.read_results`) and writes one HTML page with:
+
+* the study parameters (standard, walking speed, threshold rule, inputs,
+  network, loading reports, warnings);
+* the standard, with the provenance of every threshold (status, source,
+  clause); thresholds not confirmed in a source are marked;
+* coverage by tier, category and facility type, counted by compounds and
+  weighted by population;
+* charts drawn as inline SVG: coverage by category (bars), the score
+  distribution (histogram) and a compound-by-item matrix;
+* the largest gaps with the population affected, and the worst-served
+  compounds;
+* the interactive map (an iframe to ``map.html``, or the map itself inline
+  when it is self-contained) and the data attribution.
+
+Everything is rendered by a Jinja2 template with autoescaping; the SVG charts
+are built here with every label escaped. A print style sheet hides the map
+frame and keeps tables readable on A4.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
+
+from .maps import (
+    GAP_COLORS,
+    NO_SCORE_COLOR,
+    SCORE_COLORS,
+    SELF_CONTAINED_META,
+    Item,
+    Labels,
+    Results,
+    read_results,
+    score_class,
+    standard_items,
+    template_text,
+    templates,
+    ui_text,
+    verdict,
+)
+from .outputs import atomic_path
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MATRIX_ROWS", "bar_chart_svg", "histogram_svg", "render_report"]
+
+MATRIX_ROWS = 200
+TOP_GAPS = 15
+_REPORT_FILE = "report.html"
+_OK_COLOR, _NO_COLOR = "#a6d96a", "#f4a582"
+_CONFIRMED = ("CONFIRMED",)
+
+_TEXT: dict[str, dict[str, str]] = {
+    "zh": {
+        "title": "15分钟生活圈评估报告",
+        "synthetic_banner": "本报告使用合成示例数据，所示地点并不存在，结果不可用于规划决策。",
+        "generated": "结果生成日期",
+        "toc": "目录",
+        "overview": "概览",
+        "compounds": "小区数",
+        "population": "人口",
+        "completeness": "完善度（人口加权平均得分）",
+        "mean_score": "平均得分",
+        "tier_pass": "{tier}达标人口比例",
+        "parameters": "研究参数",
+        "standard": "规划标准",
+        "walk_speed": "步行速度",
+        "threshold_rule": "阈值规则",
+        "rule_metres": "按距离（米）",
+        "rule_minutes": "按时间（分钟 × 步速）",
+        "max_snap": "最大接入距离",
+        "inputs": "输入文件",
+        "network": "步行路网",
+        "network_value": "{nodes} 个节点，{segments} 条路段，共 {km:.1f} km；"
+        "{components} 个连通分量，主分量占 {main:.0%}",
+        "loading": "数据读取",
+        "file": "文件",
+        "kind": "类型",
+        "rows_read": "读取行数",
+        "loaded": "载入",
+        "rejected": "剔除",
+        "notes": "说明",
+        "facilities_by_type": "各类设施数量",
+        "not_routed_label": "未接入路网",
+        "not_routed": "{facilities} 个设施，{compounds} 个小区",
+        "warnings": "警告",
+        "no_warnings": "无",
+        "provenance": "标准与阈值来源",
+        "provenance_note": "每个阈值都注明来源与核实状态。标 ⚠ 的阈值未在原文中核实或属于假设，"
+        "使用前请核对。",
+        "tier": "层级",
+        "item": "项目",
+        "threshold": "阈值",
+        "basis": "计算依据",
+        "status": "状态",
+        "source": "来源",
+        "clause": "条文",
+        "sources": "来源说明",
+        "walk_speed_row": "步行速度",
+        "requirement": "设施",
+        "category": "类别",
+        "coverage": "覆盖率",
+        "coverage_note": "“小区”按满足的小区个数计；“人口”按满足小区的人口计（人口加权）。",
+        "by_tier": "按层级",
+        "by_category": "按类别",
+        "by_type": "按设施类型",
+        "compounds_met": "满足小区",
+        "population_met": "满足人口",
+        "charts": "图表",
+        "chart_coverage": "各{what}覆盖率",
+        "chart_categories": "类别",
+        "chart_types": "设施类型",
+        "legend_population": "人口比例",
+        "legend_compounds": "小区比例",
+        "chart_scores": "小区得分分布",
+        "score_axis": "得分",
+        "count_axis": "小区数",
+        "matrix": "小区 × 项目矩阵（步行分钟数；绿色满足，红色缺失）",
+        "matrix_note": "按得分从低到高列出前 {n} 个小区（共 {total} 个）。",
+        "score": "得分",
+        "gaps": "服务盲区",
+        "gaps_note": "盲区为有居民居住、但某项设施超出步行阈值的网格连片区域。",
+        "gap_id": "编号",
+        "population_affected": "影响人口",
+        "cells": "网格数",
+        "area_ha": "面积（公顷）",
+        "max_walk": "最远步行（分钟）",
+        "no_gaps": "未发现服务盲区。",
+        "gap_cells_not_routed": "{cells} 个网格未能接入路网（涉及人口 {population}）。",
+        "worst": "服务最差的小区",
+        "missing": "缺失项目",
+        "map": "交互地图",
+        "map_missing": "尚未生成交互地图（map.html）。",
+        "map_print": "交互地图见 {path}（打印版不显示）。",
+        "attribution": "数据来源与许可",
+        "minutes": "分钟",
+        "yes": "是",
+        "none": "—",
+    },
+    "en": {
+        "title": "15-minute life circle assessment report",
+        "synthetic_banner": "This report uses synthetic demo data: the places shown do not exist "
+        "and the results must not inform planning decisions.",
+        "generated": "Results written on",
+        "toc": "Contents",
+        "overview": "Overview",
+        "compounds": "Compounds",
+        "population": "Population",
+        "completeness": "Completeness (population-weighted mean score)",
+        "mean_score": "Mean score",
+        "tier_pass": "Residents passing: {tier}",
+        "parameters": "Study parameters",
+        "standard": "Planning standard",
+        "walk_speed": "Walking speed",
+        "threshold_rule": "Threshold rule",
+        "rule_metres": "distance (metres)",
+        "rule_minutes": "time (minutes × walking speed)",
+        "max_snap": "Snap limit",
+        "inputs": "Input files",
+        "network": "Walking network",
+        "network_value": "{nodes} nodes, {segments} segments, {km:.1f} km; {components} "
+        "components, the main one {main:.0%}",
+        "loading": "Loading",
+        "file": "File",
+        "kind": "Kind",
+        "rows_read": "Rows read",
+        "loaded": "Loaded",
+        "rejected": "Rejected",
+        "notes": "Notes",
+        "facilities_by_type": "Facilities by type",
+        "not_routed_label": "Not on the network",
+        "not_routed": "{facilities} facilities, {compounds} compounds",
+        "warnings": "Warnings",
+        "no_warnings": "none",
+        "provenance": "The standard and where its thresholds come from",
+        "provenance_note": "Every threshold names its source and status. Thresholds marked ⚠ "
+        "were not confirmed in the source text or are assumptions: check them before use.",
+        "tier": "Tier",
+        "item": "Item",
+        "threshold": "Threshold",
+        "basis": "Basis",
+        "status": "Status",
+        "source": "Source",
+        "clause": "Clause",
+        "sources": "Sources",
+        "walk_speed_row": "Walking speed",
+        "requirement": "type",
+        "category": "category",
+        "coverage": "Coverage",
+        "coverage_note": "'Compounds' counts the compounds that meet an item; 'population' "
+        "counts their residents (population-weighted).",
+        "by_tier": "By tier",
+        "by_category": "By category",
+        "by_type": "By facility type",
+        "compounds_met": "Compounds met",
+        "population_met": "Population met",
+        "charts": "Charts",
+        "chart_coverage": "Coverage by {what}",
+        "chart_categories": "category",
+        "chart_types": "facility type",
+        "legend_population": "population",
+        "legend_compounds": "compounds",
+        "chart_scores": "Score distribution",
+        "score_axis": "score",
+        "count_axis": "compounds",
+        "matrix": "Compounds × items (walking minutes; green met, red missing)",
+        "matrix_note": "The {n} lowest-scoring of {total} compounds.",
+        "score": "Score",
+        "gaps": "Gaps",
+        "gaps_note": "A gap is a patch of inhabited grid cells where an item is beyond its "
+        "walking threshold.",
+        "gap_id": "Id",
+        "population_affected": "Population affected",
+        "cells": "Cells",
+        "area_ha": "Area (ha)",
+        "max_walk": "Farthest walk (min)",
+        "no_gaps": "No gaps found.",
+        "gap_cells_not_routed": "{cells} cells could not be routed ({population} residents).",
+        "worst": "Worst-served compounds",
+        "missing": "Missing",
+        "map": "Interactive map",
+        "map_missing": "No interactive map (map.html) has been written yet.",
+        "map_print": "The interactive map is in {path} (not printed).",
+        "attribution": "Data sources and licences",
+        "minutes": "min",
+        "yes": "yes",
+        "none": "—",
+    },
+}
+
+_STATUS_TEXT: dict[str, dict[str, str]] = {
+    "zh": {
+        "CONFIRMED": "已核实",
+        "CONFIRMED_SECONDARY": "已核实（二手来源）",
+        "CONFIRMED_SUPERSEDED": "已核实（标准已更新）",
+        "CONFIRMED_FIXTURE": "仅见于测试数据",
+        "UNCONFIRMED": "⚠ 未核实",
+        "DERIVED": "⚠ 推导",
+        "ASSUMPTION": "⚠ 假设",
+    },
+    "en": {
+        "CONFIRMED": "confirmed",
+        "CONFIRMED_SECONDARY": "confirmed (secondary source)",
+        "CONFIRMED_SUPERSEDED": "confirmed (superseded edition)",
+        "CONFIRMED_FIXTURE": "seen in test data only",
+        "UNCONFIRMED": "⚠ unconfirmed",
+        "DERIVED": "⚠ derived",
+        "ASSUMPTION": "⚠ assumption",
+    },
+}
+
+
+def _text(lang: str) -> dict[str, str]:
+    ui_text(lang)  # validates lang
+    return _TEXT[lang]
+
+
+# ---------------------------------------------------------------- formatting
+def _num(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _pct(value: Any) -> str:
+    number = _num(value)
+    return "—" if number is None else f"{100 * number:.1f}%"
+
+
+def _int(value: Any) -> str:
+    number = _num(value)
+    return "—" if number is None else f"{number:,.0f}"
+
+
+def _status(status: str, lang: str) -> dict[str, Any]:
+    return {
+        "code": status,
+        "label": _STATUS_TEXT[lang].get(status, status),
+        "confirmed": status.startswith(_CONFIRMED),
+        "css": "confirmed" if status.startswith(_CONFIRMED) else "unconfirmed",
+    }
+
+
+def _safe_url(url: Any) -> str:
+    """Only http(s) links are kept (a ``javascript:`` URL would run on click)."""
+    text = str(url or "").strip()
+    return text if urlsplit(text).scheme in {"http", "https"} else ""
+
+
+# -------------------------------------------------------------------- charts
+def _svg(width: int, height: int, body: Sequence[str], label: str) -> Markup:
+    return Markup(
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="100%" role="img" aria-label="{html.escape(label)}" class="chart">'
+        + "".join(body)
+        + "</svg>"
+    )
+
+
+def bar_chart_svg(
+    rows: Sequence[tuple[str, float | None, float | None]],
+    *,
+    title: str,
+    legend: tuple[str, str],
+    width: int = 720,
+) -> Markup:
+    """Horizontal bars: per row a population share and a compound share (0-1).
+
+    Parameters
+    ----------
+    rows
+        ``(label, population share, compound share)``; a missing share draws no bar.
+    title
+        Accessible name of the chart.
+    legend
+        Names of the two shares.
+    """
+    label_w, bar_w, row_h, top = 170, width - 170 - 60, 30, 26
+    height = top + row_h * len(rows) + 24
+    body = [
+        f'<rect x="{label_w}" y="6" width="12" height="10" fill="#3182bd"/>'
+        f'<text x="{label_w + 16}" y="15" class="small">{html.escape(legend[0])}</text>'
+        f'<rect x="{label_w + 140}" y="6" width="12" height="10" fill="#9ecae1"/>'
+        f'<text x="{label_w + 156}" y="15" class="small">{html.escape(legend[1])}</text>'
+    ]
+    for i, (label, population, compounds) in enumerate(rows):
+        y = top + i * row_h
+        body.append(
+            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{html.escape(label)}</text>'
+        )
+        for j, (share, color) in enumerate(((population, "#3182bd"), (compounds, "#9ecae1"))):
+            if share is None:
+                continue
+            w = max(0.0, min(1.0, share)) * bar_w
+            by = y + 3 + j * 12
+            body.append(
+                f'<rect x="{label_w}" y="{by}" width="{w:.1f}" height="11" fill="{color}"/>'
+                f'<text x="{label_w + w + 4:.1f}" y="{by + 9}" class="small">'
+                f"{100 * share:.0f}%</text>"
+            )
+    axis_y = top + row_h * len(rows) + 4
+    for tick in (0, 0.5, 1.0):
+        x = label_w + tick * bar_w
+        body.append(
+            f'<line x1="{x:.1f}" y1="{top - 2}" x2="{x:.1f}" y2="{axis_y}" class="grid"/>'
+            f'<text x="{x:.1f}" y="{axis_y + 14}" text-anchor="middle" class="small">'
+            f"{tick:.0%}</text>"
+        )
+    return _svg(width, height, body, title)
+
+
+def histogram_svg(
+    scores: Sequence[float], *, title: str, x_label: str, y_label: str, width: int = 720
+) -> Markup:
+    """Compounds per score band (0-10, ..., 90-100; 100 counts in the last band)."""
+    values = np.asarray([s for s in scores if _num(s) is not None], dtype=float)
+    counts = np.histogram(values, bins=np.linspace(0, 100, 11))[0]
+    palette = (*SCORE_COLORS, NO_SCORE_COLOR)
+    colors = [palette[score_class(low + 5)] for low in range(0, 100, 10)]
+    left, bottom, top, height = 50, 40, 20, 260
+    plot_w, plot_h = width - left - 20, height - top - bottom
+    peak = max(1, int(counts.max()) if counts.size else 1)
+    bar = plot_w / 10
+    body = [
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
+        'class="axis"/>'
+    ]
+    for i, count in enumerate(counts):
+        h = plot_h * count / peak
+        x = left + i * bar
+        body.append(
+            f'<rect x="{x + 2:.1f}" y="{top + plot_h - h:.1f}" width="{bar - 4:.1f}" '
+            f'height="{h:.1f}" fill="{colors[i]}" stroke="#546e7a" stroke-width="0.5"/>'
+            f'<text x="{x + bar / 2:.1f}" y="{top + plot_h - h - 4:.1f}" text-anchor="middle" '
+            f'class="small">{int(count)}</text>'
+            f'<text x="{x + bar / 2:.1f}" y="{top + plot_h + 14}" text-anchor="middle" '
+            f'class="small">{i * 10}–{i * 10 + 10}</text>'
+        )
+    body.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle">'
+        f"{html.escape(x_label)}</text>"
+        f'<text x="14" y="{top + plot_h / 2:.1f}" text-anchor="middle" '
+        f'transform="rotate(-90 14 {top + plot_h / 2:.1f})">{html.escape(y_label)}</text>'
+    )
+    return _svg(width, height, body, title)
+
+
+# ------------------------------------------------------------------ sections
+def _overview(results: Results, labels: Labels, text: dict[str, str]) -> list[dict[str, str]]:
+    figures = results.summary.get("results") or {}
+    rows = [
+        {"label": text["compounds"], "value": _int(figures.get("compounds"))},
+        {"label": text["population"], "value": _int(figures.get("population"))},
+        {"label": text["completeness"], "value": _pct(figures.get("completeness"))},
+        {"label": text["mean_score"], "value": f"{_num(figures.get('mean_score')) or 0:.1f}"},
+    ]
+    for tier_id, cov in ((figures.get("coverage") or {}).get("tiers") or {}).items():
+        share = cov.get("population_share")
+        share = cov.get("compounds_share") if share is None else share
+        rows.append(
+            {"label": text["tier_pass"].format(tier=labels.tier(tier_id)), "value": _pct(share)}
+        )
+    return rows
+
+
+def _parameters(results: Results, labels: Labels, text: dict[str, str]) -> dict[str, Any]:
+    summary = results.summary
+    standard = summary.get("standard") or {}
+    params = summary.get("parameters") or {}
+    rule = str(params.get("threshold_rule", ""))
+    lang = labels.lang
+    network = summary.get("network") or {}
+    rows = [
+        {
+            "label": text["standard"],
+            "value": " ".join(
+                str(v)
+                for v in (
+                    standard.get("id"),
+                    standard.get("title_zh") if lang == "zh" else standard.get("title"),
+                    f"({standard.get('version')})" if standard.get("version") else None,
+                )
+                if v
+            ),
+        },
+        {
+            "label": text["walk_speed"],
+            "value": f"{_num(params.get('walk_speed_m_per_min')) or 0:g} m/min · "
+            + _status(str(params.get("walk_speed_status", "")), lang)["label"],
+        },
+        {"label": text["threshold_rule"], "value": text.get(f"rule_{rule}", rule)},
+        {"label": text["max_snap"], "value": f"{_num(params.get('max_snap_m')) or 0:g} m"},
+    ]
+    if network:
+        rows.append(
+            {
+                "label": text["network"],
+                "value": text["network_value"].format(
+                    nodes=_int(network.get("n_nodes")),
+                    segments=_int(network.get("n_segments")),
+                    km=_num(network.get("total_length_km")) or 0.0,
+                    components=_int(network.get("n_components")),
+                    main=_num(network.get("main_component_share")) or 0.0,
+                ),
+            }
+        )
+    rows.append(
+        {
+            "label": text["not_routed_label"],
+            "value": text["not_routed"].format(
+                facilities=_int(summary.get("facilities_not_routed")),
+                compounds=_int(summary.get("compounds_not_routed")),
+            ),
+        }
+    )
+    inputs = [
+        {"kind": kind, "file": Path(part).name}
+        for kind, value in (summary.get("inputs") or {}).items()
+        for part in str(value).split(";")
+        if part
+    ]
+    loading = [
+        {
+            "file": Path(str(r.get("source", ""))).name,
+            "kind": r.get("kind", ""),
+            "rows_read": _int(r.get("rows_read")),
+            "loaded": _int(r.get("loaded")),
+            "rejected": _int(r.get("rejected")),
+            "notes": "; ".join(str(n) for n in r.get("notes") or []),
+        }
+        for r in summary.get("loading") or []
+    ]
+    by_type = [
+        {"label": labels.type(str(t)), "count": _int(n)}
+        for t, n in (summary.get("facilities_by_type") or {}).items()
+    ]
+    warnings = [str(w) for w in summary.get("warnings") or []]
+    return {
+        "rows": rows,
+        "inputs": inputs,
+        "loading": loading,
+        "by_type": by_type,
+        "warnings": warnings,
+    }
+
+
+def _provenance(results: Results, labels: Labels, text: dict[str, str]) -> dict[str, Any]:
+    standard = results.standard
+    lang = labels.lang
+    sources = standard.get("sources") or {}
+    speed = standard.get("walk_speed") or {}
+    rows = [
+        {
+            "tier": "",
+            "item": text["walk_speed_row"],
+            "kind": "",
+            "threshold": f"{_num(speed.get('m_per_min')) or 0:g} m/min",
+            "basis": str(speed.get("note", "")),
+            "status": _status(str(speed.get("status", "")), lang),
+            "source": str(speed.get("source", "")),
+            "clause": "",
+        }
+    ]
+    for tier in standard.get("tiers") or []:
+        figures = [f"{tier['walk_m']:g} m" if tier.get("walk_m") else ""]
+        figures.append(f"{tier['walk_min']:g} {text['minutes']}" if tier.get("walk_min") else "")
+        rows.append(
+            {
+                "tier": labels.tier(str(tier["id"])),
+                "item": labels.tier(str(tier["id"])),
+                "kind": text["tier"],
+                "threshold": " / ".join(f for f in figures if f),
+                "basis": str(tier.get("note", "")),
+                "status": _status(str(tier.get("status", "")), lang),
+                "source": str(tier.get("source", "")),
+                "clause": "",
+            }
+        )
+    for item in standard_items(standard):
+        rows.append(_provenance_row(item, labels, text))
+    source_rows = [
+        {"id": key, "what": str(value.get("what", "")), "url": _safe_url(value.get("url"))}
+        for key, value in sources.items()
+    ]
+    return {"rows": rows, "sources": source_rows}
+
+
+def _provenance_row(item: Item, labels: Labels, text: dict[str, str]) -> dict[str, Any]:
+    minutes = (
+        f"{item.threshold_min:.1f} {text['minutes']}" if math.isfinite(item.threshold_min) else ""
+    )
+    return {
+        "tier": labels.tier(item.tier),
+        "item": labels.item(item.id),
+        "kind": text[item.kind],
+        "threshold": f"{item.threshold_m:,.0f} m · {minutes}",
+        "basis": item.basis,
+        "status": _status(item.status, labels.lang),
+        "source": item.source,
+        "clause": item.clause,
+    }
+
+
+def _coverage_rows(
+    entries: Mapping[str, Any], name: Any, speed: float | None, text: dict[str, str]
+) -> list[dict[str, Any]]:
+    rows = []
+    for key, cov in entries.items():
+        threshold = _num(cov.get("threshold_m"))
+        limit = ""
+        if threshold is not None:
+            limit = f"{threshold:,.0f} m"
+            if speed:
+                limit += f" · {threshold / speed:.1f} {text['minutes']}"
+        rows.append(
+            {
+                "label": name(key),
+                "limit": limit,
+                "compounds": f"{_int(cov.get('compounds_met'))} "
+                f"({_pct(cov.get('compounds_share'))})",
+                "population": f"{_int(cov.get('population_met'))} "
+                f"({_pct(cov.get('population_share'))})",
+                "share": _num(cov.get("population_share"))
+                if cov.get("population_share") is not None
+                else _num(cov.get("compounds_share")),
+            }
+        )
+    return rows
+
+
+def _coverage(results: Results, labels: Labels, text: dict[str, str]) -> list[dict[str, Any]]:
+    coverage = (results.summary.get("results") or {}).get("coverage") or {}
+    speed = _num((results.summary.get("parameters") or {}).get("walk_speed_m_per_min"))
+    tables = []
+    for key, title, name in (
+        ("tiers", text["by_tier"], labels.tier),
+        ("categories", text["by_category"], labels.category),
+        ("types", text["by_type"], labels.type),
+    ):
+        if coverage.get(key):
+            tables.append(
+                {"title": title, "rows": _coverage_rows(coverage[key], name, speed, text)}
+            )
+    return tables
+
+
+def _charts(results: Results, labels: Labels, text: dict[str, str]) -> dict[str, Markup]:
+    coverage = (results.summary.get("results") or {}).get("coverage") or {}
+    use_categories = bool(coverage.get("categories"))
+    entries = coverage.get("categories") if use_categories else coverage.get("types") or {}
+    name = labels.category if use_categories else labels.type
+    rows = [
+        (name(key), _num(c.get("population_share")), _num(c.get("compounds_share")))
+        for key, c in (entries or {}).items()
+    ]
+    what = text["chart_categories" if use_categories else "chart_types"]
+    title = text["chart_coverage"].format(what=what)
+    scores = pd.to_numeric(results.communities.get("score"), errors="coerce").tolist()
+    return {
+        "coverage_title": Markup.escape(title),
+        "coverage": bar_chart_svg(
+            rows, title=title, legend=(text["legend_population"], text["legend_compounds"])
+        ),
+        "scores": histogram_svg(
+            scores,
+            title=text["chart_scores"],
+            x_label=text["score_axis"],
+            y_label=text["count_axis"],
+        ),
+    }
+
+
+def _matrix(results: Results, labels: Labels, text: dict[str, str]) -> dict[str, Any]:
+    """Compounds (worst first) by scored item: walking minutes, coloured met/missing."""
+    frame = results.communities
+    items = [
+        i
+        for i in standard_items(results.standard)
+        if f"{i.id}_ok" in frame.columns
+        and (i.kind == "category" or not results.standard.get("categories"))
+    ]
+    score = pd.to_numeric(frame.get("score"), errors="coerce")
+    population = pd.to_numeric(frame.get("population"), errors="coerce").fillna(0)
+    order = (
+        pd.DataFrame({"s": score.fillna(-1), "p": -population})
+        .sort_values(["s", "p"], kind="stable")
+        .index[:MATRIX_ROWS]
+    )
+    rows = []
+    for position in order:
+        row = frame.iloc[position]
+        cells = []
+        for item in items:
+            ok = verdict(row.get(f"{item.id}_ok"))
+            minutes = _num(row.get(f"{item.id}_min"))
+            cells.append(
+                {
+                    "text": "—" if minutes is None else f"{minutes:.0f}",
+                    "color": _OK_COLOR if ok else _NO_COLOR,
+                }
+            )
+        rows.append(
+            {
+                "name": str(row.get("name") or row.get("community_id") or ""),
+                "score": "—" if _num(row.get("score")) is None else f"{_num(row.get('score')):g}",
+                "cells": cells,
+            }
+        )
+    return {
+        "columns": [labels.item(i.id) for i in items],
+        "rows": rows,
+        "note": text["matrix_note"].format(n=len(rows), total=len(frame))
+        if len(frame) > len(rows)
+        else "",
+    }
+
+
+def _gaps(results: Results, labels: Labels, text: dict[str, str]) -> dict[str, Any]:
+    gaps = results.gaps
+    rows = []
+    if gaps is not None and len(gaps):
+        top = gaps.assign(_pop=pd.to_numeric(gaps["population"], errors="coerce")).sort_values(
+            "_pop", ascending=False, kind="stable"
+        )
+        peak = _num(top["_pop"].max()) or 1.0
+        for row in top.head(TOP_GAPS).to_dict(orient="records"):
+            rows.append(
+                {
+                    "id": str(row.get("gap_id", "")),
+                    "item": labels.item(str(row.get("item", ""))),
+                    "population": _int(row.get("population")),
+                    "cells": _int(row.get("cells")),
+                    "area": f"{(_num(row.get('area_m2')) or 0) / 10_000:.1f}",
+                    "max_min": f"{_num(row.get('max_min')) or 0:.1f}",
+                    "status": _status(str(row.get("status", "")), labels.lang),
+                    "color": GAP_COLORS[
+                        min(len(GAP_COLORS) - 1, int(4 * (_num(row.get("population")) or 0) / peak))
+                    ],
+                }
+            )
+    info = results.summary.get("gaps") or {}
+    note = ""
+    if _num(info.get("cells_not_routed")):
+        note = text["gap_cells_not_routed"].format(
+            cells=_int(info.get("cells_not_routed")),
+            population=_int(info.get("population_in_cells_not_routed")),
+        )
+    return {"rows": rows, "note": note}
+
+
+def _worst(results: Results, labels: Labels) -> list[dict[str, str]]:
+    rows = []
+    for entry in (results.summary.get("results") or {}).get("worst_served") or []:
+        missing = [labels.item(m) for m in str(entry.get("missing") or "").split(";") if m]
+        rows.append(
+            {
+                "name": str(entry.get("name") or entry.get("community_id") or ""),
+                "id": str(entry.get("community_id", "")),
+                "score": f"{_num(entry.get('score')) or 0:g}",
+                "population": _int(entry.get("population")),
+                "missing": "、".join(missing) if labels.lang == "zh" else ", ".join(missing),
+            }
+        )
+    return rows
+
+
+def _map_embed(out_dir: Path, map_path: str | Path | None) -> dict[str, str] | None:
+    """How the report shows the map: ``src`` (an iframe link) or ``srcdoc`` (inline)."""
+    path = Path(map_path) if map_path is not None else out_dir / "map.html"
+    if not path.is_file():
+        logger.info("no map at %s; the report has no map", path)
+        return None
+    page = path.read_text(encoding="utf-8")
+    relative = Path(os.path.relpath(path.resolve(), out_dir.resolve())).as_posix()
+    if SELF_CONTAINED_META in page:
+        return {"srcdoc": page, "path": relative}
+    return {"src": quote(relative), "path": relative}
+
+
+def _generated(results: Results) -> str:
+    stamp = (results.out_dir / "summary.json").stat().st_mtime
+    return dt.datetime.fromtimestamp(stamp, tz=dt.UTC).date().isoformat()
+
+
+def report_context(
+    results: Results, *, lang: str = "zh", map_path: str | Path | None = None
+) -> dict[str, Any]:
+    """Everything the report template shows (strings not yet escaped)."""
+    text = _text(lang)
+    labels = Labels(results.standard, lang)
+    standard = results.summary.get("standard") or {}
+    return {
+        "lang": ui_text(lang)["html_lang"],
+        "t": text,
+        "title": text["title"],
+        "standard_title": standard.get("title_zh") if lang == "zh" else standard.get("title"),
+        "synthetic": results.synthetic,
+        "generated": _generated(results),
+        "overview": _overview(results, labels, text),
+        "parameters": _parameters(results, labels, text),
+        "provenance": _provenance(results, labels, text),
+        "coverage": _coverage(results, labels, text),
+        "charts": _charts(results, labels, text),
+        "matrix": _matrix(results, labels, text),
+        "gaps": _gaps(results, labels, text),
+        "worst": _worst(results, labels),
+        "map": _map_embed(results.out_dir, map_path),
+        "attribution": results.attribution,
+        "osm": results.from_osm,
+        "css": Markup(template_text("report.css")),
+    }
+
+
+def render_report(
+    out_dir: str | Path, *, lang: str = "zh", map_path: str | Path | None = None
+) -> Path:
+    """Write ``out_dir/report.html``, a printable report of the saved results.
+
+    Parameters
+    ----------
+    out_dir
+        An output folder written by :func:`lifecircle.outputs.write_outputs`.
+    lang
+        ``"zh"`` or ``"en"``; data names are kept as given.
+    map_path
+        The interactive map to embed; by default ``out_dir/map.html`` when it
+        exists. A self-contained map is embedded inline, any other map by an
+        iframe link relative to the report.
+
+    Returns
+    -------
+    pathlib.Path
+        The written ``report.html``.
+    """
+    results = read_results(out_dir)
+    context = report_context(results, lang=lang, map_path=map_path)
+    page = templates().get_template("report.html.j2").render(**context)
+    target = results.out_dir / _REPORT_FILE
+    with atomic_path(target) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    logger.info("wrote %s", target)
+    return target

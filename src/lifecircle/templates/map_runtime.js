@@ -1,0 +1,360 @@
+/* lifecircle map runtime: builds the Leaflet layers of map.html from the page's
+ * JSON data blocks (script elements of type application/json, ids lc-*). Every string that
+ * ends up in HTML (tooltips, popups, legend, title) was escaped in Python;
+ * nothing here builds HTML from data. window.lifecircle exposes the map, its
+ * layers and feature counts, for scripts and tests. */
+(function () {
+  "use strict";
+  var LC = (window.lifecircle = { map: null, config: null, layers: {}, counts: {}, selected: {} });
+
+  function readJson(id) {
+    var node = document.getElementById(id);
+    return node ? JSON.parse(node.textContent) : null;
+  }
+
+  /* One ring of Google's encoded polyline (6 decimals, latitude first) as [lon, lat]. */
+  function decodeRing(text) {
+    var ring = [], index = 0, lat = 0, lon = 0;
+    function next() {
+      var result = 0, shift = 0, chunk;
+      do {
+        chunk = text.charCodeAt(index++) - 63;
+        result |= (chunk & 31) << shift;
+        shift += 5;
+      } while (chunk >= 32);
+      return result & 1 ? ~(result >> 1) : result >> 1;
+    }
+    while (index < text.length) {
+      lat += next();
+      lon += next();
+      ring.push([lon / 1e6, lat / 1e6]);
+    }
+    return ring;
+  }
+
+  /* A layer block ({features: [{e|c|g, p}]}) as a GeoJSON FeatureCollection. */
+  function toGeoJson(block) {
+    return {
+      type: "FeatureCollection",
+      features: block.features.map(function (f) {
+        var geometry = f.g;
+        if (f.e) {
+          geometry = {
+            type: "MultiPolygon",
+            coordinates: f.e.map(function (polygon) {
+              return polygon.map(decodeRing);
+            }),
+          };
+        } else if (f.c) {
+          geometry = { type: "Point", coordinates: f.c };
+        }
+        return { type: "Feature", geometry: geometry, properties: f.p };
+      }),
+    };
+  }
+
+  function readLayer(id) {
+    var block = readJson(id);
+    return block ? toGeoJson(block) : null;
+  }
+
+  function count(layer) {
+    return layer.getLayers().length;
+  }
+
+  function addPanes(map, panes) {
+    Object.keys(panes).forEach(function (name) {
+      map.createPane(name).style.zIndex = String(panes[name]);
+    });
+  }
+
+  function addBoundary(parent) {
+    var layer = L.geoJSON(readLayer("lc-data-boundary"), {
+      pane: "lc-area",
+      interactive: false,
+      className: "lc-boundary",
+      style: { color: "#212121", weight: 2, opacity: 0.9, dashArray: "6 4", fill: false },
+    });
+    layer.addTo(parent);
+    LC.layers.boundary = layer;
+    LC.counts.boundary = count(layer);
+  }
+
+  function addGaps(parent) {
+    var colors = LC.config.gap_colors;
+    var layer = L.geoJSON(readLayer("lc-data-gaps"), {
+      pane: "lc-gaps",
+      className: "lc-gap",
+      style: function (f) {
+        var c = colors[f.properties.b];
+        return { color: c, weight: 1, opacity: 0.9, fillColor: c, fillOpacity: 0.55 };
+      },
+      onEachFeature: function (f, l) {
+        l.bindTooltip(f.properties.t, { sticky: true });
+        l.bindPopup(f.properties.p, { maxWidth: 360 });
+      },
+    });
+    layer.addTo(parent);
+    LC.layers.gaps = layer;
+    LC.counts.gaps = count(layer);
+  }
+
+  /* Band layers overlap from compound to compound, so they are filled faintly;
+   * one compound's own isochrones (fill 0.15) stand out. */
+  function isoLayer(collection, index, className, fill) {
+    var color = LC.config.iso_colors[index];
+    return L.geoJSON(collection, {
+      pane: "lc-iso",
+      interactive: false,
+      className: className,
+      style: { color: color, weight: 1.5, opacity: 0.9, fillColor: color, fillOpacity: fill },
+    });
+  }
+
+  function addIsochrones(parents) {
+    var data = readJson("lc-data-isochrones");
+    if (!data) return;
+    Object.keys(data.features).forEach(function (key) {
+      data.features[key] = toGeoJson(data.features[key]);
+    });
+    LC.isochrones = data;
+    LC.layers.isochrones = {};
+    LC.counts.isochrones = {};
+    data.bands.forEach(function (band, index) {
+      var key = String(band);
+      var parent = parents[key];
+      if (!parent) return;
+      var layer = isoLayer(data.features[key], index, "lc-iso lc-iso-" + key, 0.04);
+      layer.addTo(parent);
+      LC.layers.isochrones[key] = layer;
+      LC.counts.isochrones[key] = count(layer);
+    });
+  }
+
+  /* Show or hide one compound's isochrones (all bands, largest first). */
+  LC.toggleIsochrones = function (k) {
+    if (LC.selected[k]) {
+      LC.map.removeLayer(LC.selected[k]);
+      delete LC.selected[k];
+      return false;
+    }
+    var data = LC.isochrones;
+    if (!data) return false;
+    var group = L.featureGroup();
+    for (var i = data.bands.length - 1; i >= 0; i--) {
+      var key = String(data.bands[i]);
+      var mine = data.features[key].features.filter(function (f) {
+        return f.properties.k === k;
+      });
+      isoLayer({ type: "FeatureCollection", features: mine }, i, "lc-iso-selected", 0.15).addTo(
+        group
+      );
+    }
+    group.addTo(LC.map);
+    LC.selected[k] = group;
+    return true;
+  };
+
+  /* The scorecard popup of a compound. Every piece is escaped HTML from Python
+   * (names, ids, labels) or a number. */
+  function scorecard(p) {
+    var card = LC.config.card, t = card.text;
+    var h = ['<div class="lc-card"><div class="lc-card-h">', p.n, '</div><div class="lc-card-m">', p.i];
+    if (p.pop) h.push(" · ", t.population, " ", p.pop);
+    h.push('</div><div class="lc-score">', t.score, " <b>", p.s, "</b> / 100</div>");
+    if (p.r) h.push('<div class="lc-warn">', p.r, "</div>");
+    h.push('<table class="lc-items"><tr><th>', t.item, "</th><th>", t.nearest, "</th><th>", t.limit,
+      "</th><th></th></tr>");
+    card.tiers.forEach(function (tier, ti) {
+      var rows = [];
+      card.items.forEach(function (item, ii) {
+        if (item.tier !== ti) return;
+        var ok = p.ok[ii] === 1, m = p.m[ii];
+        rows.push('<tr class="', ok ? "ok" : "no", '"><td>', item.label, '</td><td class="n">',
+          m === null ? t.unreachable : m.toFixed(1) + t.minutes_unit, '</td><td class="n">≤ ',
+          item.limit, "</td><td>", ok ? t.met : t.missing, "</td></tr>");
+      });
+      if (!rows.length) return;
+      var v = p.v[ti];
+      h.push('<tr class="lc-tier ', v === 1 ? "ok" : v === 0 ? "no" : "", '"><th colspan="3">', tier,
+        "</th><th>", v === 1 ? t.pass : v === 0 ? t.fail : "", "</th></tr>");
+      h.push.apply(h, rows);
+    });
+    h.push('</table><div class="lc-card-f">', p.o, "</div>");
+    if (p.iso) h.push('<button type="button" class="lc-iso-btn" data-k="', p.k, '">', t.show_iso, "</button>");
+    h.push("</div>");
+    return h.join("");
+  }
+
+  function addCompounds(parent) {
+    var colors = LC.config.score_colors;
+    var layer = L.geoJSON(readLayer("lc-data-compounds"), {
+      className: "lc-compound",
+      style: function (f) {
+        return { color: "#37474f", weight: 1, opacity: 0.9, fillColor: colors[f.properties.b], fillOpacity: 0.7 };
+      },
+      pointToLayer: function (f, latlng) {
+        return L.circleMarker(latlng, { radius: 7, className: "lc-compound" });
+      },
+      onEachFeature: function (f, l) {
+        var p = f.properties;
+        l.bindTooltip(p.n + " · " + LC.config.card.text.score + " " + p.s, { sticky: true });
+        l.bindPopup(function () {
+          return scorecard(p);
+        }, { maxWidth: 380, minWidth: 260, className: "lc-popup", autoPanPaddingTopLeft: [50, 70] });
+      },
+    });
+    layer.addTo(parent);
+    LC.layers.compounds = layer;
+    LC.counts.compounds = count(layer);
+  }
+
+  function addGates(parent) {
+    var layer = L.geoJSON(readLayer("lc-data-gates"), {
+      pane: "lc-gates",
+      pointToLayer: function (f, latlng) {
+        return L.circleMarker(latlng, {
+          pane: "lc-gates",
+          className: "lc-gate",
+          radius: 3.5,
+          color: "#ffffff",
+          weight: 1,
+          fillColor: "#212121",
+          fillOpacity: 1,
+        });
+      },
+      onEachFeature: function (f, l) {
+        l.bindTooltip(f.properties.t);
+      },
+    });
+    layer.addTo(parent);
+    LC.layers.gates = layer;
+    LC.counts.gates = count(layer);
+  }
+
+  function addSites(parent) {
+    var layer = L.geoJSON(readLayer("lc-data-sites"), {
+      pane: "lc-gates",
+      pointToLayer: function (f, latlng) {
+        return L.marker(latlng, {
+          pane: "lc-gates",
+          icon: L.divIcon({
+            className: "lc-site",
+            html: "<span>" + f.properties.r + "</span>",
+            iconSize: [22, 22],
+          }),
+        });
+      },
+      onEachFeature: function (f, l) {
+        l.bindTooltip(f.properties.t);
+        l.bindPopup(f.properties.p);
+      },
+    });
+    layer.addTo(parent);
+    LC.layers.sites = layer;
+    LC.counts.sites = count(layer);
+  }
+
+  function addFacilities(cluster) {
+    var data = readJson("lc-data-facilities");
+    var icons = data.types.map(function (t) {
+      return L.divIcon({
+        className: "lc-poi",
+        html: t.html,
+        iconSize: [22, 22],
+        iconAnchor: [11, 11],
+        popupAnchor: [0, -11],
+        tooltipAnchor: [11, 0],
+      });
+    });
+    var markers = data.points.map(function (p) {
+      return L.marker([p[0], p[1]], { icon: icons[p[2]] })
+        .bindTooltip(p[3], { direction: "right" })
+        .bindPopup(p[4], { maxWidth: 320 });
+    });
+    cluster.addLayers(markers);
+    LC.layers.facilities = cluster;
+    LC.counts.facilities = markers.length;
+  }
+
+  function addBox(map, position, className, html) {
+    var box = L.control({ position: position });
+    box.onAdd = function () {
+      var div = L.DomUtil.create("div", className);
+      div.innerHTML = html;
+      L.DomEvent.disableClickPropagation(div);
+      L.DomEvent.disableScrollPropagation(div);
+      return div;
+    };
+    box.addTo(map);
+    return box;
+  }
+
+  /* A full-screen button on the standard Fullscreen API (also inside an iframe
+   * that allows it). */
+  function addFullscreen(map, label) {
+    var control = L.control({ position: "topleft" });
+    control.onAdd = function () {
+      var bar = L.DomUtil.create("div", "leaflet-bar lc-fullscreen");
+      var link = L.DomUtil.create("a", "", bar);
+      link.href = "#";
+      link.title = label;
+      link.setAttribute("role", "button");
+      link.setAttribute("aria-label", label);
+      link.innerHTML = '<i class="fa fa-expand" aria-hidden="true"></i>';
+      L.DomEvent.disableClickPropagation(bar);
+      L.DomEvent.on(link, "click", function (e) {
+        L.DomEvent.preventDefault(e);
+        var container = map.getContainer();
+        if (document.fullscreenElement) {
+          document.exitFullscreen();
+        } else if (container.requestFullscreen) {
+          container.requestFullscreen();
+        }
+      });
+      document.addEventListener("fullscreenchange", function () {
+        map.invalidateSize();
+      });
+      return bar;
+    };
+    control.addTo(map);
+  }
+
+  function addControls(map) {
+    var cfg = LC.config;
+    var title = L.DomUtil.create("div", "lc-title", map.getContainer());
+    title.innerHTML = cfg.title_html;
+    L.DomEvent.disableClickPropagation(title);
+    addBox(map, "bottomright", "lc-legend", cfg.legend_html);
+    addFullscreen(map, cfg.fullscreen_label);
+    cfg.attribution.forEach(function (html) {
+      map.attributionControl.addAttribution(html);
+    });
+    map.on("popupopen", function (e) {
+      var button = e.popup.getElement().querySelector(".lc-iso-btn");
+      if (!button) return;
+      var k = Number(button.getAttribute("data-k"));
+      button.classList.toggle("on", Boolean(LC.selected[k]));
+      button.onclick = function () {
+        button.classList.toggle("on", LC.toggleIsochrones(k));
+      };
+    });
+  }
+
+  /* Entry point, called once by map.html with the Leaflet map and the
+   * feature groups (by layer key) to fill. */
+  LC.build = function (map, parents) {
+    LC.map = map;
+    LC.config = readJson("lc-config");
+    addPanes(map, LC.config.panes);
+    if (parents.boundary) addBoundary(parents.boundary);
+    if (parents.gaps) addGaps(parents.gaps);
+    addIsochrones(parents.isochrones || {});
+    addCompounds(parents.compounds);
+    if (parents.gates) addGates(parents.gates);
+    if (parents.sites) addSites(parents.sites);
+    if (parents.facilities) addFacilities(parents.facilities);
+    addControls(map);
+    document.documentElement.setAttribute("data-lc-ready", "1");
+  };
+})();

@@ -1,0 +1,383 @@
+"""map.html and report.html in a real headless Chromium, from file://, offline.
+
+The browser is driven over the Chrome DevTools Protocol on a pipe
+(``--remote-debugging-pipe``), so the tests need Chromium and nothing else: no
+driver, no websocket library, no port. Networking is cut twice: a dead proxy
+and DevTools' offline emulation; every request the pages make is recorded.
+Screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import html
+import json
+import os
+import select
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lifecircle.maps import render_map
+from lifecircle.report import render_report
+
+from .test_maps import PAYLOAD, inject_names, run_demo
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--mute-audio",
+    "--hide-scrollbars",
+    "--proxy-server=127.0.0.1:9",
+    "--remote-debugging-pipe",
+)
+READY = "document.documentElement.getAttribute('data-lc-ready') === '1'"
+VIEWPORT = {"width": 1280, "height": 860, "deviceScaleFactor": 1, "mobile": False}
+
+
+def find_chromium() -> str | None:
+    """Chromium from LIFECIRCLE_CHROMIUM or the PATH."""
+    candidates = [os.environ.get("LIFECIRCLE_CHROMIUM", "")]
+    candidates += [shutil.which(n) or "" for n in ("chromium", "chromium-browser", "chrome")]
+    return next((c for c in candidates if c and Path(c).exists()), None)
+
+
+class Browser:
+    """A headless Chromium driven over DevTools messages on fds 3 (in) and 4 (out)."""
+
+    def __init__(self, executable: str) -> None:
+        self.profile = tempfile.mkdtemp(prefix="lifecircle-chromium-")
+        child_in, self._out = os.pipe()
+        self._in, child_out = os.pipe()
+
+        def remap() -> None:  # runs in the child: Chromium expects fds 3 and 4
+            a, b = os.dup(child_in), os.dup(child_out)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
+
+        self.process = subprocess.Popen(
+            [executable, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            preexec_fn=remap,
+            close_fds=False,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(child_in)
+        os.close(child_out)
+        self._buffer = b""
+        self._last_id = 0
+        self.events: list[dict[str, Any]] = []
+
+    def _send(self, method: str, params: dict[str, Any] | None, session: str | None) -> int:
+        self._last_id += 1
+        message: dict[str, Any] = {"id": self._last_id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(self._out, json.dumps(message).encode() + b"\0")
+        return self._last_id
+
+    def _receive(self, timeout: float) -> dict[str, Any]:
+        while b"\0" not in self._buffer:
+            ready, _, _ = select.select([self._in], [], [], timeout)
+            if not ready:
+                raise TimeoutError("Chromium did not answer")
+            chunk = os.read(self._in, 1 << 20)
+            if not chunk:
+                raise RuntimeError("Chromium closed its DevTools pipe")
+            self._buffer += chunk
+        raw, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(raw)
+
+    def call(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        session: str | None = None,
+        timeout: float = 30,
+    ) -> dict[str, Any]:
+        """Send one command and return its result; events received meanwhile are kept."""
+        wanted = self._send(method, params, session)
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self._receive(max(0.01, deadline - time.monotonic()))
+            if message.get("id") == wanted:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+            self.events.append(message)
+            if message.get("method") == "Page.javascriptDialogOpening":
+                # record it and close it, so that an alert cannot block the test
+                self._send("Page.handleJavaScriptDialog", {"accept": True}, message["sessionId"])
+
+    def close(self) -> None:
+        with contextlib.suppress(TimeoutError, RuntimeError, OSError):
+            self.call("Browser.close", timeout=5)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+        os.close(self._out)
+        os.close(self._in)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+class Tab:
+    """One page of the browser, offline, with every request recorded."""
+
+    def __init__(self, browser: Browser) -> None:
+        self.browser = browser
+        self.target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        attached = browser.call("Target.attachToTarget", {"targetId": self.target, "flatten": True})
+        self.session = attached["sessionId"]
+        for domain in ("Page.enable", "Runtime.enable", "Network.enable"):
+            self.call(domain)
+        self.call(
+            "Network.emulateNetworkConditions",
+            {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
+        self.call("Emulation.setDeviceMetricsOverride", VIEWPORT)
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.browser.call(method, params, self.session)
+
+    def open(self, path: Path) -> None:
+        self.call("Page.navigate", {"url": path.resolve().as_uri()})
+        self.wait_for("document.readyState === 'complete'")
+
+    def js(self, expression: str) -> Any:
+        result = self.call(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": True},
+        )
+        if "exceptionDetails" in result:
+            raise RuntimeError(json.dumps(result["exceptionDetails"])[:2000])
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.js(f"Boolean({expression})"):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(expression)
+
+    def click(self, x: float, y: float) -> None:
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.call(
+                "Input.dispatchMouseEvent",
+                {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1},
+            )
+
+    def hover(self, x: float, y: float) -> None:
+        self.call("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y})
+
+    def screenshot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        data = self.call("Page.captureScreenshot", {"format": "png"})["data"]
+        path = ARTIFACTS / name
+        path.write_bytes(base64.b64decode(data))
+        return path
+
+    def events(self, method: str) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.browser.events
+            if e.get("method") == method and e.get("sessionId") == self.session
+        ]
+
+    def network_requests(self) -> list[str]:
+        """URLs requested over a network scheme (not file: or data:)."""
+        urls = [e["params"]["request"]["url"] for e in self.events("Network.requestWillBeSent")]
+        return [u for u in urls if not u.startswith(("file:", "data:", "about:"))]
+
+    def errors(self) -> list[str]:
+        return [
+            json.dumps(e["params"]["exceptionDetails"])[:500]
+            for e in self.events("Runtime.exceptionThrown")
+        ]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("Chromium not found (apt-get install chromium, or set LIFECIRCLE_CHROMIUM)")
+    instance = Browser(executable)
+    try:
+        instance.call("Browser.getVersion", timeout=60)
+        yield instance
+    finally:
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Demo results with a hostile compound and facility name, map and report written."""
+    out = run_demo(tmp_path_factory.mktemp("browser-demo"))
+    inject_names(out)
+    render_map(out, basemap="none", self_contained=True)
+    render_report(out)
+    return out
+
+
+@pytest.fixture
+def tab(browser: Browser) -> Iterator[Tab]:
+    page = Tab(browser)
+    yield page
+    browser.call("Target.closeTarget", {"targetId": page.target})
+
+
+def centre_of(tab: Tab, layer: str, index: int) -> tuple[float, float]:
+    """Viewport centre of feature ``index`` of a GeoJSON layer, scrolled into view."""
+    return tab.js(
+        f"""(() => {{
+        let target = null;
+        window.lifecircle.layers.{layer}.eachLayer(l => {{
+            if (l.feature.properties.k === {index}) target = l;
+        }});
+        window.lifecircle.map.setView(target.getBounds().getCenter(), 17, {{animate: false}});
+        const box = target.getElement().getBoundingClientRect();
+        return [box.x + box.width / 2, box.y + box.height / 2];
+    }})()"""
+    )
+
+
+def test_map_renders_every_layer_offline(tab: Tab, outputs: Path):
+    tab.open(outputs / "map.html")
+    tab.wait_for(READY)
+    counts = tab.js("window.lifecircle.counts")
+    assert counts["compounds"] == 66
+    assert counts["gaps"] == 5 and counts["gates"] == 143 and counts["facilities"] == 179
+    assert counts["isochrones"] == {"5": 66, "10": 66, "15": 66}
+    assert tab.js("document.querySelectorAll('path.lc-compound').length") == 66
+    assert tab.js("document.querySelectorAll('path.lc-gap').length") == 5
+    assert tab.js("document.querySelectorAll('path.lc-iso').length") == 0  # off by default
+    legend = tab.js("document.querySelector('.lc-legend').innerText")
+    assert "小区得分" in legend and "服务盲区影响人口" in legend
+    assert tab.js("document.querySelectorAll('.lc-legend .fa-bus').length") == 1
+    assert tab.js("document.querySelector('.leaflet-control-scale') !== null")
+    assert tab.js("document.querySelector('.lc-fullscreen a') !== null")
+    assert "合成示例数据" in tab.js("document.querySelector('.lc-title').innerText")
+    assert tab.js("document.querySelectorAll('.marker-cluster, .lc-poi').length") > 0
+    # the icon font is really there: a glyph of the solid face renders
+    assert tab.js("document.fonts.check('900 12px \"Font Awesome 6 Free\"')")
+    tab.screenshot("map-overview.png")
+    labels = tab.js(
+        "[...document.querySelectorAll('.leaflet-control-layers-overlays label')]"
+        ".map(l => l.innerText.trim())"
+    )
+    position = labels.index("15 分钟等时圈")
+    tab.js(
+        f"document.querySelectorAll('.leaflet-control-layers-overlays input')[{position}].click()"
+    )
+    tab.wait_for("document.querySelectorAll('path.lc-iso-15').length === 66")
+    tab.screenshot("map-isochrones-15.png")
+    assert tab.network_requests() == []
+    assert tab.errors() == []
+
+
+def test_clicking_a_compound_opens_its_scorecard(tab: Tab, outputs: Path):
+    tab.open(outputs / "map.html")
+    tab.wait_for(READY)
+    k = tab.js(
+        "window.lifecircle.layers.compounds.getLayers()"
+        ".find(l => l.feature.properties.i === 'C002').feature.properties.k"
+    )
+    tab.click(*centre_of(tab, "compounds", k))
+    tab.wait_for("document.querySelector('.leaflet-popup-content')")
+    text = tab.js("document.querySelector('.leaflet-popup-content').innerText")
+    assert text.splitlines()[0] == "示例·瑞景名苑"
+    assert "C002" in text and "得分 80 / 100" in text
+    assert "十五分钟生活圈\t未达标" in text
+    assert "养老" in text and "✗ 缺失" in text and "≤ 15 分钟" in text
+    button = tab.js(
+        "(() => { const r = document.querySelector('.lc-iso-btn').getBoundingClientRect();"
+        " return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+    )
+    tab.click(*button)
+    tab.wait_for("document.querySelectorAll('path.lc-iso-selected').length === 3")
+    assert tab.js("document.querySelector('.lc-iso-btn').classList.contains('on')")
+    assert tab.js("document.querySelectorAll('.leaflet-popup').length") == 1  # still open
+    time.sleep(0.3)  # let the popup finish fading in
+    tab.screenshot("map-scorecard.png")
+    assert tab.errors() == []
+
+
+def test_hostile_names_show_as_text_and_run_nothing(tab: Tab, outputs: Path):
+    tab.open(outputs / "map.html")
+    tab.wait_for(READY)
+    tab.click(*centre_of(tab, "compounds", 0))  # C001 carries the payload
+    tab.wait_for("document.querySelector('.leaflet-popup-content')")
+    popup = tab.js("document.querySelector('.leaflet-popup-content').innerText")
+    assert popup.splitlines()[0] == PAYLOAD
+    assert tab.js("document.querySelectorAll('.leaflet-popup-content img').length") == 0
+    tab.js("void window.lifecircle.map.closePopup()")
+    x, y = centre_of(tab, "compounds", 0)
+    tab.hover(x + 1, y + 1)
+    tab.wait_for("document.querySelector('.leaflet-tooltip')")
+    assert tab.js("document.querySelector('.leaflet-tooltip').innerText").startswith(PAYLOAD)
+    assert tab.js("document.querySelectorAll('img[src=\"x\"]').length") == 0
+    time.sleep(0.3)  # an onerror handler would fire now
+    tab.screenshot("map-hostile-name.png")
+    assert tab.events("Page.javascriptDialogOpening") == []
+    assert tab.errors() == []
+
+
+def test_hostile_facility_name_shows_as_text(tab: Tab, outputs: Path):
+    tab.open(outputs / "map.html")
+    tab.wait_for(READY)
+    marker = (
+        "window.lifecircle.layers.facilities.getLayers()"
+        ".find(m => m.getTooltip().getContent().startsWith('&lt;img'))"
+    )
+    tab.js(f"void window.lifecircle.map.setView({marker}.getLatLng(), 19, {{animate: false}})")
+    tab.wait_for(f"{marker}._map")  # unclustered at this zoom
+    tab.js(f"void {marker}.openPopup()")
+    tab.wait_for(f"{marker}.isPopupOpen()")
+    facility = tab.js(f"{marker}.getPopup().getElement().innerText")
+    assert facility.splitlines()[0] == PAYLOAD
+    assert "{{ 7*7 }}" in facility
+    assert tab.js("document.querySelectorAll('.leaflet-popup-content img').length") == 0
+    time.sleep(0.3)
+    tab.screenshot("map-hostile-facility.png")
+    assert tab.events("Page.javascriptDialogOpening") == []
+    assert tab.errors() == []
+
+
+def test_report_shows_its_sections_and_the_inline_map(tab: Tab, outputs: Path):
+    tab.open(outputs / "report.html")
+    headings = tab.js("[...document.querySelectorAll('h2')].map(h => h.innerText)")
+    assert headings[:3] == ["概览", "研究参数", "标准与阈值来源"]
+    assert "交互地图" in headings
+    assert tab.js("document.querySelectorAll('svg.chart').length") == 2
+    assert tab.js("document.querySelectorAll('.status.unconfirmed').length") >= 6
+    frame = "document.querySelector('iframe.map-frame').contentWindow"
+    tab.wait_for(f"{frame}.lifecircle && {frame}.lifecircle.counts.compounds === 66")
+    assert tab.js(f"{frame}.document.querySelectorAll('path.lc-compound').length") == 66
+    matrix = tab.js("document.querySelector('table.matrix').innerText")
+    assert html.unescape(PAYLOAD) in matrix
+    assert tab.js("document.querySelectorAll('table.matrix img').length") == 0
+    tab.screenshot("report-top.png")
+    tab.js("document.getElementById('charts').scrollIntoView()")
+    tab.screenshot("report-charts.png")
+    assert tab.network_requests() == []
+    assert tab.events("Page.javascriptDialogOpening") == []
+    assert tab.errors() == []

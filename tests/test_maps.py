@@ -1,0 +1,466 @@
+"""map.html from the demo outputs: layers, scorecards, legend, GCJ-02, assets, escaping, size."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from lifecircle.coords import wgs84_to_gcj02
+from lifecircle.errors import InputError
+from lifecircle.maps import (
+    GAP_COLORS,
+    decode_polyline,
+    encode_rings,
+    gap_breaks,
+    render_map,
+    score_class,
+)
+
+PAYLOAD = "<img src=x onerror=alert(1)>"
+TEMPLATE_PAYLOAD = "{{ 7*7 }}{% raw %}"
+_BLOCK = re.compile(r'<script type="application/json" id="(lc-[a-z-]+)">(.*?)</script>', re.S)
+
+
+def run_demo(out: Path, *extra: str) -> Path:
+    """Run ``lifecircle demo`` into ``out`` (the real pipeline, about 5 s)."""
+    subprocess.run(
+        [sys.executable, "-m", "lifecircle.cli", "demo", "--out", str(out), "-q", *extra],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+def blocks(page: str) -> dict[str, object]:
+    """The JSON data blocks of a map page, parsed."""
+    return {key: json.loads(text) for key, text in _BLOCK.findall(page)}
+
+
+def overlay_layers(page: str) -> list[tuple[str, str]]:
+    """(name, JS variable) of the layer control's overlays, in order."""
+    found = re.findall(r'("(?:[^"\\]|\\.)+") : (feature_group_\d+|marker_cluster_\d+)', page)
+    return [(json.loads(name), variable) for name, variable in found]
+
+
+def inject_names(out: Path, compound_id: str = "C001", name: str = PAYLOAD) -> None:
+    """Give one compound and the first facility a hostile name, in place."""
+    path = out / "communities.gpkg"
+    layers = {layer: gpd.read_file(path, layer=layer) for layer in ("communities", "gates")}
+    communities = layers["communities"]
+    communities.loc[communities["community_id"] == compound_id, "name"] = name
+    path.unlink()
+    for layer, frame in layers.items():
+        frame.to_file(path, layer=layer, driver="GPKG")
+    facilities = pd.read_csv(out / "facilities.csv", encoding="utf-8-sig", dtype=str)
+    facilities.loc[0, "name"] = name
+    facilities.loc[0, "address"] = TEMPLATE_PAYLOAD
+    facilities.to_csv(out / "facilities.csv", index=False, encoding="utf-8-sig")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return run_demo(tmp_path_factory.mktemp("map-demo"))
+
+
+@pytest.fixture(scope="module")
+def demo_gb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return run_demo(tmp_path_factory.mktemp("map-demo-gb"), "--standard", "gb50180-2018")
+
+
+@pytest.fixture
+def demo_copy(demo: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    shutil.copytree(demo, out)
+    (out / "map.html").unlink(missing_ok=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def offline_map(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("offline")
+    shutil.copytree(demo, out, dirs_exist_ok=True)
+    path = render_map(out, basemap="none")
+    return out, path.read_text(encoding="utf-8")
+
+
+def metres(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Great-circle distance in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_008.8 * math.asin(math.sqrt(a))
+
+
+# ------------------------------------------------------------------ layers
+def test_every_layer_has_one_feature_per_row(offline_map: tuple[Path, str]):
+    out, page = offline_map
+    data = blocks(page)
+    communities = gpd.read_file(out / "communities.gpkg", layer="communities")
+    gates = gpd.read_file(out / "communities.gpkg", layer="gates")
+    gaps = gpd.read_file(out / "gaps.gpkg", layer="gaps")
+    isochrones = gpd.read_file(out / "isochrones.gpkg")
+    facilities = pd.read_csv(out / "facilities.csv", encoding="utf-8-sig")
+    assert len(data["lc-data-compounds"]["features"]) == len(communities) == 66
+    assert len(data["lc-data-gates"]["features"]) == len(gates) == 143
+    assert len(data["lc-data-gaps"]["features"]) == len(gaps) == 5
+    assert len(data["lc-data-boundary"]["features"]) == 1
+    assert len(data["lc-data-facilities"]["points"]) == len(facilities) == 179
+    iso = data["lc-data-isochrones"]
+    assert iso["bands"] == [5, 10, 15]
+    for band in ("5", "10", "15"):
+        assert len(iso["features"][band]["features"]) == 66
+    assert len(isochrones) == 3 * 66
+    sites = gpd.read_file(out / "sites.gpkg", layer="sites")
+    assert len(data["lc-data-sites"]["features"]) == len(sites) == 3
+    assert [f["p"]["r"] for f in data["lc-data-sites"]["features"]] == ["1", "2", "3"]
+
+
+def test_gap_popups_show_robustness(offline_map: tuple[Path, str]):
+    out, page = offline_map
+    gaps = gpd.read_file(out / "gaps.gpkg", layer="gaps")
+    assert set(gaps["robustness"]) <= {"robust", "fragile", "mixed"}
+    popups = [f["p"]["p"] for f in blocks(page)["lc-data-gaps"]["features"]]
+    labels = {
+        "robust": "稳健：所有假设下都存在",
+        "fragile": "脆弱：随假设而变",
+        "mixed": "部分稳健",
+    }
+    for popup, robustness in zip(popups, gaps["robustness"], strict=True):
+        assert labels[robustness] in popup
+
+
+def test_layer_control_lists_layers_and_isochrones_start_hidden(offline_map):
+    _, page = offline_map
+    overlays = overlay_layers(page)
+    names = [name for name, _ in overlays]
+    assert names == [
+        "研究范围",
+        "服务盲区（按影响人口着色）",
+        "5 分钟等时圈",
+        "10 分钟等时圈",
+        "15 分钟等时圈",
+        "小区（按得分着色）",
+        "小区出入口",
+        "建议新址",
+        "设施",
+    ]
+    groups = dict(overlays)
+    for band in ("5", "10", "15"):
+        variable = groups[f"{band} 分钟等时圈"]
+        assert f"{variable}.addTo(" not in page  # off by default
+    assert f"{groups['小区（按得分着色）']}.addTo(" in page
+    assert "L.control.scale()" in page
+    assert "L.control.layers(" in page
+
+
+def test_compound_geometry_round_trips_within_simplification(offline_map):
+    out, page = offline_map
+    communities = gpd.read_file(out / "communities.gpkg", layer="communities")
+    feature = blocks(page)["lc-data-compounds"]["features"][0]
+    ring = decode_polyline(feature["e"][0][0])
+    original = communities.geometry.iloc[0]
+    drawn = shapely.Polygon(ring)
+    metric = gpd.GeoSeries([original, drawn], crs=4326).to_crs(32651)
+    assert metric.iloc[0].hausdorff_distance(metric.iloc[1]) < 3.5
+    assert np.allclose(ring, np.round(ring, 6))
+
+
+def test_polyline_encoding_matches_the_published_algorithm():
+    coords = np.array([[-120.2, 38.5], [-120.95, 40.7], [-126.453, 43.252]])
+    encoded = encode_rings(coords, np.array([0, 3]))
+    assert encoded == ["_izlhA~rlgdF_{geC~ywl@_kwzCn`{nI"]
+    assert np.allclose(decode_polyline(encoded[0]), coords)
+    rng = np.random.default_rng(1)
+    many = np.round(rng.uniform([100, 20], [130, 45], (40, 2)), 6)
+    rings = encode_rings(many, np.array([0, 7, 7, 40]))
+    assert rings[1] == ""
+    assert np.array_equal(np.vstack([decode_polyline(r) for r in rings if r]), many)
+
+
+# --------------------------------------------------------------- scorecard
+def test_scorecard_shows_each_category_with_minutes_and_the_tier_verdict(offline_map):
+    out, page = offline_map
+    data = blocks(page)
+    card = data["lc-config"]["card"]
+    assert [i["label"] for i in card["items"]] == ["教育", "商业", "交通", "文体", "养老"]
+    assert {i["limit"] for i in card["items"]} == {"15 分钟"}
+    assert card["tiers"] == ["十五分钟生活圈"]
+    communities = gpd.read_file(out / "communities.gpkg", layer="communities")
+    row = communities.set_index("community_id").loc["C001"]
+    record = next(f["p"] for f in data["lc-data-compounds"]["features"] if f["p"]["i"] == "C001")
+    assert record["n"] == html.escape(row["name"])
+    assert record["s"] == f"{row['score']:g}" == "80"
+    assert record["pop"] == f"{row['population']:,.0f}"
+    assert record["v"] == [int(row["tier_15min_pass"])] == [0]
+    ids = [i["id"] for i in card["items"]]
+    assert record["m"] == [round(float(row[f"{i}_min"]), 1) for i in ids]
+    assert record["ok"] == [int(row[f"{i}_ok"]) for i in ids]
+    assert record["ok"][ids.index("elderly_care")] == 0
+    assert record["m"][ids.index("elderly_care")] == 21.8
+    assert record["iso"] == 1
+    assert record["b"] == score_class(80) == 2
+
+
+def test_standard_without_categories_gets_type_rows_grouped_by_tier(demo_gb: Path):
+    data = blocks(render_map(demo_gb, basemap="none").read_text(encoding="utf-8"))
+    card = data["lc-config"]["card"]
+    assert card["tiers"] == [
+        "十五分钟生活圈居住区",
+        "十分钟生活圈居住区",
+        "五分钟生活圈居住区",
+        "居住街坊",
+    ]
+    labels = {i["label"]: i for i in card["items"]}
+    assert labels["幼儿园"]["tier"] == 2 and labels["幼儿园"]["limit"] == "5 分钟"
+    assert labels["初中"]["tier"] == 0 and labels["初中"]["limit"] == "16.7 分钟"
+    assert labels["轨道交通站（可选）"]["tier"] == 0
+    assert labels["便利店"]["tier"] == 3
+    assert len(card["items"]) == 24
+    record = data["lc-data-compounds"]["features"][0]["p"]
+    assert len(record["v"]) == 4 and len(record["m"]) == 24
+
+
+def test_english_interface_keeps_data_names(demo_copy: Path):
+    data = blocks(render_map(demo_copy, basemap="none", lang="en").read_text(encoding="utf-8"))
+    card = data["lc-config"]["card"]
+    assert [i["label"] for i in card["items"]][:2] == ["Education", "Commerce"]
+    assert card["text"]["missing"] == "✗ missing"
+    assert card["tiers"] == ["15-minute life circle"]
+    names = {f["p"]["n"] for f in data["lc-data-compounds"]["features"]}
+    assert "示例·兰馨佳园" in names
+    assert "15-minute life circle assessment" in data["lc-config"]["title_html"]
+    page = (demo_copy / "map.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in page
+
+
+# ----------------------------------------------------------------- legend
+def test_legend_shows_score_classes_gap_classes_and_facility_types(offline_map):
+    _, page = offline_map
+    config = blocks(page)["lc-config"]
+    legend = config["legend_html"]
+    for label in ("小区得分", "&lt; 60", "60–&lt;75", "90–&lt;100", "无得分", "服务盲区影响人口"):
+        assert label in legend
+    assert "公交车站 (48)" in legend
+    assert 'class="fa fa-bus"' in legend
+    assert "研究范围" in legend and "小区出入口" in legend
+    assert all(color in legend for color in GAP_COLORS)
+
+
+def test_gap_classes_use_rounded_quintiles():
+    assert gap_breaks([10, 20, 30, 40, 50, 600, 700, 800, 900, 1000]) == [28.0, 46.0, 640.0, 820.0]
+    assert gap_breaks([]) == []
+    assert gap_breaks([5.0]) == []
+
+
+def test_title_marks_synthetic_data_and_osm_data_is_attributed(demo_copy: Path):
+    config = blocks(render_map(demo_copy, basemap="none").read_text(encoding="utf-8"))["lc-config"]
+    assert "合成示例数据" in config["title_html"]
+    assert "© OpenStreetMap contributors" not in " ".join(config["attribution"])
+    summary_path = demo_copy / "summary.json"
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    summary["attribution"] = ["Street and/or POI data © OpenStreetMap contributors, ODbL 1.0"]
+    summary_path.write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
+    config = blocks(render_map(demo_copy, basemap="none").read_text(encoding="utf-8"))["lc-config"]
+    assert "合成示例数据" not in config["title_html"]
+    assert "© OpenStreetMap contributors" in " ".join(config["attribution"])
+
+
+# ------------------------------------------------------------------ basemaps
+def test_amap_shifts_every_overlay_to_gcj02(demo_copy: Path):
+    plain = blocks(render_map(demo_copy, basemap="none").read_text(encoding="utf-8"))
+    page = render_map(demo_copy, basemap="amap").read_text(encoding="utf-8")
+    shifted = blocks(page)
+    assert "webrd0{s}.is.autonavi.com" in page
+    facilities = pd.read_csv(demo_copy / "facilities.csv", encoding="utf-8-sig")
+    lat, lon = shifted["lc-data-facilities"]["points"][0][:2]
+    expected = wgs84_to_gcj02(facilities["lon"].iloc[0], facilities["lat"].iloc[0])
+    assert lon == pytest.approx(float(expected[0]), abs=1e-6)
+    assert lat == pytest.approx(float(expected[1]), abs=1e-6)
+    assert 450 < metres(facilities["lon"].iloc[0], facilities["lat"].iloc[0], lon, lat) < 650
+    for key in ("compounds", "gaps", "boundary"):
+        before = decode_polyline(plain[f"lc-data-{key}"]["features"][0]["e"][0][0])[0]
+        after = decode_polyline(shifted[f"lc-data-{key}"]["features"][0]["e"][0][0])[0]
+        assert 450 < metres(*before, *after) < 650, key
+    for key in ("gates",):
+        before = plain[f"lc-data-{key}"]["features"][0]["c"]
+        after = shifted[f"lc-data-{key}"]["features"][0]["c"]
+        assert 450 < metres(*before, *after) < 650
+    band = shifted["lc-data-isochrones"]["features"]["15"]["features"][0]["e"][0][0]
+    plain_band = plain["lc-data-isochrones"]["features"]["15"]["features"][0]["e"][0][0]
+    assert 450 < metres(*decode_polyline(plain_band)[0], *decode_polyline(band)[0]) < 650
+
+
+def test_known_point_in_wenzhou_moves_about_540_m():
+    lon, lat = wgs84_to_gcj02(120.65, 28.01)
+    assert metres(120.65, 28.01, float(lon), float(lat)) == pytest.approx(540, abs=40)
+
+
+def test_tianditu_needs_a_key(demo_copy: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("LIFECIRCLE_TIANDITU_KEY", raising=False)
+    with pytest.raises(InputError, match="LIFECIRCLE_TIANDITU_KEY"):
+        render_map(demo_copy, basemap="tianditu")
+    with pytest.raises(InputError, match="letters and digits"):
+        render_map(demo_copy, basemap="tianditu", tianditu_key="abc'};alert(1)//")
+    page = render_map(demo_copy, basemap="tianditu", tianditu_key="0123abcd0123abcd").read_text(
+        encoding="utf-8"
+    )
+    assert "tianditu.gov.cn/vec_w/wmts" in page and "tk=0123abcd0123abcd" in page
+    assert "tianditu.gov.cn/cva_w/wmts" in page
+    monkeypatch.setenv("LIFECIRCLE_TIANDITU_KEY", "fedcba9876543210")
+    page = render_map(demo_copy, basemap="tianditu", lang="en").read_text(encoding="utf-8")
+    assert "tk=fedcba9876543210" in page and "eva_w" in page
+
+
+@pytest.mark.parametrize(
+    ("basemap", "marker"),
+    [
+        ("osm", "tile.openstreetmap.org"),
+        ("light", "World_Light_Gray_Base"),
+        ("none", None),
+    ],
+)
+def test_basemaps(demo_copy: Path, basemap: str, marker: str | None):
+    page = render_map(demo_copy, basemap=basemap).read_text(encoding="utf-8")
+    if marker is None:
+        assert "L.tileLayer(" not in page
+    else:
+        assert marker in page and "L.tileLayer(" in page
+
+
+def test_bad_options_are_input_errors(demo_copy: Path, tmp_path: Path):
+    with pytest.raises(InputError, match="unknown basemap"):
+        render_map(demo_copy, basemap="google")
+    with pytest.raises(InputError, match="unknown language"):
+        render_map(demo_copy, lang="fr")
+    with pytest.raises(InputError, match=r"summary\.json not found"):
+        render_map(tmp_path)
+
+
+# --------------------------------------------------------------- self-contained
+def external_assets(page: str) -> list[str]:
+    """script src / link href / CSS url() pointing at the network."""
+    found = re.findall(r"<script[^>]*\bsrc=[\"']?([^\"' >]+)", page)
+    found += re.findall(r"<link[^>]*\bhref=[\"']?([^\"' >]+)", page)
+    found += re.findall(r"url\(\s*[\"']?((?:https?:)?//[^)\"']+)", page)
+    found += re.findall(r"@import\s+[\"']?([^;\"']+)", page)
+    return found
+
+
+def test_self_contained_page_loads_no_script_or_style_from_the_network(demo_copy: Path):
+    online = render_map(demo_copy, basemap="none").read_text(encoding="utf-8")
+    assert any("cdn.jsdelivr.net/npm/leaflet@" in url for url in external_assets(online))
+    page = render_map(demo_copy, basemap="none", self_contained=True).read_text(encoding="utf-8")
+    assert external_assets(page) == []
+    assert "cdn.jsdelivr" not in page and "cdnjs" not in page and "code.jquery" not in page
+    assert '<meta name="lifecircle-map" content="self-contained">' in page
+    assert "L.MarkerClusterGroup" in page  # inlined plugin
+    assert "data:font/woff2;base64," in page  # inlined icon font
+    assert "sourceMappingURL" not in page
+
+
+def test_same_results_give_the_same_file(demo_copy: Path):
+    first = render_map(demo_copy, basemap="none").read_bytes()
+    assert render_map(demo_copy, basemap="none").read_bytes() == first
+
+
+# -------------------------------------------------------------------- escaping
+def test_data_strings_are_escaped_and_never_templated(demo_copy: Path):
+    inject_names(demo_copy, name=PAYLOAD + TEMPLATE_PAYLOAD)
+    page = render_map(demo_copy, basemap="none").read_text(encoding="utf-8")
+    assert "<img" not in page
+    assert "onerror=alert(1)>" not in page
+    data = blocks(page)
+    escaped = html.escape(PAYLOAD + TEMPLATE_PAYLOAD)
+    record = next(f["p"] for f in data["lc-data-compounds"]["features"] if f["p"]["i"] == "C001")
+    assert record["n"] == escaped
+    point = data["lc-data-facilities"]["points"][0]
+    assert point[3] == escaped
+    assert escaped in point[4] and html.escape(TEMPLATE_PAYLOAD) in point[4]
+    assert any(escaped in f["p"]["t"] for f in data["lc-data-gates"]["features"])
+    assert "49" not in record["n"]
+
+
+# ------------------------------------------------------------------------ scale
+def test_isochrones_can_be_limited_to_the_worst_compounds(demo_copy: Path):
+    page = render_map(demo_copy, basemap="none", max_isochrone_compounds=10).read_text(
+        encoding="utf-8"
+    )
+    data = blocks(page)
+    communities = gpd.read_file(demo_copy / "communities.gpkg", layer="communities")
+    worst = communities.sort_values(["score", "population"], ascending=[True, False]).index[:10]
+    for band in ("5", "10", "15"):
+        ks = sorted(f["p"]["k"] for f in data["lc-data-isochrones"]["features"][band]["features"])
+        assert ks == sorted(worst.tolist())
+    assert "15 分钟等时圈（10/66 个小区）" in [name for name, _ in overlay_layers(page)]
+    with_button = [f["p"]["k"] for f in data["lc-data-compounds"]["features"] if f["p"].get("iso")]
+    assert sorted(with_button) == sorted(worst.tolist())
+
+
+def synthetic_output(out: Path, demo: Path, n: int = 2000, vertices: int = 150) -> Path:
+    """An output folder of ``n`` square compounds with jagged 5/10/15-minute isochrones."""
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(demo / "summary.json", out / "summary.json")
+    rng = np.random.default_rng(7)
+    side = math.ceil(math.sqrt(n))
+    x = 300_000 + (np.arange(n) % side) * 120.0
+    y = 3_100_000 + (np.arange(n) // side) * 120.0
+    squares = shapely.box(x, y, x + 80, y + 80)
+    categories = ["education", "commerce", "transport", "culture_sports", "elderly_care"]
+    columns = {
+        "community_id": [f"S{i:05d}" for i in range(n)],
+        "name": [f"合成小区{i}号" for i in range(n)],
+        "population": rng.integers(200, 5000, n).astype(float),
+        "score": rng.choice([40.0, 60.0, 80.0, 100.0], n),
+        "tier_15min_pass": rng.random(n) > 0.3,
+        "route_status": "ok",
+        "origin": "gate",
+        "n_gates": 2,
+    }
+    for category in categories:
+        columns[f"{category}_ok"] = rng.random(n) > 0.2
+        columns[f"{category}_min"] = np.round(rng.uniform(1, 30, n), 1)
+    frame = gpd.GeoDataFrame(columns, geometry=squares, crs=32651).to_crs(4326)
+    frame.to_file(out / "communities.gpkg", layer="communities", driver="GPKG")
+    angles = np.linspace(0, 2 * np.pi, vertices, endpoint=False)
+    rows = []
+    for minutes, radius in ((5, 300.0), (10, 600.0), (15, 900.0)):
+        jitter = radius * rng.uniform(0.8, 1.0, (n, vertices))
+        ring = np.stack(
+            [x[:, None] + 40 + jitter * np.cos(angles), y[:, None] + 40 + jitter * np.sin(angles)],
+            axis=-1,
+        )
+        polygons = shapely.polygons(np.concatenate([ring, ring[:, :1]], axis=1))
+        rows.append(
+            gpd.GeoDataFrame(
+                {"community_id": columns["community_id"], "minutes": minutes},
+                geometry=polygons,
+                crs=32651,
+            )
+        )
+    iso = gpd.GeoDataFrame(pd.concat(rows, ignore_index=True), crs=32651).to_crs(4326)
+    iso.to_file(out / "isochrones.gpkg", layer="isochrones", driver="GPKG")
+    return out
+
+
+def test_two_thousand_compounds_with_isochrones_stay_under_15_mb(demo: Path, tmp_path: Path):
+    out = synthetic_output(tmp_path / "big", demo)
+    path = render_map(out, basemap="osm", self_contained=True)
+    size = path.stat().st_size
+    assert size < 15_000_000, f"map.html is {size / 1e6:.1f} MB"
+    data = blocks(path.read_text(encoding="utf-8"))
+    assert len(data["lc-data-compounds"]["features"]) == 2000
+    for band in ("5", "10", "15"):
+        assert len(data["lc-data-isochrones"]["features"][band]["features"]) == 2000
+    assert 'preferCanvas": true' in path.read_text(encoding="utf-8")
