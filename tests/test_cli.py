@@ -191,3 +191,41 @@ def test_standards_commands():
     unknown = run_cli("standards", "show", "gb-nope")
     assert unknown.returncode == 2
     assert "gb50180-2018" in unknown.stderr
+
+
+def test_batch_command_reports_failed_areas(tmp_path: Path):
+    data = demo_data()
+    config = tmp_path / "batch.yaml"
+    config.write_text(
+        "\n".join(
+            [
+                "out: results",
+                "standard: puxieshi-2021",
+                "facilities_crs: gcj02",
+                "isochrones: false",
+                "maps: false",
+                "workers: 1",
+                "areas:",
+                "  - id: demo",
+                "    name: 示例",
+                f"    network: {data.streets}",
+                f"    facilities: [{data.pois}]",
+                f"    communities: {data.compounds}",
+                f"    gates: {data.gates}",
+                "  - id: broken",
+                f"    network: {data.streets}",
+                f"    facilities: [{tmp_path / 'missing.csv'}]",
+                f"    communities: {data.compounds}",
+            ]
+        ),
+        encoding="utf-8",
+    )
+    result = run_cli("batch", str(config), "--quiet")
+    assert result.returncode == 3, result.stderr
+    summary = pd.read_csv(tmp_path / "results" / "batch_summary.csv", encoding="utf-8-sig")
+    assert summary.set_index("area_id")["status"].to_dict() == {"demo": "ok", "broken": "failed"}
+    assert "missing.csv" in summary.set_index("area_id").loc["broken", "error"]
+    assert (tmp_path / "results" / "demo" / "communities.csv").exists()
+    # a second run skips the finished area and still reports the failure
+    again = run_cli("batch", str(config), "--quiet")
+    assert again.returncode == 3

@@ -1695,7 +1695,7 @@ def run_batch(
     InputError
         A bad configuration (nothing is run).
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     start = time.perf_counter()
     cfg = load_batch_config(config_path, out=out)

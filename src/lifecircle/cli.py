@@ -369,6 +369,36 @@ def map_(
         typer.echo(f"wrote {path}")
 
 
+@app.command()
+def batch(
+    config: Annotated[Path, typer.Argument(help="Batch configuration (YAML).")],
+    out: Annotated[Path | None, typer.Option(help="Output folder (overrides the config).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes.")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Address of an existing Dask cluster, tcp://host:port.")
+    ] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Run the areas that failed last time again.")
+    ] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Score many study areas; resumable. Exit code 3 when some areas failed."""
+    from .batch import run_batch
+
+    _setup_logging(quiet)
+    result = run_batch(
+        config,
+        out=out,
+        workers=workers,
+        scheduler=scheduler,
+        retry_failed=retry_failed,
+        progress=not quiet,
+    )
+    counts = result.summary["status"].value_counts().to_dict() if len(result.summary) else {}
+    typer.echo(f"{len(result.outcomes)} area(s): {counts}; summary in {result.out}")
+    raise typer.Exit(result.exit_code)
+
+
 @standards_app.command("list")
 def standards_list() -> None:
     """List the packaged standards."""

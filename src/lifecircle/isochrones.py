@@ -33,7 +33,7 @@ import pandas as pd
 import shapely
 from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .engine import ReachEngine, RoutingGraph
 from .errors import InputError

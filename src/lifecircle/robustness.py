@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from numpy.typing import NDArray
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .engine import ReachEngine
 from .errors import InputError
