@@ -734,19 +734,25 @@ def bench_queries(
     workdir: Path,
 ) -> None:
     """Nearest distances and counts: lifecircle, the scipy floor, networkx and pandana."""
+    # lifecircle and the scipy floor, interleaved so both see the same machine load
     (engine, lc), res.times["lifecircle"], res.breakdown["lifecircle"] = best_of(
-        args.repeat, lambda: lifecircle_run(net, city)
+        1, lambda: lifecircle_run(net, city)
     )
     graph = engine.graph
     res.n_graph_nodes = graph.n_nodes
     prep = prepare(engine, city)
     n_routed = int(prep.routed.sum())
     res.notes["routed_origins"] = f"{n_routed:,} of {args.origins:,}"
-
-    # scipy floor
     floor, res.times["scipy_floor"], res.breakdown["scipy_floor"] = best_of(
-        args.repeat, lambda: floor_run(prep, args.origins)
+        1, lambda: floor_run(prep, args.origins)
     )
+    for _ in range(args.repeat - 1):
+        _, total, steps = best_of(1, lambda: lifecircle_run(net, city))
+        if total < res.times["lifecircle"]:
+            res.times["lifecircle"], res.breakdown["lifecircle"] = total, steps
+        _, total, steps = best_of(1, lambda: floor_run(prep, args.origins))
+        if total < res.times["scipy_floor"]:
+            res.times["scipy_floor"], res.breakdown["scipy_floor"] = total, steps
     exact_edge = boundary_pairs(prep, args.origins, TOL_EXACT_M)
     res.checks.append(
         compare_nearest("scipy_floor nearest", floor.nearest, lc.nearest, TOL_EXACT_M)
@@ -1139,9 +1145,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--worker-in", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    quick = {"sizes": "4900", "origins": 2000, "repeat": 2, "iso_origins": 100}
+    quick = {"sizes": "4900", "origins": 2000, "repeat": 3, "iso_origins": 100}
     quick |= {"nx_sample": 100, "iso_sample": 15}
-    full = {"sizes": ",".join(map(str, DEFAULT_SIZES)), "origins": 20_000, "repeat": 3}
+    full = {"sizes": ",".join(map(str, DEFAULT_SIZES)), "origins": 20_000, "repeat": 5}
     full |= {"iso_origins": 1000, "nx_sample": 200, "iso_sample": 40}
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:
