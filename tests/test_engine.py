@@ -204,3 +204,23 @@ def test_routing_graph_keeps_base_distances():
     assert graph.n_nodes == net.n_nodes + 2 + 1
     assert graph.edge_len.sum() == pytest.approx(net.total_length_m + 20)
     assert graph.point_node[0] == graph.point_node[1]
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_nearest_segment_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    # short and very long segments, so that the radius fallback is exercised
+    starts = rng.uniform(0, 3000, (40, 2))
+    ends = starts + rng.normal(0, rng.choice([20, 1500], 40)[:, None], (40, 2))
+    lines = gpd.GeoSeries(shapely.linestrings(np.stack([starts, ends], axis=1)), crs=METRIC_CRS)
+    net = _net(lines)
+    xy = rng.uniform(-500, 3500, (300, 2))
+    segment, distance = net.nearest_segments(xy, max_distance=400.0)
+    brute = shapely.distance(net.segment_geometries[None, :], shapely.points(xy)[:, None])
+    best = brute.min(axis=1)
+    within = best <= 400.0
+    np.testing.assert_array_equal(segment >= 0, within)
+    np.testing.assert_allclose(distance[within], best[within], atol=1e-9)
+    chosen = brute[np.flatnonzero(within), segment[within]]
+    np.testing.assert_allclose(chosen, best[within], atol=1e-9)

@@ -206,3 +206,14 @@ def test_download_uses_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert first.total_length_m == pytest.approx(second.total_length_m)
     assert first.total_length_m == pytest.approx(853, rel=0.01)
     assert np.isfinite(second.node_xy).all()
+
+
+def test_parallel_edges_keep_the_shortest():
+    from lifecircle.network import _symmetric_csr
+
+    matrix = _symmetric_csr(
+        np.array([0, 0, 1, 2]), np.array([1, 1, 0, 1]), np.array([5.0, 3.0, 4.0, 7.0]), 3
+    )
+    assert matrix[0, 1] == matrix[1, 0] == 3.0
+    assert matrix[1, 2] == matrix[2, 1] == 7.0
+    assert matrix.nnz == 4

@@ -154,10 +154,7 @@ def snap_points(
     status[missing] = SNAP_NO_GEOMETRY
     if network.n_segments and (~missing).any():
         query_idx = np.flatnonzero(~missing)
-        pairs = network.segment_tree.query_nearest(
-            geoms[query_idx], max_distance=max_snap_m, all_matches=False
-        )
-        segment[query_idx[pairs[0]]] = pairs[1]
+        segment[query_idx] = network.nearest_segments(point_xy[query_idx], max_snap_m)[0]
     found = segment >= 0
     a = network.node_xy[network.seg_u[segment[found]]]
     b = network.node_xy[network.seg_v[segment[found]]]

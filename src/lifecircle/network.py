@@ -46,6 +46,7 @@ import shapely
 from numpy.typing import NDArray
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 from .errors import InputError, MissingDataError
 
@@ -67,6 +68,10 @@ DEFAULT_WALK_SPEED_M_PER_MIN = 60.0
 # Vertices closer than this (metres) are the same node; avoids hair-line gaps
 # from coordinate round-off in exported centre-line files.
 _NODE_PRECISION_M = 0.001
+# Snapping indexes segments by pieces at most this long, and checks this many
+# nearest pieces per point before falling back to a radius search.
+_PIECE_M = 100.0
+_NEAREST_CANDIDATES = 8
 
 WALKABLE_HIGHWAYS = frozenset(
     {
@@ -205,6 +210,81 @@ class WalkNetwork:
         """Spatial index over :attr:`segment_geometries`."""
         return shapely.STRtree(self.segment_geometries)
 
+    @cached_property
+    def piece_index(self) -> tuple[cKDTree, NDArray[np.int64], float]:
+        """KD-tree over the midpoints of segment pieces at most ``_PIECE_M`` long.
+
+        Returns the tree, the segment of every piece and the largest piece
+        half-length, which bounds how much closer a segment can be than its
+        pieces' midpoints (see :meth:`nearest_segments`).
+        """
+        pieces = np.maximum(np.ceil(self.seg_len / _PIECE_M), 1).astype(np.int64)
+        segment = np.repeat(np.arange(self.n_segments), pieces)
+        first = np.cumsum(pieces) - pieces
+        fraction = (np.arange(segment.shape[0]) - first[segment] + 0.5) / pieces[segment]
+        a, b = self.node_xy[self.seg_u[segment]], self.node_xy[self.seg_v[segment]]
+        midpoints = a + (b - a) * fraction[:, None]
+        half = float((self.seg_len / pieces / 2).max()) if self.n_segments else 0.0
+        return cKDTree(midpoints, balanced_tree=False, compact_nodes=False), segment, half
+
+    def nearest_segments(
+        self, xy: NDArray[np.float64], max_distance: float
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """The nearest segment to each point (exact), within ``max_distance``.
+
+        A k-nearest query on piece midpoints gives candidates; a segment not
+        among them is at least ``r_k - half`` away (``r_k`` the k-th midpoint
+        distance), so the best candidate is exact when it is closer than that.
+        The few points where it is not are settled by a radius query.
+
+        Returns
+        -------
+        segment, distance
+            Segment index (-1 beyond ``max_distance``) and distance in metres.
+        """
+        n = xy.shape[0]
+        segment = np.full(n, -1, dtype=np.int64)
+        distance = np.full(n, np.inf)
+        if n == 0 or self.n_segments == 0:
+            return segment, distance
+        tree, piece_segment, half = self.piece_index
+        k = min(_NEAREST_CANDIDATES, tree.n)
+        mid_dist, piece = tree.query(xy, k=k)
+        mid_dist, piece = mid_dist.reshape(n, k), piece.reshape(n, k)
+        candidates = piece_segment[piece]
+        dist = self._point_segment_distance(np.repeat(xy, k, axis=0), candidates.ravel())
+        dist = dist.reshape(n, k)
+        best = np.argmin(dist, axis=1)
+        segment = candidates[np.arange(n), best]
+        distance = dist[np.arange(n), best]
+        unsure = np.flatnonzero((distance > mid_dist[:, -1] - half) & (k < tree.n))
+        if unsure.size:
+            radius = np.minimum(distance[unsure], max_distance) + half
+            found = tree.query_ball_point(xy[unsure], radius)
+            sizes = np.fromiter((len(f) for f in found), dtype=np.int64, count=unsure.size)
+            owner = np.repeat(unsure, sizes)
+            if owner.size:
+                segs = piece_segment[np.concatenate([np.asarray(f, dtype=np.int64) for f in found])]
+                d = self._point_segment_distance(xy[owner], segs)
+                order = np.lexsort((d, owner))
+                first = np.ones(order.size, dtype=bool)
+                first[1:] = owner[order][1:] != owner[order][:-1]
+                pick = order[first]
+                better = d[pick] < distance[owner[pick]]
+                segment[owner[pick][better]] = segs[pick][better]
+                distance[owner[pick][better]] = d[pick][better]
+        far = distance > max_distance
+        segment[far] = -1
+        return segment, distance
+
+    def _point_segment_distance(
+        self, xy: NDArray[np.float64], segment: NDArray[np.int64]
+    ) -> NDArray[np.float64]:
+        a = self.node_xy[self.seg_u[segment]]
+        ab = self.node_xy[self.seg_v[segment]] - a
+        t = np.clip(np.einsum("ij,ij->i", xy - a, ab) / np.einsum("ij,ij->i", ab, ab), 0.0, 1.0)
+        return np.hypot(*(xy - a - ab * t[:, None]).T)
+
     def adjacency(self) -> sparse.csr_matrix:
         """Symmetric sparse adjacency matrix weighted by segment length."""
         return _symmetric_csr(self.seg_u, self.seg_v, self.seg_len, self.n_nodes)
@@ -245,17 +325,24 @@ def _symmetric_csr(
 ) -> sparse.csr_matrix:
     """Both directions of every edge, keeping the shortest of parallel edges.
 
-    scipy would *sum* duplicate entries, so duplicates are reduced to their
-    minimum first.
+    scipy would *sum* duplicate entries, so parallel edges are reduced to
+    their minimum first (one sort on a single int64 key); the CSR arrays are
+    then assembled directly, which is much faster than a COO conversion.
     """
-    rows = np.concatenate([u, v])
-    cols = np.concatenate([v, u])
+    lo, hi = np.minimum(u, v), np.maximum(u, v)
+    key = lo.astype(np.int64) * n + hi
+    order = np.argsort(key)
+    sorted_key = key[order]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    w = np.minimum.reduceat(w[order], starts) if starts.size else w[:0]
+    lo, hi = lo[order[starts]], hi[order[starts]]
+    rows = np.concatenate([lo, hi])
+    cols = np.concatenate([hi, lo])
     weights = np.concatenate([w, w])
-    order = np.lexsort((weights, cols, rows))
-    rows, cols, weights = rows[order], cols[order], weights[order]
-    first = np.ones(rows.shape[0], dtype=bool)
-    first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
-    return sparse.csr_matrix((weights[first], (rows[first], cols[first])), shape=(n, n))
+    by_row = np.argsort(rows, kind="stable")
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    return sparse.csr_matrix((weights[by_row], cols[by_row], indptr), shape=(n, n))
 
 
 def _local_projected_crs(geoms: gpd.GeoSeries) -> pyproj.CRS:
