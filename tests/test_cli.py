@@ -229,3 +229,54 @@ def test_batch_command_reports_failed_areas(tmp_path: Path):
     # a second run skips the finished area and still reports the failure
     again = run_cli("batch", str(config), "--quiet")
     assert again.returncode == 3
+
+
+def _demo_study_args() -> list[str]:
+    data = demo_data()
+    return [
+        "--network",
+        str(data.streets),
+        "--facilities",
+        str(data.pois),
+        "--facilities-crs",
+        "gcj02",
+        "--communities",
+        str(data.compounds),
+        "--gates",
+        str(data.gates),
+        "--standard",
+        "puxieshi-2021",
+        "--quiet",
+    ]
+
+
+def test_site_command(tmp_path: Path):
+    result = run_cli(
+        "site", *_demo_study_args(), "--type", "elderly_daycare", "--k", "2", "--out", str(tmp_path)
+    )
+    assert result.returncode == 0, result.stderr
+    sites = pd.read_csv(tmp_path / "sites.csv", encoding="utf-8-sig")
+    assert sites["rank"].tolist() == [1, 2]
+    assert (sites["type"] == "elderly_daycare").all()
+    assert sites["residents_newly_covered"].iloc[0] >= sites["residents_newly_covered"].iloc[1] > 0
+    assert "elderly_daycare" in result.stdout
+
+
+def test_scenario_command(tmp_path: Path):
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(
+        "name: 新日间照料中心\n"
+        "add_facilities:\n"
+        "  - {id: new-1, type: elderly_daycare, lon: 120.6581, lat: 28.0142}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("scenario", str(scenario), *_demo_study_args(), "--out", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    changes = pd.read_csv(tmp_path / "o" / "scenario_changes.csv", encoding="utf-8-sig")
+    assert len(changes) > 0
+    assert set(changes["change"]) == {"gained"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nadd_facility: []\n", encoding="utf-8")
+    failed = run_cli("scenario", str(bad), *_demo_study_args(), "--out", str(tmp_path / "b"))
+    assert failed.returncode == 2
+    assert "bad.yaml" in failed.stderr
