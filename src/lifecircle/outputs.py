@@ -44,6 +44,7 @@ __all__ = [
     "atomic_path",
     "check_output_dir",
     "flatten_summary",
+    "refuse_to_overwrite",
     "write_outputs",
 ]
 
@@ -77,16 +78,24 @@ OUTPUT_NAMES = (
 )
 
 
-def check_output_dir(out_dir: Path, inputs: Iterable[str | Path]) -> None:
-    """Refuse to write where an output would replace an input file."""
-    targets = {(out_dir / name).resolve() for name in OUTPUT_NAMES}
+def refuse_to_overwrite(targets: Iterable[Path], inputs: Iterable[str | Path]) -> None:
+    """Raise :class:`InputError` when writing ``targets`` would replace an input file.
+
+    ``inputs`` may hold ``;``-joined lists of paths, as ``Study.inputs`` does.
+    """
+    resolved = {Path(t).resolve() for t in targets}
     for item in inputs:
         for part in str(item).split(";"):
-            if part and Path(part).resolve() in targets:
+            if part and Path(part).resolve() in resolved:
                 raise InputError(
-                    f"writing results to {out_dir} would overwrite the input file {part}; "
+                    f"writing results would overwrite the input file {part}; "
                     "choose another output folder"
                 )
+
+
+def check_output_dir(out_dir: Path, inputs: Iterable[str | Path]) -> None:
+    """Refuse an output folder where a result file would replace an input file."""
+    refuse_to_overwrite((out_dir / name for name in OUTPUT_NAMES), inputs)
 
 
 def _json_default(value: Any) -> Any:

@@ -56,7 +56,7 @@ from tqdm import tqdm
 from .engine import ReachEngine
 from .errors import InputError
 from .gaps import CELL_LAYER, grid_cells, study_area
-from .outputs import write_json, write_layers, write_table
+from .outputs import refuse_to_overwrite, write_json, write_layers, write_table
 from .scoring import FACILITY_LAYER, ORIGIN_LAYER, ScoreItem, score_items
 
 logger = logging.getLogger(__name__)
@@ -699,11 +699,7 @@ def write_robustness_outputs(
     """
     out = Path(out_dir)
     targets = [out / name for name in ROBUSTNESS_OUTPUT_NAMES]
-    resolved = {t.resolve() for t in targets}
-    for item in inputs:
-        for part in str(item).split(";"):
-            if part and Path(part).resolve() in resolved:
-                raise InputError(f"writing results would overwrite the input file {part}")
+    refuse_to_overwrite(targets, inputs)
     out.mkdir(parents=True, exist_ok=True)
     write_table(result.failures, targets[0])
     write_table(result.runs, targets[1])

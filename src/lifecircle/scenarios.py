@@ -60,7 +60,7 @@ from numpy.typing import NDArray
 from .coords import parse_crs, to_wgs84
 from .errors import InputError
 from .network import WalkNetwork, _make_report
-from .outputs import write_json, write_layers, write_table
+from .outputs import refuse_to_overwrite, write_json, write_layers, write_table
 from .scoring import summarise
 from .standards import FACILITY_TYPE_IDS
 
@@ -1093,11 +1093,7 @@ def write_scenario_outputs(
     """
     out = Path(out_dir)
     targets = [out / name for name in SCENARIO_OUTPUT_NAMES]
-    resolved = {t.resolve() for t in targets}
-    for item in inputs:
-        for part in str(item).split(";"):
-            if part and Path(part).resolve() in resolved:
-                raise InputError(f"writing results would overwrite the input file {part}")
+    refuse_to_overwrite(targets, inputs)
     out.mkdir(parents=True, exist_ok=True)
     write_table(diff.compounds, targets[0])
     write_table(diff.coverage, targets[1])

@@ -41,7 +41,7 @@ Examples
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from .coords import parse_crs, to_wgs84
 from .errors import InputError, MissingDataError
 from .network import WalkNetwork
-from .outputs import write_json, write_layers, write_table
+from .outputs import refuse_to_overwrite, write_json, write_layers, write_table
 from .scoring import ORIGIN_LAYER
 
 logger = logging.getLogger(__name__)
@@ -977,7 +977,7 @@ def write_siting_outputs(
     """
     out = Path(out_dir)
     targets = [out / name for name in SITING_OUTPUT_NAMES]
-    _refuse_to_overwrite(targets, inputs)
+    refuse_to_overwrite(targets, inputs)
     out.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame(result.sites.drop(columns=result.sites.geometry.name))
     table.insert(1, "type", result.target)
@@ -988,14 +988,3 @@ def write_siting_outputs(
     write_json(result.summary(), targets[2])
     logger.info("wrote %s", ", ".join(str(t) for t in targets))
     return targets
-
-
-def _refuse_to_overwrite(targets: Sequence[Path], inputs: Iterable[str | Path]) -> None:
-    resolved = {t.resolve() for t in targets}
-    for item in inputs:
-        for part in str(item).split(";"):
-            if part and Path(part).resolve() in resolved:
-                raise InputError(
-                    f"writing results would overwrite the input file {part}; "
-                    "choose another output folder"
-                )
