@@ -34,6 +34,8 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
+import hashlib
+import inspect
 import io
 import json
 import math
@@ -108,6 +110,7 @@ TARGET_GROWTH_EXPONENT = 1.2
 MEMORY_ISO_ORIGINS = 100
 
 DEFAULT_SIZES = (10_000, 40_000, 160_000)
+PEERS = ("scipy_floor", "networkx", "pandana", "osmnx_isochrone")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -170,9 +173,17 @@ def make_city(n_nodes: int, n_origins: int, seed: int) -> City:
     )
 
 
+#: Attributes each network holds once built (by ``id``): whatever else the engine
+#: later caches on it (segment geometries, spatial indexes) is dropped before every
+#: timed run, so every run pays for it.
+_BUILT_ATTRIBUTES: dict[int, frozenset[str]] = {}
+
+
 def build_network(city: City) -> WalkNetwork:
     """The lifecircle walk network of the city's streets."""
-    return network_from_lines(city.lines, crs=CRS, source="synthetic grid")
+    net = network_from_lines(city.lines, crs=CRS, source="synthetic grid")
+    _BUILT_ATTRIBUTES[id(net)] = frozenset(net.__dict__)
+    return net
 
 
 # ================================================================== utilities
@@ -231,10 +242,11 @@ def max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def forget_spatial_index(net: WalkNetwork) -> None:
-    """Drop the network's cached segment geometries and tree so snapping starts cold."""
-    for name in ("segment_geometries", "segment_tree"):
-        net.__dict__.pop(name, None)
+def forget_engine_caches(net: WalkNetwork) -> None:
+    """Drop everything cached on the network since it was built, so each timed run starts cold."""
+    built = _BUILT_ATTRIBUTES.get(id(net), frozenset(net.__dict__))
+    for name in set(net.__dict__) - built:
+        del net.__dict__[name]
 
 
 def best_of(
@@ -263,7 +275,7 @@ def lifecircle_run(
     net: WalkNetwork, city: City
 ) -> tuple[tuple[ReachEngine, Answers], dict[str, float]]:
     """The timed lifecircle workload, from a built network to all answers."""
-    forget_spatial_index(net)
+    forget_engine_caches(net)
     steps: dict[str, float] = {}
     t0 = time.perf_counter()
     engine = ReachEngine(net)
@@ -564,10 +576,17 @@ def fill_small_holes(geom: BaseGeometry, min_area: float) -> BaseGeometry:
 
 
 def lifecircle_isochrones(
-    net: WalkNetwork, points: gpd.GeoSeries
+    net: WalkNetwork, points: gpd.GeoSeries, n_jobs: int | None = None
 ) -> tuple[tuple[ReachEngine, gpd.GeoDataFrame], dict[str, float]]:
-    """The timed lifecircle isochrone workload: one engine, one layer, all origins."""
-    forget_spatial_index(net)
+    """The timed lifecircle isochrone workload: one engine, one layer, all origins.
+
+    ``n_jobs`` is passed on when :func:`~lifecircle.isochrones.isochrones` takes
+    it (``None``: the library default).
+    """
+    options: dict[str, Any] = {}
+    if n_jobs is not None and "n_jobs" in inspect.signature(isochrones).parameters:
+        options["n_jobs"] = n_jobs
+    forget_engine_caches(net)
     t0 = time.perf_counter()
     engine = ReachEngine(net)
     engine.add_layer("iso", points)
@@ -580,8 +599,16 @@ def lifecircle_isochrones(
         buffer_m=BUFFER_M,
         hole_fill_m2=HOLE_FILL_M2,
         progress=False,
+        **options,
     )
     return (engine, frame), {"isochrones": time.perf_counter() - t0}
+
+
+def isochrone_threads() -> str:
+    """How many threads lifecircle's isochrones use by default, as text."""
+    if "n_jobs" in inspect.signature(isochrones).parameters:
+        return f"default n_jobs (up to {os.cpu_count()} threads)"
+    return "single thread (no n_jobs option)"
 
 
 def osmnx_example_isochrones(
@@ -687,14 +714,44 @@ def run_memory_probe(
 
 
 # ======================================================================== main
+class _InlineExecutor:
+    """A stand-in thread pool that runs tasks in the calling thread (for profiling)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __enter__(self) -> _InlineExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def map(self, fn: Callable[..., Any], *iterables: Any) -> Any:
+        """Plain ``map``: results in input order, computed on demand."""
+        return map(fn, *iterables)
+
+
 def profile_lifecircle(net: WalkNetwork, city: City, n_iso: int) -> str:
-    """cProfile of the lifecircle workload and isochrones; the top functions by own time."""
+    """cProfile of the lifecircle workload and isochrones; the top functions by own time.
+
+    cProfile sees only the calling thread, so any thread pool the isochrone
+    module uses is swapped for an inline one while profiling.
+    """
+    iso_module = sys.modules[isochrones.__module__]
+    saved = getattr(iso_module, "ThreadPoolExecutor", None)
+    if saved is not None:
+        iso_module.ThreadPoolExecutor = _InlineExecutor  # type: ignore[attr-defined]
     profiler = cProfile.Profile()
-    profiler.enable()
-    lifecircle_run(net, city)
-    lifecircle_isochrones(net, city.origins.iloc[:n_iso].reset_index(drop=True))
-    profiler.disable()
+    try:
+        profiler.enable()
+        lifecircle_run(net, city)
+        lifecircle_isochrones(net, city.origins.iloc[:n_iso].reset_index(drop=True), n_jobs=1)
+        profiler.disable()
+    finally:
+        if saved is not None:
+            iso_module.ThreadPoolExecutor = saved  # type: ignore[attr-defined]
     stream = io.StringIO()
+    stream.write(f"\n  cProfile of the lifecircle queries and {n_iso:,} isochrones (1 thread):\n")
     pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(15)
     return stream.getvalue()
 
@@ -825,9 +882,14 @@ def bench_isochrones(
     """lifecircle isochrones against the OSMnx-example method, both scored against a reference."""
     n_iso = min(args.iso_origins, args.origins)
     iso_points = city.origins.iloc[:n_iso].reset_index(drop=True)
+    # single thread (like the OSMnx method) for the ratio; the library default for reference
     (iso_engine, iso_frame), res.times["lifecircle_isochrones"], _ = best_of(
+        1, lambda: lifecircle_isochrones(net, iso_points, n_jobs=1)
+    )
+    _, res.times["lifecircle_isochrones_default"], _ = best_of(
         1, lambda: lifecircle_isochrones(net, iso_points)
     )
+    res.notes["isochrone_threads"] = isochrone_threads()
     iso_graph = iso_engine.graph
     iso_nodes = iso_engine.nodes("iso")
     iso_frame = iso_frame.to_crs(CRS)
@@ -856,6 +918,7 @@ def bench_isochrones(
     }
     res.breakdown["lifecircle_isochrones"] = {
         "per_origin": res.times["lifecircle_isochrones"] / max(n_iso, 1),
+        "per_origin_default_threads": res.times["lifecircle_isochrones_default"] / max(n_iso, 1),
         "origins": float(n_iso),
     }
     lc_iou, nb_iou = [], []
@@ -878,7 +941,8 @@ def bench_isochrones(
         )
     )
     print(
-        f"  isochrones: lifecircle {fmt_s(res.times['lifecircle_isochrones'])} s, "
+        f"  isochrones: lifecircle {fmt_s(res.times['lifecircle_isochrones'])} s "
+        f"(1 thread; {fmt_s(res.times['lifecircle_isochrones_default'])} s with the default), "
         f"OSMnx example {fmt_s(res.times['osmnx_isochrone'])} s (extrapolated)",
         flush=True,
     )
@@ -929,8 +993,14 @@ def print_size(res: SizeResult, args: argparse.Namespace) -> None:
             "lifecircle_isochrones",
             res.times["lifecircle_isochrones"],
             f"{int(b['lifecircle_isochrones']['origins']):,} origins x {len(MINUTES)} thresholds"
-            f" ({b['lifecircle_isochrones']['per_origin'] * 1000:.0f} ms/origin), "
+            f" ({b['lifecircle_isochrones']['per_origin'] * 1000:.0f} ms/origin), 1 thread, "
             "snapping and graph included",
+        ),
+        (
+            "  (library default)",
+            res.times["lifecircle_isochrones_default"],
+            f"{b['lifecircle_isochrones']['per_origin_default_threads'] * 1000:.0f} ms/origin "
+            f"with {res.notes['isochrone_threads']}",
         ),
         (
             "osmnx_isochrone",
@@ -947,11 +1017,8 @@ def print_size(res: SizeResult, args: argparse.Namespace) -> None:
     )
     print(f"  {'method':<22} {'time (s)':>10} {'x lifecircle':>13}  notes")
     for name, seconds, note in rows:
-        base = (
-            res.times["lifecircle_isochrones"]
-            if name.endswith("isochrones") or name == "osmnx_isochrone"
-            else res.times["lifecircle"]
-        )
+        iso_row = "isochrone" in name or name.strip().startswith("(")
+        base = res.times["lifecircle_isochrones" if iso_row else "lifecircle"]
         ratio = seconds / base if base > 0 else math.nan
         ratio_s = f"{ratio:.2f}" if math.isfinite(ratio) else "n/a"
         print(f"  {name:<22} {fmt_s(seconds):>10} {ratio_s:>13}  {note}")
@@ -1081,6 +1148,7 @@ def write_json(
             "geos": ".".join(map(str, shapely.geos_version)),
             "load_average": load,
         },
+        "lifecircle_sources": source_digests(),
         "tolerances_m": {"exact": TOL_EXACT_M, "pandana": TOL_PANDANA_M},
         "sizes": [
             {
@@ -1091,7 +1159,9 @@ def write_json(
                 "times_s": r.times,
                 "breakdown_s": r.breakdown,
                 "ratios": {
-                    p: r.ratio(p) for p in ("scipy_floor", "networkx", "pandana", "osmnx_isochrone")
+                    **{p: r.ratio(p) for p in PEERS},
+                    "osmnx_isochrone_vs_default_threads": r.times["osmnx_isochrone"]
+                    / r.times["lifecircle_isochrones_default"],
                 },
                 "iou": r.iou,
                 "memory_mb": r.memory_mb,
@@ -1102,14 +1172,21 @@ def write_json(
         ],
         "growth": growth,
         "targets": targets,
-        "ratios_largest": {
-            p: largest.ratio(p) for p in ("scipy_floor", "networkx", "pandana", "osmnx_isochrone")
-        },
+        "ratios_largest": {p: largest.ratio(p) for p in PEERS},
         "peak_mb": largest.memory_mb.get("peak", math.nan),
         "benchmark_process_peak_mb": main_peak_mb,
     }
     path.write_text(json.dumps(clean_json(payload), indent=2))
     return path
+
+
+def source_digests() -> dict[str, str]:
+    """Short SHA-256 of each lifecircle module, to tie the numbers to the code measured."""
+    package = Path(inspect.getfile(ReachEngine)).parent
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        for path in sorted(package.glob("*.py"))
+    }
 
 
 def clean_json(value: Any) -> Any:
@@ -1190,9 +1267,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "OSMnx isochrones are extrapolated from subsamples; PEAK_MB is the lifecircle workload "
         "alone, measured in a fresh process"
     )
+    default_iso = largest.times["osmnx_isochrone"] / largest.times["lifecircle_isochrones_default"]
+    print(
+        "the osmnx_isochrone ratio compares single-threaded runs; with lifecircle's "
+        f"{largest.notes['isochrone_threads']} it is {default_iso:.3f}"
+    )
     if not math.isfinite(largest.ratio("pandana")):
         print(f"pandana {largest.notes.get('pandana', 'skipped')}")
-    for peer in ("scipy_floor", "networkx", "pandana", "osmnx_isochrone"):
+    for peer in PEERS:
         print(f"RATIO {peer}/lifecircle {largest.ratio(peer):.3f}")
     print(f"PEAK_MB {largest.memory_mb.get('peak', math.nan):.1f}")
     if failed:

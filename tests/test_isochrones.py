@@ -132,3 +132,21 @@ def test_nested_and_containing_every_reached_node(seed, origin, buffer_m):
         reached = nodes[dist <= minute * 60]
         inside = shapely.contains_xy(polygon.buffer(1e-6), reached[:, 0], reached[:, 1])
         assert inside.all()
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 1000), threshold=st.floats(150, 700))
+def test_block_filling_matches_the_plain_construction(seed, threshold):
+    from lifecircle.isochrones import _fill_small_holes, isochrone_polygon
+
+    engine = _engine(grid_lines(8, 8, spacing=90, jitter=20, drop=0.2, seed=seed), [(300, 300)])
+    if not engine.snaps("gates").ok[0]:
+        return
+    pieces = covered_pieces(engine.graph, engine.distances_from("gates"), threshold)
+    ours = isochrone_polygon(pieces, buffer_m=30, hole_fill_m2=5000)
+    # the plain way: buffer every piece, union, fill holes under the limit
+    plain = _fill_small_holes(
+        shapely.union_all(shapely.buffer(shapely.linestrings(pieces), 30, quad_segs=4)), 5000
+    )
+    assert ours.intersection(plain).area / ours.union(plain).area > 0.999
+    assert len(shapely.get_parts(ours)) == len(shapely.get_parts(plain))

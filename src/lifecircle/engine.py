@@ -32,7 +32,9 @@ Examples
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
@@ -192,6 +194,24 @@ class RoutingGraph:
     def n_nodes(self) -> int:
         """Number of nodes including inserted ones."""
         return int(self.node_xy.shape[0])
+
+    @cached_property
+    def incidence(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """``(indptr, edges)``: node ``i`` touches ``edges[indptr[i]:indptr[i + 1]]``."""
+        ends = np.concatenate([self.edge_u, self.edge_v])
+        edge_ids = np.tile(np.arange(self.edge_u.shape[0]), 2)
+        order = np.argsort(ends, kind="stable")
+        indptr = np.zeros(self.n_nodes + 1, dtype=np.int64)
+        np.cumsum(np.bincount(ends, minlength=self.n_nodes), out=indptr[1:])
+        return indptr, edge_ids[order]
+
+    def edges_touching(self, nodes: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Ids of the edges with an end among ``nodes`` (sorted, unique)."""
+        indptr, edges = self.incidence
+        starts, stops = indptr[nodes], indptr[nodes + 1]
+        sizes = stops - starts
+        offsets = np.repeat(starts - (np.cumsum(sizes) - sizes), sizes)
+        return np.unique(edges[np.arange(int(sizes.sum())) + offsets])
 
 
 def build_routing_graph(network: WalkNetwork, snaps: SnapResult) -> RoutingGraph:
@@ -445,37 +465,15 @@ class ReachEngine:
             is given), ``source`` (position in the source layer) and
             ``distance_m``, sorted by target then distance.
         """
-        src_pos = np.arange(len(self.snaps(source))) if source_index is None else source_index
-        src_pos = np.asarray(src_pos, dtype=np.int64)
-        src_nodes = self.nodes(source)[src_pos]
-        routed = src_nodes >= 0
-        src_pos, src_nodes = src_pos[routed], src_nodes[routed]
-        target_nodes = self.nodes(target)
-        target_ok = np.flatnonzero(target_nodes >= 0)
-        if groups is not None:
-            groups = np.asarray(groups, dtype=np.int64)
-            target_ok = target_ok[groups[target_ok] >= 0]
-            order = np.argsort(groups[target_ok], kind="stable")
-            target_ok = target_ok[order]
-        frames = []
-        block = max(1, _MAX_BLOCK_FLOATS // max(self.graph.n_nodes, 1))
-        for start in range(0, src_nodes.shape[0], block):
-            chunk = src_nodes[start : start + block]
-            dist = dijkstra(self.graph.csr, directed=True, indices=chunk, limit=radius)
-            dist = dist[:, target_nodes[target_ok]]
-            codes = target_ok
-            if groups is not None and target_ok.shape[0]:
-                dist, codes = _group_min_columns(dist, groups[target_ok])
-            rows, cols = np.nonzero(dist <= radius)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "target": codes[cols],
-                        "source": src_pos[start : start + block][rows],
-                        "distance_m": dist[rows, cols],
-                    }
-                )
+        frames = [
+            pd.DataFrame(
+                {"target": codes[cols], "source": sources[rows], "distance_m": dist[rows, cols]}
             )
+            for sources, codes, dist in self._blocks_within(
+                source, target, radius, source_index, groups
+            )
+            for rows, cols in [np.nonzero(dist <= radius)]
+        ]
         if not frames:
             return pd.DataFrame(
                 {
@@ -486,6 +484,40 @@ class ReachEngine:
             )
         pairs = pd.concat(frames, ignore_index=True)
         return pairs.sort_values(["target", "distance_m"], ignore_index=True)
+
+    def _blocks_within(
+        self,
+        source: str,
+        target: str,
+        radius: float,
+        source_index: NDArray[np.int64] | None,
+        groups: NDArray[np.int64] | None,
+    ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]]:
+        """Bounded Dijkstra from blocks of sources: (source positions, target codes, distances).
+
+        Distances are ``(sources, targets)``; with ``groups`` the columns are
+        groups (minimum over members). Blocks bound the dense output's memory.
+        """
+        src_pos = np.arange(len(self.snaps(source))) if source_index is None else source_index
+        src_pos = np.asarray(src_pos, dtype=np.int64)
+        src_nodes = self.nodes(source)[src_pos]
+        routed = src_nodes >= 0
+        src_pos, src_nodes = src_pos[routed], src_nodes[routed]
+        target_nodes = self.nodes(target)
+        target_ok = np.flatnonzero(target_nodes >= 0)
+        if groups is not None:
+            groups = np.asarray(groups, dtype=np.int64)
+            target_ok = target_ok[groups[target_ok] >= 0]
+            target_ok = target_ok[np.argsort(groups[target_ok], kind="stable")]
+        block = max(1, _MAX_BLOCK_FLOATS // max(self.graph.n_nodes, 1))
+        for start in range(0, src_nodes.shape[0], block):
+            chunk = src_nodes[start : start + block]
+            dist = dijkstra(self.graph.csr, directed=True, indices=chunk, limit=radius)
+            dist = dist[:, target_nodes[target_ok]]
+            codes = target_ok
+            if groups is not None and target_ok.shape[0]:
+                dist, codes = _group_min_columns(dist, groups[target_ok])
+            yield src_pos[start : start + block], codes, dist
 
     def count_within(
         self,
@@ -498,11 +530,13 @@ class ReachEngine:
         n_groups: int | None = None,
     ) -> NDArray[np.int64]:
         """Number of source points within ``radius`` of each target point (or group)."""
-        pairs = self.within(source, target, radius, source_index=source_index, groups=groups)
-        size = n_groups if groups is not None else len(self.snaps(target))
-        if groups is not None and size is None:
+        size = len(self.snaps(target)) if groups is None else n_groups
+        if size is None:
             size = int(np.max(groups, initial=-1)) + 1
-        return np.bincount(pairs["target"].to_numpy(), minlength=size or 0).astype(np.int64)
+        counts = np.zeros(size, dtype=np.int64)
+        for _, codes, dist in self._blocks_within(source, target, radius, source_index, groups):
+            np.add.at(counts, codes, (dist <= radius).sum(axis=0))
+        return counts
 
 
 def _group_min(

@@ -15,8 +15,9 @@ threshold ``T`` (metres = minutes x walking speed) an edge ``(a, b)`` of length
 Edges are straight segments, so pieces are exact linear interpolations. The
 covered pieces are buffered by ``buffer_m`` (the street's walkable frontage),
 holes smaller than ``hole_fill_m2`` (the insides of reached blocks) are
-filled, and each polygon is unioned with the next smaller one so the bands
-nest by construction (5 ⊆ 10 ⊆ 15). Nothing is reached across a barrier the
+filled (see :func:`isochrone_polygon` for how this is done quickly), and each
+polygon is unioned with the next smaller one so the bands nest by
+construction (5 ⊆ 10 ⊆ 15). Nothing is reached across a barrier the
 network does not cross; only the buffer can reach ``buffer_m`` past the last
 reached street, which is why the buffer should stay narrower than half the
 narrowest barrier (rivers, rail) of the study area.
@@ -95,13 +96,13 @@ def covered_pieces(
     >>> covered_pieces(g, np.array([0.0, np.inf]), 30.0).tolist()
     [[[0.0, 0.0], [30.0, 0.0]]]
     """
-    du = dist[graph.edge_u]
-    dv = dist[graph.edge_v]
-    touched = np.minimum(du, dv) <= threshold_m
+    # only edges at a reached node can be covered; gathering them through the
+    # node-edge incidence keeps the work local instead of scanning every edge
+    touched = graph.edges_touching(np.flatnonzero(dist <= threshold_m))
     u, v = graph.edge_u[touched], graph.edge_v[touched]
     length = graph.edge_len[touched]
-    reach_u = np.maximum(threshold_m - du[touched], 0.0)
-    reach_v = np.maximum(threshold_m - dv[touched], 0.0)
+    reach_u = np.maximum(threshold_m - dist[u], 0.0)
+    reach_v = np.maximum(threshold_m - dist[v], 0.0)
     xy_u, xy_v = graph.node_xy[u], graph.node_xy[v]
     full = reach_u + reach_v >= length
 
@@ -136,16 +137,43 @@ def isochrone_polygon(
     buffer_m: float = DEFAULT_BUFFER_M,
     hole_fill_m2: float = DEFAULT_HOLE_FILL_M2,
 ) -> BaseGeometry:
-    """Buffer covered pieces into one polygon and fill small holes."""
+    """Buffer covered pieces into one polygon and fill small holes.
+
+    The result is the ``buffer_m`` band around the pieces with holes under
+    ``hole_fill_m2`` filled. It is built the cheap way round: blocks fully
+    enclosed by covered streets whose inside (the block shrunk by
+    ``buffer_m``) is under ``hole_fill_m2`` would only leave such holes, so
+    they are filled first and buffered as one polygon; only the streets not
+    on or inside them are buffered one by one. GEOS spends most isochrone
+    time in the final union, and this leaves it a few large parts instead of
+    hundreds of overlapping bands.
+
+    Examples
+    --------
+    A 100 m square of reached streets: the block inside is filled.
+
+    >>> import numpy as np
+    >>> square = np.array([[[0, 0], [100, 0]], [[100, 0], [100, 100]],
+    ...                    [[100, 100], [0, 100]], [[0, 100], [0, 0]]], dtype=float)
+    >>> polygon = isochrone_polygon(square, buffer_m=10)
+    >>> polygon.bounds, len(polygon.interiors)
+    ((-10.0, -10.0, 110.0, 110.0), 0)
+    """
     if pieces.shape[0] == 0:
         return shapely.Polygon()
-    # Chaining pieces into longer lines, buffering each and unioning the
-    # buffers is several times faster in GEOS than buffering one multi-line.
-    lines = shapely.get_parts(
-        shapely.line_merge(shapely.multilinestrings(shapely.linestrings(pieces)))
-    )
-    area = shapely.union_all(shapely.buffer(lines, buffer_m, quad_segs=_QUAD_SEGS))
-    return _fill_small_holes(area, hole_fill_m2)
+    merged = shapely.line_merge(shapely.multilinestrings(shapely.linestrings(pieces)))
+    lines = shapely.get_parts(merged)
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.node(merged))))
+    if faces.size:
+        inside = shapely.area(shapely.buffer(faces, -buffer_m, quad_segs=_QUAD_SEGS))
+        faces = faces[inside < hole_fill_m2]
+    parts = []
+    if faces.size:
+        blocks = shapely.coverage_union_all(faces)
+        parts.append(shapely.buffer(blocks, buffer_m, quad_segs=_QUAD_SEGS))
+        lines = lines[~shapely.covered_by(lines, blocks)]
+    parts.extend(shapely.buffer(lines, buffer_m, quad_segs=_QUAD_SEGS))
+    return _fill_small_holes(shapely.union_all(parts), hole_fill_m2)
 
 
 def isochrones(
