@@ -254,3 +254,31 @@ def test_capacity_table_errors_name_the_row(tmp_path: Path):
     bad.write_text("说明：幼儿园学位\nid,capacity\nk1,60\nk2,many\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"bad.csv, row 4, column capacity"):
         _join_capacity(facilities, bad)
+
+
+def test_walk_speed_and_threshold_rule_overrides(study):
+    base = Study(
+        study.network, study.facilities, study.communities, standard="gb50180-2018", progress=False
+    )
+    assert base.standard.type_threshold_m("health_centre") == pytest.approx(1000.0)
+    by_minutes = Study(
+        study.network,
+        study.facilities,
+        study.communities,
+        standard="gb50180-2018",
+        threshold_rule="minutes",
+        progress=False,
+    )
+    # the 15-minute tier in minutes at 60 m/min
+    assert by_minutes.standard.type_threshold_m("health_centre") == pytest.approx(900.0)
+    faster = Study(
+        study.network,
+        study.facilities,
+        study.communities,
+        standard="gb50180-2018",
+        threshold_rule="minutes",
+        walk_speed=80,
+        progress=False,
+    )
+    assert faster.standard.type_threshold_m("health_centre") == pytest.approx(1200.0)
+    assert faster.summary()["parameters"]["walk_speed_m_per_min"] == 80

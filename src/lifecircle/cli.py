@@ -84,6 +84,10 @@ WalkSpeedOpt = Annotated[
     typer.Option(help="Walking speed, metres per minute (default: the standard's)."),
 ]
 MaxSnapOpt = Annotated[float, typer.Option(help="Snap limit in metres.")]
+RuleOpt = Annotated[
+    str | None,
+    typer.Option(help="Threshold rule, metres or minutes (default: the standard's)."),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or info.")]
 BasemapOpt = Annotated[
     str, typer.Option(help="Map basemap: osm, light, amap (GCJ-02), tianditu or none.")
@@ -120,6 +124,7 @@ def _study(**options):  # type: ignore[no-untyped-def]
         gates_crs=options["gates_crs"],
         standard=options["standard"],
         walk_speed=options["walk_speed"],
+        threshold_rule=options.get("threshold_rule"),
         max_snap_m=options["max_snap"],
         progress=not options["quiet"],
     )
@@ -191,6 +196,7 @@ def score(
     communities_crs: CommunitiesCrsOpt = None,
     gates_crs: GatesCrsOpt = None,
     walk_speed: WalkSpeedOpt = None,
+    threshold_rule: RuleOpt = None,
     max_snap: MaxSnapOpt = 250.0,
     minutes: Annotated[str, typer.Option(help="Isochrone minutes, comma-separated.")] = "5,10,15",
     cell: Annotated[float, typer.Option(help="Gap grid cell size in metres (50-200).")] = 100.0,

@@ -100,6 +100,9 @@ class Study:
         Optional study-area polygon(s), for the gap grid.
     walk_speed
         Metres per minute; overrides the standard's.
+    threshold_rule
+        ``"metres"`` or ``"minutes"``: which of a threshold's figures rules
+        when a standard gives both; overrides the standard's.
     max_snap_m
         Points farther than this from a walkable street are not routed.
     progress
@@ -116,13 +119,16 @@ class Study:
         gates: gpd.GeoDataFrame | None = None,
         boundary: gpd.GeoDataFrame | None = None,
         walk_speed: float | None = None,
+        threshold_rule: str | None = None,
         max_snap_m: float = DEFAULT_MAX_SNAP_M,
         progress: bool = True,
     ) -> None:
         self.network = network if isinstance(network, WalkNetwork) else load_network(network)
         if not isinstance(standard, Standard):
             standard = load_standard(standard)
-        self.standard = standard.with_overrides(walk_speed=walk_speed) if walk_speed else standard
+        if walk_speed or threshold_rule:
+            standard = standard.with_overrides(walk_speed=walk_speed, threshold_rule=threshold_rule)
+        self.standard = standard
         _require_columns(facilities, ("facility_id", "type"), "facilities")
         _require_columns(communities, ("community_id",), "communities")
         if communities.empty:
@@ -159,6 +165,7 @@ class Study:
         gates_crs: str | None = None,
         standard: Standard | str | Path = "gb50180-2018",
         walk_speed: float | None = None,
+        threshold_rule: str | None = None,
         max_snap_m: float = DEFAULT_MAX_SNAP_M,
         progress: bool = True,
         taxonomy: Any = None,
@@ -200,6 +207,7 @@ class Study:
             gates=gate_frame,
             boundary=boundary_frame,
             walk_speed=walk_speed,
+            threshold_rule=threshold_rule,
             max_snap_m=max_snap_m,
             progress=progress,
         )
