@@ -72,8 +72,8 @@ def grid_cells(
     Returns
     -------
     geopandas.GeoDataFrame
-        ``cell_id`` and the cell polygon, in ``crs``, clipped to nothing: cells
-        whose centre lies in the area are kept whole.
+        ``cell_id`` and the cell polygon, in ``crs``. Cells are not clipped:
+        every cell whose centre lies in the area is kept whole.
     """
     if not _MIN_CELL_M <= cell_m <= _MAX_CELL_M:
         raise InputError(f"cell size must be between 50 and 200 m, got {cell_m:g}")
