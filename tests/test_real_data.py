@@ -11,8 +11,11 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pytest
+import shapely
+from shapely.geometry import Polygon
 
 from lifecircle.engine import ReachEngine
+from lifecircle.isochrones import covered_pieces
 from lifecircle.network import load_network
 from lifecircle.study import Study
 
@@ -104,6 +107,32 @@ def test_beijing_results_are_explainable(beijing_study: Study, beijing_scores):
     assert summary["coverage"]["types"]["bus_stop"]["population_share"] is None
     assert 0 < summary["coverage"]["types"]["bus_stop"]["compounds_share"] < 1
     assert 0 <= summary["completeness"] < 0.5
+
+
+def test_beijing_isochrones_match_the_plain_construction(beijing_study: Study):
+    # the block shortcut and Clipper give the plain GEOS band of the reached
+    # pieces (bridges and streets crossing without junctions included)
+    iso = beijing_study.isochrones(minutes=[5, 15]).to_crs(beijing_study.network.crs)
+    assert iso.geometry.is_valid.all()
+    engine = beijing_study.engine
+    gate_ids = beijing_study.origins["community_id"].to_numpy()
+    for community_id, rows in iso.groupby("community_id"):
+        small, large = rows.sort_values("minutes").geometry
+        assert small.difference(large).area < 1e-3  # nested, up to reprojection noise
+        if (gate_ids == community_id).sum() == 0:
+            continue
+        row = rows[rows["minutes"] == 15].iloc[0]
+        dist = engine.distances_from("origins", np.flatnonzero(gate_ids == community_id))
+        pieces = covered_pieces(engine.graph, dist, row["distance_m"])
+        union = shapely.union_all(shapely.buffer(shapely.linestrings(pieces), 40, quad_segs=4))
+        plain = shapely.union_all(
+            [
+                shapely.Polygon(p.exterior, [r for r in p.interiors if Polygon(r).area >= 20_000])
+                for p in shapely.get_parts(union)
+            ]
+        )
+        ours = row.geometry
+        assert ours.intersection(plain).area / ours.union(plain).area > 0.999
 
 
 def test_helsinki_pbf_builds_snaps_and_routes():

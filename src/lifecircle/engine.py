@@ -35,6 +35,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -54,6 +55,7 @@ __all__ = [
     "ReachEngine",
     "RoutingGraph",
     "SnapResult",
+    "gather_rows",
     "snap_points",
 ]
 
@@ -208,10 +210,27 @@ class RoutingGraph:
     def edges_touching(self, nodes: NDArray[np.int64]) -> NDArray[np.int64]:
         """Ids of the edges with an end among ``nodes`` (sorted, unique)."""
         indptr, edges = self.incidence
-        starts, stops = indptr[nodes], indptr[nodes + 1]
-        sizes = stops - starts
-        offsets = np.repeat(starts - (np.cumsum(sizes) - sizes), sizes)
-        return np.unique(edges[np.arange(int(sizes.sum())) + offsets])
+        return np.unique(gather_rows(indptr, edges, nodes)[0])
+
+
+def gather_rows(
+    indptr: NDArray[np.int64], values: NDArray[Any], rows: NDArray[np.int64]
+) -> tuple[NDArray[Any], NDArray[np.int64]]:
+    """Concatenate the rows ``rows`` of a CSR-style ``(indptr, values)`` table.
+
+    Returns the values and, for each, its position in ``rows``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> values, owner = gather_rows(np.array([0, 2, 2, 5]), np.arange(5), np.array([2, 0]))
+    >>> values.tolist(), owner.tolist()
+    ([2, 3, 4, 0, 1], [0, 0, 0, 1, 1])
+    """
+    starts, stops = indptr[rows], indptr[rows + 1]
+    sizes = stops - starts
+    offsets = np.repeat(starts - (np.cumsum(sizes) - sizes), sizes)
+    return values[np.arange(int(sizes.sum())) + offsets], np.repeat(np.arange(len(rows)), sizes)
 
 
 def build_routing_graph(network: WalkNetwork, snaps: SnapResult) -> RoutingGraph:

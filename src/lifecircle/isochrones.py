@@ -13,14 +13,21 @@ threshold ``T`` (metres = minutes x walking speed) an edge ``(a, b)`` of length
   from ``b`` (each only when positive).
 
 Edges are straight segments, so pieces are exact linear interpolations. The
-covered pieces are buffered by ``buffer_m`` (the street's walkable frontage),
-holes smaller than ``hole_fill_m2`` (the insides of reached blocks) are
-filled (see :func:`isochrone_polygon` for how this is done quickly), and each
-polygon is unioned with the next smaller one so the bands nest by
-construction (5 ⊆ 10 ⊆ 15). Nothing is reached across a barrier the
-network does not cross; only the buffer can reach ``buffer_m`` past the last
-reached street, which is why the buffer should stay narrower than half the
+isochrone is the band of ``buffer_m`` around the covered pieces (the street's
+walkable frontage) with holes smaller than ``hole_fill_m2`` (the insides of
+reached blocks) filled. Each polygon is unioned with the next smaller one so
+the bands nest by construction (5 ⊆ 10 ⊆ 15). Nothing is reached across a
+barrier the network does not cross; only the band can reach ``buffer_m`` past
+the last reached street, which is why it should stay narrower than half the
 narrowest barrier (rivers, rail) of the study area.
+
+How it is computed: street blocks (:mod:`lifecircle.blocks`) whose streets
+are all covered and whose inside is under ``hole_fill_m2`` would end up
+filled anyway, so they enter as whole polygons and only the other covered
+pieces are buffered one by one. The band and its union are computed by
+Clipper (``pyclipper``) in integer coordinates of 0.1 mm around the origin,
+with round ends and joins of ``_QUAD_SEGS`` segments per quarter circle, the
+same shape as a GEOS buffer with ``quad_segs=4``.
 """
 
 from __future__ import annotations
@@ -33,11 +40,13 @@ from concurrent.futures import ThreadPoolExecutor
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyclipper
 import shapely
 from numpy.typing import NDArray
 from shapely.geometry.base import BaseGeometry
 from tqdm import tqdm
 
+from .blocks import StreetBlocks
 from .engine import ReachEngine, RoutingGraph
 from .errors import InputError
 from .network import DEFAULT_WALK_SPEED_M_PER_MIN
@@ -59,11 +68,52 @@ DEFAULT_BUFFER_M = 40.0
 #: Holes smaller than this (square metres) are filled: the insides of reached blocks.
 DEFAULT_HOLE_FILL_M2 = 20_000.0
 _QUAD_SEGS = 4
+#: Clipper works in integers: coordinates in units of 0.1 mm around the origin.
+_SCALE = 10_000.0
+#: Output vertices closer than this (metres) are merged.
+_REPEATED_POINT_M = 1e-8
 
 
 def _workers(n_jobs: int | None, n_tasks: int) -> int:
     wanted = n_jobs if n_jobs is not None else (os.cpu_count() or 1)
     return max(1, min(wanted, n_tasks))
+
+
+def _coverage(
+    graph: RoutingGraph,
+    dist: NDArray[np.float64],
+    threshold_m: float,
+    reached: NDArray[np.int64] | None = None,
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Edges covered entirely (ids) and the covered pieces of the others (``(n, 2, 2)``).
+
+    ``reached`` (nodes with a finite distance) saves scanning every node again.
+    """
+    if reached is None:
+        reached = np.flatnonzero(np.isfinite(dist))
+    # only edges at a reached node can be covered; gathering them through the
+    # node-edge incidence keeps the work local instead of scanning every edge
+    touched = graph.edges_touching(reached[dist[reached] <= threshold_m])
+    u, v = graph.edge_u[touched], graph.edge_v[touched]
+    length = graph.edge_len[touched]
+    reach_u = np.maximum(threshold_m - dist[u], 0.0)
+    reach_v = np.maximum(threshold_m - dist[v], 0.0)
+    full = reach_u + reach_v >= length
+    xy_u, xy_v = graph.node_xy[u], graph.node_xy[v]
+    step = (xy_v - xy_u) / length[:, None]
+    from_u = ~full & (reach_u > 0)
+    from_v = ~full & (reach_v > 0)
+    partial = np.concatenate(
+        [
+            np.stack([xy_u[from_u], xy_u[from_u] + step[from_u] * reach_u[from_u, None]], 1),
+            np.stack([xy_v[from_v] - step[from_v] * reach_v[from_v, None], xy_v[from_v]], 1),
+        ]
+    )
+    return touched[full], partial
+
+
+def _edge_pieces(graph: RoutingGraph, edges: NDArray[np.int64]) -> NDArray[np.float64]:
+    return np.stack([graph.node_xy[graph.edge_u[edges]], graph.node_xy[graph.edge_v[edges]]], 1)
 
 
 def covered_pieces(
@@ -96,39 +146,40 @@ def covered_pieces(
     >>> covered_pieces(g, np.array([0.0, np.inf]), 30.0).tolist()
     [[[0.0, 0.0], [30.0, 0.0]]]
     """
-    # only edges at a reached node can be covered; gathering them through the
-    # node-edge incidence keeps the work local instead of scanning every edge
-    touched = graph.edges_touching(np.flatnonzero(dist <= threshold_m))
-    u, v = graph.edge_u[touched], graph.edge_v[touched]
-    length = graph.edge_len[touched]
-    reach_u = np.maximum(threshold_m - dist[u], 0.0)
-    reach_v = np.maximum(threshold_m - dist[v], 0.0)
-    xy_u, xy_v = graph.node_xy[u], graph.node_xy[v]
-    full = reach_u + reach_v >= length
-
-    pieces = [np.stack([xy_u[full], xy_v[full]], axis=1)]
-    step = (xy_v - xy_u) / length[:, None]
-    from_u = ~full & (reach_u > 0)
-    pieces.append(
-        np.stack([xy_u[from_u], xy_u[from_u] + step[from_u] * reach_u[from_u, None]], axis=1)
-    )
-    from_v = ~full & (reach_v > 0)
-    pieces.append(
-        np.stack([xy_v[from_v] - step[from_v] * reach_v[from_v, None], xy_v[from_v]], axis=1)
-    )
-    return np.concatenate(pieces)
+    full, partial = _coverage(graph, dist, threshold_m)
+    return np.concatenate([_edge_pieces(graph, full), partial])
 
 
-def _fill_small_holes(geom: BaseGeometry, hole_fill_m2: float) -> BaseGeometry:
-    if hole_fill_m2 <= 0 or geom.is_empty:
-        return geom
-    parts = shapely.get_parts(geom)
-    filled = []
-    for part in parts:
-        rings = shapely.get_interior_ring(part, np.arange(shapely.get_num_interior_rings(part)))
-        keep = [r for r in rings if shapely.area(shapely.polygons(r)) >= hole_fill_m2]
-        filled.append(shapely.polygons(shapely.get_exterior_ring(part), holes=keep or None))
-    return shapely.union_all(filled) if len(filled) > 1 else filled[0]
+def _clipper_ints(xy: NDArray[np.float64], origin: NDArray[np.float64]) -> NDArray[np.int64]:
+    return np.round((xy - origin) * _SCALE).astype(np.int64)
+
+
+def _polygons_from_tree(
+    tree: pyclipper.PyPolyNode, origin: NDArray[np.float64], hole_fill_m2: float
+) -> BaseGeometry:
+    """Shapely polygons from a Clipper result tree, leaving out holes under the limit."""
+    min_hole = hole_fill_m2 * _SCALE**2
+    polygons: list[shapely.Polygon] = []
+    outers = list(tree.Childs)
+    while outers:
+        outer = outers.pop()
+        holes = [hole for hole in outer.Childs if abs(pyclipper.Area(hole.Contour)) >= min_hole]
+        # islands inside a filled hole are covered by the fill; those in kept holes stay
+        outers.extend(island for hole in holes for island in hole.Childs)
+        polygons.append(
+            shapely.Polygon(
+                np.asarray(outer.Contour) / _SCALE + origin,
+                [np.asarray(hole.Contour) / _SCALE + origin for hole in holes],
+            )
+        )
+    if not polygons:
+        return shapely.Polygon()
+    result = polygons[0] if len(polygons) == 1 else shapely.MultiPolygon(polygons)
+    if not result.is_valid:
+        # Clipper may return rings that touch themselves at a vertex (not OGC-valid)
+        logger.debug("repairing an isochrone polygon: %s", shapely.is_valid_reason(result))
+        result = shapely.make_valid(result, method="structure", keep_collapsed=False)
+    return result
 
 
 def isochrone_polygon(
@@ -136,17 +187,23 @@ def isochrone_polygon(
     *,
     buffer_m: float = DEFAULT_BUFFER_M,
     hole_fill_m2: float = DEFAULT_HOLE_FILL_M2,
+    filled_rings: Sequence[NDArray[np.float64]] = (),
 ) -> BaseGeometry:
-    """Buffer covered pieces into one polygon and fill small holes.
+    """The ``buffer_m`` band around pieces of streets, small holes filled.
 
-    The result is the ``buffer_m`` band around the pieces with holes under
-    ``hole_fill_m2`` filled. It is built the cheap way round: blocks fully
-    enclosed by covered streets whose inside (the block shrunk by
-    ``buffer_m``) is under ``hole_fill_m2`` would only leave such holes, so
-    they are filled first and buffered as one polygon; only the streets not
-    on or inside them are buffered one by one. GEOS spends most isochrone
-    time in the final union, and this leaves it a few large parts instead of
-    hundreds of overlapping bands.
+    Parameters
+    ----------
+    pieces
+        ``(n, 2, 2)`` covered pieces (see :func:`covered_pieces`).
+    buffer_m
+        Band half-width in metres.
+    hole_fill_m2
+        Holes smaller than this are filled.
+    filled_rings
+        Closed rings of areas known to end up filled (street blocks whose
+        streets are all covered and whose inside is under ``hole_fill_m2``);
+        they are filled and banded as polygons, and their streets can be left
+        out of ``pieces``.
 
     Examples
     --------
@@ -158,22 +215,71 @@ def isochrone_polygon(
     >>> polygon = isochrone_polygon(square, buffer_m=10)
     >>> polygon.bounds, len(polygon.interiors)
     ((-10.0, -10.0, 110.0, 110.0), 0)
+
+    The same block given as a ring, with no pieces:
+
+    >>> ring = np.array([[0, 0], [100, 0], [100, 100], [0, 100], [0, 0]], dtype=float)
+    >>> isochrone_polygon(np.empty((0, 2, 2)), buffer_m=10, filled_rings=[ring]).equals(polygon)
+    True
     """
-    if pieces.shape[0] == 0:
+    if buffer_m <= 0:
+        raise InputError("the isochrone band width (buffer_m) must be positive")
+    rings = [np.asarray(ring, dtype=float) for ring in filled_rings]
+    ring_xy = np.concatenate(rings) if rings else np.empty((0, 2))
+    ring_starts = np.cumsum([0] + [len(ring) for ring in rings[:-1]], dtype=np.int64)
+    return _clipper_band(pieces, ring_xy, ring_starts, buffer_m, hole_fill_m2)
+
+
+def _clipper_band(
+    pieces: NDArray[np.float64],
+    ring_xy: NDArray[np.float64],
+    ring_starts: NDArray[np.int64],
+    buffer_m: float,
+    hole_fill_m2: float,
+) -> BaseGeometry:
+    """:func:`isochrone_polygon` with the closed rings given one after another."""
+    if pieces.shape[0] == 0 and ring_xy.shape[0] == 0:
         return shapely.Polygon()
-    merged = shapely.line_merge(shapely.multilinestrings(shapely.linestrings(pieces)))
-    lines = shapely.get_parts(merged)
-    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.node(merged))))
-    if faces.size:
-        inside = shapely.area(shapely.buffer(faces, -buffer_m, quad_segs=_QUAD_SEGS))
-        faces = faces[inside < hole_fill_m2]
-    parts = []
-    if faces.size:
-        blocks = shapely.coverage_union_all(faces)
-        parts.append(shapely.buffer(blocks, buffer_m, quad_segs=_QUAD_SEGS))
-        lines = lines[~shapely.covered_by(lines, blocks)]
-    parts.extend(shapely.buffer(lines, buffer_m, quad_segs=_QUAD_SEGS))
-    return _fill_small_holes(shapely.union_all(parts), hole_fill_m2)
+    origin = pieces[0, 0] if pieces.shape[0] else ring_xy[0]
+    delta = buffer_m * _SCALE
+    # the arc tolerance that gives 4 segments per quarter circle, like GEOS quad_segs=4
+    band = pyclipper.PyclipperOffset(
+        arc_tolerance=delta * (1 - np.cos(np.pi / (4 * _QUAD_SEGS))) * (1 - 1e-9)
+    )
+    if ring_xy.shape[0]:
+        coords = _clipper_ints(ring_xy, origin).tolist()
+        stops = [*ring_starts[1:].tolist(), len(coords)]
+        blocks = pyclipper.Pyclipper()
+        # rings are closed; Clipper wants each point once
+        blocks.AddPaths(
+            [coords[a : b - 1] for a, b in zip(ring_starts.tolist(), stops, strict=True)],
+            pyclipper.PT_SUBJECT,
+            True,
+        )
+        merged = blocks.Execute(pyclipper.CT_UNION, pyclipper.PFT_NONZERO, pyclipper.PFT_NONZERO)
+        band.AddPaths(merged, pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+    if pieces.shape[0]:
+        band.AddPaths(
+            _clipper_ints(pieces, origin).tolist(), pyclipper.JT_ROUND, pyclipper.ET_OPENROUND
+        )
+    return _polygons_from_tree(band.Execute2(delta), origin, hole_fill_m2)
+
+
+def _band_polygon(
+    graph: RoutingGraph,
+    blocks: StreetBlocks,
+    dist: NDArray[np.float64],
+    reached: NDArray[np.int64],
+    threshold_m: float,
+    buffer_m: float,
+    hole_fill_m2: float,
+) -> BaseGeometry:
+    full, partial = _coverage(graph, dist, threshold_m, reached)
+    filled, on_filled = blocks.enclosed(full)
+    # streets along a filled block lie inside its polygon: no need to band them again
+    pieces = np.concatenate([_edge_pieces(graph, full[~on_filled]), partial])
+    ring_xy, ring_starts = blocks.rings(filled)
+    return _clipper_band(pieces, ring_xy, ring_starts, buffer_m, hole_fill_m2)
 
 
 def isochrones(
@@ -231,18 +337,28 @@ def isochrones(
         raise InputError(f"need one group id per point of layer {layer!r}")
     codes, uniques = pd.factorize(group_ids)
     members = pd.Series(np.arange(len(codes))).groupby(codes).apply(np.asarray)
+    if buffer_m <= 0:
+        raise InputError("the isochrone band width (buffer_m) must be positive")
     graph = engine.graph
     limit = thresholds[-1] * walk_speed
+    # blocks only matter where some origin reaches both ends of their streets
+    reach = engine.distances_from(layer, limit=limit)
+    reached = reach <= limit
+    blocks = StreetBlocks.from_graph(
+        graph,
+        np.flatnonzero(reached[graph.edge_u] & reached[graph.edge_v]),
+        buffer_m=buffer_m,
+        hole_fill_m2=hole_fill_m2,
+    )
 
     def nested_polygons(code: int) -> list[BaseGeometry]:
         dist = engine.distances_from(layer, members.get(code, np.empty(0, int)), limit=limit)
+        reached = np.flatnonzero(dist <= limit)
         polygons: list[BaseGeometry] = []
         previous: BaseGeometry = shapely.Polygon()
         for minute in thresholds:
-            polygon = isochrone_polygon(
-                covered_pieces(graph, dist, minute * walk_speed),
-                buffer_m=buffer_m,
-                hole_fill_m2=hole_fill_m2,
+            polygon = _band_polygon(
+                graph, blocks, dist, reached, minute * walk_speed, buffer_m, hole_fill_m2
             )
             previous = shapely.union(polygon, previous) if not previous.is_empty else polygon
             polygons.append(previous)
@@ -266,9 +382,21 @@ def isochrones(
         for code in range(len(uniques))
         for minute in thresholds
     ]
-    geoms = [polygon for polygons in results for polygon in polygons]
+    # overlays can leave vertices femtometres apart, which reprojection may turn
+    # into self-intersections: merge them (moving nothing by more than 10 nm)
+    geoms = shapely.remove_repeated_points(
+        np.array([polygon for polygons in results for polygon in polygons], dtype=object),
+        _REPEATED_POINT_M,
+    )
     frame = gpd.GeoDataFrame(rows, geometry=geoms, crs=engine.network.crs)
     frame["area_m2"] = frame.geometry.area.round(1)
     if all(float(m).is_integer() for m in thresholds):
         frame["minutes"] = frame["minutes"].astype(int)
-    return frame.to_crs(4326)
+    frame = frame.to_crs(4326)
+    invalid = ~frame.geometry.is_valid.to_numpy()
+    if invalid.any():
+        logger.debug("repairing %d isochrone polygons after reprojection", int(invalid.sum()))
+        frame.loc[invalid, "geometry"] = shapely.make_valid(
+            frame.geometry.to_numpy()[invalid], method="structure", keep_collapsed=False
+        )
+    return frame
