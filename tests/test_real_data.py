@@ -14,6 +14,7 @@ import pytest
 import shapely
 from shapely.geometry import Polygon
 
+from lifecircle.blocks import StreetBlocks
 from lifecircle.engine import ReachEngine
 from lifecircle.isochrones import covered_pieces
 from lifecircle.network import load_network
@@ -133,6 +134,29 @@ def test_beijing_isochrones_match_the_plain_construction(beijing_study: Study):
         )
         ours = row.geometry
         assert ours.intersection(plain).area / ours.union(plain).area > 0.999
+
+
+def test_beijing_blocks_are_faces_of_the_noded_streets(beijing_study: Study):
+    # the real streets cross without junctions (bridges, tunnels): every block
+    # traced is still a face of the streets once noded where they cross
+    graph = beijing_study.engine.graph
+    blocks = StreetBlocks.from_graph(
+        graph, np.arange(graph.edge_u.shape[0]), buffer_m=40, hole_fill_m2=20_000
+    )
+    assert blocks.n_blocks > 100
+    segments = shapely.linestrings(
+        np.stack([graph.node_xy[graph.edge_u], graph.node_xy[graph.edge_v]], axis=1)
+    )
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.node(segments))))
+    shells = shapely.polygons(shapely.get_exterior_ring(faces))
+    xy, starts = blocks.rings(np.arange(blocks.n_blocks))
+    rings = [Polygon(ring) for ring in np.split(xy, starts[1:])]
+    inside = [ring.buffer(-0.01).representative_point() for ring in rings]
+    tree = shapely.STRtree(faces)  # faces partition the plane; shells may nest
+    for ring, point in zip(rings, inside, strict=True):
+        match = tree.query(point, predicate="within")
+        assert len(match) == 1
+        assert shells[match[0]].area == pytest.approx(ring.buffer(0).area, rel=1e-9)
 
 
 def test_helsinki_pbf_builds_snaps_and_routes():

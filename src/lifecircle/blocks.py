@@ -8,13 +8,17 @@ hole the band leaves in it lies within that inside. Knowing such blocks in
 advance lets the isochrone builder treat them as one polygon instead of
 buffering each of their streets (see :mod:`lifecircle.isochrones`).
 
-Blocks are the faces of the street drawing, found once per isochrone run by
-GEOS ``polygonize`` on the streets that run reaches. Each block keeps the
-routing-graph edges along its outer ring; the holes of a block (streets not
-joined to its ring) do not matter, since the whole ring encloses them.
-Polygonize leaves out rings that cross themselves (streets crossing without a
-shared node, such as bridges), and a ring whose sides do not all match an
-edge is dropped, so every block here is enclosed by edges of the graph.
+Blocks are the faces of the street drawing, traced once per isochrone run
+over the streets that run can reach: around every node the streets are
+ordered by angle, and leaving each street for the next one clockwise walks
+around a face with the face on the left (the usual half-edge traversal of a
+plane graph, done with numpy sorts and scipy's connected components instead
+of per-face loops). A face of positive area is bounded. Streets that cross
+or overlap another street without a shared node (bridges, tunnels, unnoded
+data) make the drawing non-planar there, so faces along them are left out;
+the remaining faces are closed rings of routing-graph edges, which is all the
+filling rule needs (a ring's inside also covers anything the ring encloses,
+such as streets not joined to it).
 """
 
 from __future__ import annotations
@@ -24,12 +28,16 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 from numpy.typing import NDArray
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 
 from .engine import RoutingGraph, gather_rows
 
 __all__ = ["StreetBlocks"]
 
 _QUAD_SEGS = 4
+#: Faces smaller than this (square metres) are slivers or outer faces, never blocks.
+_MIN_AREA_M2 = 1e-6
 
 
 def _indptr(row_of: NDArray[np.int64], n_rows: int) -> NDArray[np.int64]:
@@ -39,39 +47,6 @@ def _indptr(row_of: NDArray[np.int64], n_rows: int) -> NDArray[np.int64]:
     return indptr
 
 
-def _node_at(
-    node_xy: NDArray[np.float64], nodes: NDArray[np.int64], xy: NDArray[np.float64]
-) -> NDArray[np.int64]:
-    """Id of a node among ``nodes`` with exactly the coordinates ``xy``, or -1."""
-    nodes = np.unique(nodes)
-    # complex numbers sort by x, then y: an exact lookup table for coordinates
-    keys = node_xy[nodes, 0] + 1j * node_xy[nodes, 1]
-    order = np.argsort(keys)
-    keys = keys[order]
-    wanted = xy[:, 0] + 1j * xy[:, 1]
-    at = np.searchsorted(keys, wanted).clip(0, max(len(keys) - 1, 0))
-    found = keys[at] == wanted if len(keys) else np.zeros(len(xy), dtype=bool)
-    return np.where(found, nodes[order[at]] if len(keys) else -1, -1)
-
-
-def _edge_between(
-    u: NDArray[np.int64],
-    v: NDArray[np.int64],
-    edges: NDArray[np.int64],
-    a: NDArray[np.int64],
-    b: NDArray[np.int64],
-) -> NDArray[np.int64]:
-    """Id of an edge among ``edges`` (ends ``u``, ``v``) joining ``a`` and ``b``, or -1."""
-    width = int(max(u.max(initial=0), v.max(initial=0))) + 1
-    keys = np.minimum(u, v) * width + np.maximum(u, v)
-    order = np.argsort(keys)
-    keys = keys[order]
-    wanted = np.minimum(a, b) * width + np.maximum(a, b)
-    at = np.searchsorted(keys, wanted).clip(0, max(len(keys) - 1, 0))
-    found = (a >= 0) & (b >= 0) & (keys[at] == wanted if len(keys) else False)
-    return np.where(found, edges[order[at]] if len(keys) else -1, -1)
-
-
 @dataclass(frozen=True)
 class StreetBlocks:
     """Blocks small enough to end up filled, with the edges around each.
@@ -79,10 +54,11 @@ class StreetBlocks:
     Attributes
     ----------
     ring_indptr, ring_xy
-        Outer ring of block ``i``: ``ring_xy[ring_indptr[i]:ring_indptr[i + 1]]``
-        (closed: the first point repeated last).
+        Outer ring of block ``i``: ``ring_xy[ring_indptr[i]:ring_indptr[i + 1]]``,
+        each corner once (not closed), counter-clockwise.
     n_ring_edges
-        Number of edges around each block.
+        Number of edges around each block (an edge walked along on both sides,
+        such as a dead end inside the block, counts twice).
     edge_indptr, edge_blocks
         Blocks along routing-graph edge ``e``:
         ``edge_blocks[edge_indptr[e]:edge_indptr[e + 1]]``.
@@ -137,27 +113,20 @@ class StreetBlocks:
         (1, [True, True, True, True])
         """
         u, v = graph.edge_u[edges], graph.edge_v[edges]
-        segments = shapely.linestrings(np.stack([graph.node_xy[u], graph.node_xy[v]], 1))
-        rings = shapely.get_exterior_ring(shapely.get_parts(shapely.polygonize(segments)))
-        ring_xy, ring_of = shapely.get_coordinates(rings, return_index=True)
-        ring_indptr = _indptr(ring_of, rings.shape[0])
-        keep = _small_inside(ring_xy, ring_of, ring_indptr, buffer_m, hole_fill_m2)
-        vertex_kept = keep[ring_of]
-        ring_xy = ring_xy[vertex_kept]
-        ring_of = (np.cumsum(keep) - 1)[ring_of[vertex_kept]]
-        n_blocks = int(keep.sum())
-        ring_indptr = _indptr(ring_of, n_blocks)
-
-        # the sides of each ring, matched to graph edges through their end nodes
-        side = np.flatnonzero(ring_of[1:] == ring_of[:-1])
-        side_block = ring_of[side]
-        vertex_node = _node_at(graph.node_xy, np.concatenate([u, v]), ring_xy)
-        side_edge = _edge_between(u, v, edges, vertex_node[side], vertex_node[side + 1])
-        matched = side_edge >= 0
-        n_ring_edges = np.bincount(side_block, minlength=n_blocks)
-        # a block with an unmatched side is never filled: its edge count cannot be met
-        n_ring_edges[np.unique(side_block[~matched])] = -1
-        side_edge, side_block = side_edge[matched], side_block[matched]
+        # coordinates around the centre keep the cross products precise
+        xy = graph.node_xy - (graph.node_xy[u].mean(axis=0) if len(u) else 0.0)
+        faces = _HalfEdgeFaces.trace(xy, u, v)
+        candidate = faces.bounded & ~faces.touches_any(_unplanar_edges(xy, u, v))
+        candidate &= faces.area - faces.perimeter * buffer_m < hole_fill_m2
+        rings = faces.rings(np.flatnonzero(candidate))
+        small = _small_inside(xy, rings, faces.area, buffer_m, hole_fill_m2)
+        kept = small[rings.face]
+        side_block = (np.cumsum(small) - 1)[rings.face[kept]]
+        n_blocks = int(small.sum())
+        ring_indptr = _indptr(side_block, n_blocks)
+        ring_xy = graph.node_xy[rings.node[kept]]
+        side_edge = edges[faces.edge_of(rings.half_edge[kept])]
+        n_ring_edges = np.diff(ring_indptr)
         by_edge = np.argsort(side_edge, kind="stable")
         edge_indptr = _indptr(side_edge, graph.edge_u.shape[0])
         return cls(ring_indptr, ring_xy, n_ring_edges, edge_indptr, side_block[by_edge])
@@ -177,40 +146,181 @@ class StreetBlocks:
         return np.flatnonzero(filled), on_filled
 
     def rings(self, blocks: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-        """Outer rings of ``blocks`` (closed), one after another, and where each starts."""
+        """Outer rings of ``blocks`` (open), one after another, and where each starts."""
         xy, owner = gather_rows(self.ring_indptr, self.ring_xy, blocks)
         return xy, np.flatnonzero(np.diff(owner, prepend=-1))
 
 
 def _small_inside(
-    ring_xy: NDArray[np.float64],
-    ring_of: NDArray[np.int64],
-    ring_indptr: NDArray[np.int64],
+    xy: NDArray[np.float64],
+    rings: _Rings,
+    area: NDArray[np.float64],
     buffer_m: float,
     hole_fill_m2: float,
 ) -> NDArray[np.bool_]:
-    """Which closed rings enclose less than ``hole_fill_m2`` once shrunk by ``buffer_m``.
+    """Which faces (of those in ``rings``) enclose less than ``hole_fill_m2`` once shrunk.
 
-    Area and perimeter come from the coordinates (shoelace, relative to each
-    ring's first point for precision). Shrinking removes at most
-    ``perimeter x buffer_m``, so only rings that this bound cannot settle are
-    actually shrunk with GEOS.
+    Shrinking by ``buffer_m`` removes at most ``perimeter x buffer_m``; faces
+    already under the limit need no shrinking, the others are shrunk with GEOS.
+    A ring that is not a valid polygon once closed (a dead end inside the
+    block) cannot be shrunk reliably and is left out.
     """
-    n = ring_indptr.shape[0] - 1
-    local = ring_xy - ring_xy[ring_indptr[:-1]][ring_of]
-    side = np.flatnonzero(ring_of[1:] == ring_of[:-1])
-    a, b = local[side], local[side + 1]
-    cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
-    area = np.abs(np.bincount(ring_of[side], weights=cross, minlength=n)) / 2
-    perimeter = np.bincount(ring_of[side], weights=np.hypot(*(b - a).T), minlength=n)
-    small = area < hole_fill_m2
-    unsure = np.flatnonzero(~small & (area - perimeter * buffer_m < hole_fill_m2))
+    small = np.zeros(area.shape[0], dtype=bool)
+    faces = np.unique(rings.face)
+    sure = faces[area[faces] < hole_fill_m2]
+    small[sure] = True
+    unsure = np.setdiff1d(faces, sure)
     if unsure.size:
-        in_unsure = np.isin(ring_of, unsure)
-        rings = shapely.linearrings(
-            ring_xy[in_unsure], indices=np.searchsorted(unsure, ring_of[in_unsure])
+        picked = np.isin(rings.face, unsure)
+        polygons = shapely.polygons(
+            shapely.linearrings(
+                xy[rings.node[picked]],
+                indices=np.searchsorted(unsure, rings.face[picked]),
+            )
         )
-        polygons = shapely.polygons(rings)
-        shrunk = shapely.buffer(polygons, -buffer_m, quad_segs=_QUAD_SEGS)
-        small[unsure] = shapely.area(shrunk) < hole_fill_m2
+        valid = shapely.is_valid(polygons)
+        shrunk = shapely.area(shapely.buffer(polygons, -buffer_m, quad_segs=_QUAD_SEGS))
+        small[unsure] = valid & (shrunk < hole_fill_m2)
     return small
+
+
+@dataclass(frozen=True)
+class _Rings:
+    """Half-edges of some faces in walking order, grouped by face."""
+
+    half_edge: NDArray[np.int64]
+    face: NDArray[np.int64]
+    node: NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class _HalfEdgeFaces:
+    """Faces of a straight-line drawing, traced over half-edges.
+
+    Half-edge ``h < m`` runs ``u[h] -> v[h]``, half-edge ``h + m`` back; ``next``
+    is the half-edge that follows ``h`` around its face (face on the left).
+    """
+
+    origin: NDArray[np.int64]
+    next: NDArray[np.int64]
+    face: NDArray[np.int64]
+    area: NDArray[np.float64]
+    perimeter: NDArray[np.float64]
+    n_edges: int
+
+    @classmethod
+    def trace(
+        cls, xy: NDArray[np.float64], u: NDArray[np.int64], v: NDArray[np.int64]
+    ) -> _HalfEdgeFaces:
+        m = u.shape[0]
+        origin = np.concatenate([u, v])
+        target = np.concatenate([v, u])
+        step = xy[target] - xy[origin]
+        # around each node, outgoing half-edges counter-clockwise by angle
+        order = np.lexsort((np.arctan2(step[:, 1], step[:, 0]), origin))
+        position = np.empty_like(order)
+        position[order] = np.arange(order.shape[0])
+        sorted_origin = origin[order]
+        block_start = np.searchsorted(sorted_origin, origin, side="left")
+        degree = np.searchsorted(sorted_origin, origin, side="right") - block_start
+        twin = np.concatenate([np.arange(m, 2 * m), np.arange(m)])
+        # after h, leave its end by the half-edge just clockwise of the way back
+        back = twin
+        rank = position[back] - block_start[back]
+        following = order[block_start[back] + (rank - 1) % degree[back]]
+        n_faces, face = connected_components(
+            sparse.csr_matrix(
+                (np.ones(2 * m, dtype=bool), (np.arange(2 * m), following)), shape=(2 * m, 2 * m)
+            ),
+            directed=True,
+            connection="weak",
+        )
+        start, end = xy[origin], xy[target]
+        cross = start[:, 0] * end[:, 1] - start[:, 1] * end[:, 0]
+        area = np.bincount(face, weights=cross, minlength=n_faces) / 2
+        perimeter = np.bincount(face, weights=np.hypot(*step.T), minlength=n_faces)
+        return cls(origin, following, face, area, perimeter, m)
+
+    @property
+    def bounded(self) -> NDArray[np.bool_]:
+        """Faces of positive area (an outer face walks clockwise: negative)."""
+        return self.area > _MIN_AREA_M2
+
+    def edge_of(self, half_edge: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Position in the input edges of each half-edge's edge."""
+        return half_edge % self.n_edges
+
+    def touches_any(self, edge_mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        """Faces with a half-edge of a masked edge."""
+        hits = np.concatenate([edge_mask, edge_mask])
+        return np.bincount(self.face[hits], minlength=self.area.shape[0]) > 0
+
+    def rings(self, faces: NDArray[np.int64]) -> _Rings:
+        """Half-edges of ``faces`` in walking order, face after face.
+
+        Each face's walk starts at its lowest half-edge; positions along the
+        walk come from pointer doubling (log2 of the longest walk in rounds).
+        """
+        wanted = np.zeros(self.area.shape[0], dtype=bool)
+        wanted[faces] = True
+        members = np.flatnonzero(wanted[self.face])
+        face = self.face[members]
+        head = np.full(self.area.shape[0], self.next.shape[0])
+        np.minimum.at(head, face, members)
+        # distance from each half-edge to the last one of its walk
+        last = self.next[members] == head[face]
+        jump = self.next.copy()
+        jump[members[last]] = members[last]
+        to_last = np.zeros(self.next.shape[0], dtype=np.int64)
+        to_last[members] = ~last
+        while members.size and (jump[jump[members]] != jump[members]).any():
+            to_last[members] = to_last[members] + to_last[jump[members]]
+            jump[members] = jump[jump[members]]
+        order = np.lexsort((-to_last[members], face))
+        half_edge = members[order]
+        return _Rings(half_edge, face[order], self.origin[half_edge])
+
+
+def _unplanar_edges(
+    xy: NDArray[np.float64], u: NDArray[np.int64], v: NDArray[np.int64]
+) -> NDArray[np.bool_]:
+    """Edges that cross, touch or overlap another edge other than at a shared node.
+
+    Candidate pairs come from an STRtree of the edges' bounding boxes; the
+    test itself is the orientation of each end against the other segment.
+    Zero-length edges count too (they have no direction to order by).
+    """
+    a, b = xy[u], xy[v]
+    bad = np.all(a == b, axis=1)
+    if u.shape[0] < 2:
+        return bad
+    segments = shapely.linestrings(np.stack([a, b], axis=1))
+    i, j = shapely.STRtree(segments).query(segments)
+    i, j = i[i < j], j[i < j]
+    o1, o2 = _orientation(a[i], b[i], a[j]), _orientation(a[i], b[i], b[j])
+    o3, o4 = _orientation(a[j], b[j], a[i]), _orientation(a[j], b[j], b[i])
+    meet = (o1 * o2 <= 0) & (o3 * o4 <= 0)
+    shared = (u[i] == u[j]) | (u[i] == v[j]) | (v[i] == u[j]) | (v[i] == v[j])
+    same_ends = (np.minimum(u[i], v[i]) == np.minimum(u[j], v[j])) & (
+        np.maximum(u[i], v[i]) == np.maximum(u[j], v[j])
+    )
+    # two edges from one node overlap when they are collinear and point the same way
+    collinear = (o1 == 0) & (o2 == 0)
+    node = np.where((u[i] == u[j]) | (u[i] == v[j]), u[i], v[i])
+    far_i = np.where(u[i] == node, v[i], u[i])
+    far_j = np.where(u[j] == node, v[j], u[j])
+    same_way = np.einsum("ij,ij->i", xy[far_i] - xy[node], xy[far_j] - xy[node]) > 0
+    overlapping = shared & ~same_ends & collinear & same_way
+    hit = (meet & ~shared) | overlapping
+    bad[i[hit]] = True
+    bad[j[hit]] = True
+    return bad
+
+
+def _orientation(
+    p: NDArray[np.float64], q: NDArray[np.float64], r: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Sign of the turn p -> q -> r (1 left, -1 right, 0 straight)."""
+    return np.sign(
+        (q[:, 0] - p[:, 0]) * (r[:, 1] - p[:, 1]) - (q[:, 1] - p[:, 1]) * (r[:, 0] - p[:, 0])
+    )

@@ -26,8 +26,10 @@ are all covered and whose inside is under ``hole_fill_m2`` would end up
 filled anyway, so they enter as whole polygons and only the other covered
 pieces are buffered one by one. The band and its union are computed by
 Clipper (``pyclipper``) in integer coordinates of 0.1 mm around the origin,
-with round ends and joins of ``_QUAD_SEGS`` segments per quarter circle, the
-same shape as a GEOS buffer with ``quad_segs=4``.
+with round ends and joins of 4 segments per quarter circle, the arc
+resolution of a GEOS buffer with ``quad_segs=4`` (a block's corners get one
+round join where banding its streets one by one would give the union of two
+round ends: the two differ within that resolution).
 """
 
 from __future__ import annotations
@@ -200,8 +202,8 @@ def isochrone_polygon(
     hole_fill_m2
         Holes smaller than this are filled.
     filled_rings
-        Closed rings of areas known to end up filled (street blocks whose
-        streets are all covered and whose inside is under ``hole_fill_m2``);
+        Rings (closed or not) of areas known to end up filled (street blocks
+        whose streets are all covered and whose inside is under ``hole_fill_m2``);
         they are filled and banded as polygons, and their streets can be left
         out of ``pieces``.
 
@@ -224,7 +226,9 @@ def isochrone_polygon(
     """
     if buffer_m <= 0:
         raise InputError("the isochrone band width (buffer_m) must be positive")
+    # Clipper wants each corner once: drop the closing point
     rings = [np.asarray(ring, dtype=float) for ring in filled_rings]
+    rings = [ring[:-1] if (ring[0] == ring[-1]).all() else ring for ring in rings]
     ring_xy = np.concatenate(rings) if rings else np.empty((0, 2))
     ring_starts = np.cumsum([0] + [len(ring) for ring in rings[:-1]], dtype=np.int64)
     return _clipper_band(pieces, ring_xy, ring_starts, buffer_m, hole_fill_m2)
@@ -237,7 +241,7 @@ def _clipper_band(
     buffer_m: float,
     hole_fill_m2: float,
 ) -> BaseGeometry:
-    """:func:`isochrone_polygon` with the closed rings given one after another."""
+    """:func:`isochrone_polygon` with open rings given one after another."""
     if pieces.shape[0] == 0 and ring_xy.shape[0] == 0:
         return shapely.Polygon()
     origin = pieces[0, 0] if pieces.shape[0] else ring_xy[0]
@@ -250,9 +254,8 @@ def _clipper_band(
         coords = _clipper_ints(ring_xy, origin).tolist()
         stops = [*ring_starts[1:].tolist(), len(coords)]
         blocks = pyclipper.Pyclipper()
-        # rings are closed; Clipper wants each point once
         blocks.AddPaths(
-            [coords[a : b - 1] for a, b in zip(ring_starts.tolist(), stops, strict=True)],
+            [coords[a:b] for a, b in zip(ring_starts.tolist(), stops, strict=True)],
             pyclipper.PT_SUBJECT,
             True,
         )
