@@ -209,9 +209,9 @@ def test_download_uses_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_parallel_edges_keep_the_shortest():
-    from lifecircle.network import _symmetric_csr
+    from lifecircle.network import symmetric_csr
 
-    matrix = _symmetric_csr(
+    matrix = symmetric_csr(
         np.array([0, 0, 1, 2]), np.array([1, 1, 0, 1]), np.array([5.0, 3.0, 4.0, 7.0]), 3
     )
     assert matrix[0, 1] == matrix[1, 0] == 3.0

@@ -238,7 +238,7 @@ def test_grid_kinds_and_limits():
 
 def test_capacity_table_errors_name_the_row(tmp_path: Path):
     from lifecircle.errors import InputError
-    from lifecircle.study import _join_capacity
+    from lifecircle.study import join_capacity
 
     facilities = gpd.GeoDataFrame(
         {"facility_id": ["k1", "k2"], "type": ["kindergarten"] * 2},
@@ -247,13 +247,13 @@ def test_capacity_table_errors_name_the_row(tmp_path: Path):
     )
     good = tmp_path / "capacity.csv"
     good.write_text("id,capacity,unit\nk2,120,seats\n\nzz,5,seats\n", encoding="utf-8")
-    joined = _join_capacity(facilities, good)
+    joined = join_capacity(facilities, good)
     assert joined["capacity"].tolist()[1] == 120.0
     assert np.isnan(joined["capacity"].tolist()[0])
     bad = tmp_path / "bad.csv"
     bad.write_text("说明：幼儿园学位\nid,capacity\nk1,60\nk2,many\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"bad.csv, row 4, column capacity"):
-        _join_capacity(facilities, bad)
+        join_capacity(facilities, bad)
 
 
 def test_walk_speed_and_threshold_rule_overrides(study):

@@ -1038,10 +1038,10 @@ def _read_shapefile_by_extent(
     path: str, bbox: tuple[float, float, float, float]
 ) -> gpd.GeoDataFrame:
     """Decode the DBF as the loaders do: declared code page, else UTF-8, else GBK."""
-    from .loading import _dbf_code_page, _sidecar
+    from .loading import dbf_code_page, sidecar_file
 
     file = Path(path)
-    if _sidecar(file, ".cpg") is not None or _dbf_code_page(file):
+    if sidecar_file(file, ".cpg") is not None or dbf_code_page(file):
         return gpd.read_file(file, bbox=bbox, engine="pyogrio")
     try:
         return gpd.read_file(file, bbox=bbox, engine="pyogrio", encoding="utf-8")
@@ -1066,7 +1066,7 @@ def _load_shared(
     source: SharedSource, kind: str, region: BaseGeometry, inputs_dir: Path, loader: Callable
 ) -> _Loaded | None:
     """Load the part of a shared layer near ``region``; ``None`` when nothing is there."""
-    from .study import LoadReport, _report
+    from .study import LoadReport, load_report
 
     frame = _extent_frame(source, region)
     if source.prepared:
@@ -1087,18 +1087,18 @@ def _load_shared(
     extract = inputs_dir / f"{kind}-{Path(source.path).stem}.gpkg"
     _write_extract(frame, extract)
     result = loader(extract, crs=source.crs)
-    report = _report(result, kind)
+    report = load_report(result, kind)
     report.notes.insert(0, f"rows of {source.path} near the area, saved as {extract}")
     return _Loaded(result.data.reset_index(drop=True), report)
 
 
 def _write_extract(frame: gpd.GeoDataFrame, target: Path) -> None:
-    from .outputs import _gpkg_ready, atomic_path
+    from .outputs import atomic_path, gpkg_ready
 
     with atomic_path(target) as tmp:
         # the temporary file name starts with a dot, which GeoPackage refuses as a layer name
         layer = re.sub(r"\W", "_", target.stem)
-        _gpkg_ready(frame).to_file(tmp, layer=layer, driver="GPKG")
+        gpkg_ready(frame).to_file(tmp, layer=layer, driver="GPKG")
 
 
 def _no_facilities() -> gpd.GeoDataFrame:
@@ -1140,7 +1140,7 @@ def _clipped_study(spec: AreaSpec) -> Any:
     """The study of one area cut from the shared layers, or ``None`` without compounds."""
     from .coords import parse_crs
     from .loading import detect_gcj02_shift, load_communities, load_facilities, load_gates
-    from .study import Study, _concat_facilities, _join_capacity
+    from .study import Study, concat_facilities, join_capacity
 
     clip = spec.clip
     assert clip is not None
@@ -1173,9 +1173,9 @@ def _clipped_study(spec: AreaSpec) -> Any:
         loaded.report.loaded = len(loaded.data)
         reports.append(loaded.report)
         frames.append(loaded.data)
-    facilities = _concat_facilities(frames) if frames else _no_facilities()
+    facilities = concat_facilities(frames) if frames else _no_facilities()
     if clip.capacity:
-        facilities = _join_capacity(facilities, Path(clip.capacity))
+        facilities = join_capacity(facilities, Path(clip.capacity))
     gates = None
     if clip.gates is not None:
         loaded = _load_shared(clip.gates, "gates", reach, inputs_dir, load_gates)
@@ -1258,10 +1258,10 @@ def _load_whole(
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     from .loading import load_communities, load_facilities, load_gates
     from .network import load_network
-    from .outputs import _gpkg_ready, write_table
+    from .outputs import gpkg_ready, write_table
 
     if kind == "network":
-        frame = _gpkg_ready(load_network(path).segments(to_crs=4326))
+        frame = gpkg_ready(load_network(path).segments(to_crs=4326))
         return frame, {"note": f"walkable segments of {path}, loaded once for the batch"}
     loader = {"facilities": load_facilities, "communities": load_communities}.get(kind, load_gates)
     result = loader(path, crs=crs)
@@ -1270,7 +1270,7 @@ def _load_whole(
         f"{path} was loaded once for the whole batch: {result.rows_read} rows read, "
         f"{len(result.rejects)} rejected (listed in {rejects_path})"
     )
-    data = _gpkg_ready(result.data)  # mixed object columns as text, for Parquet
+    data = gpkg_ready(result.data)  # mixed object columns as text, for Parquet
     return data, {"note": note, "rows_read": result.rows_read, "rejected": len(result.rejects)}
 
 

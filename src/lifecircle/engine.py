@@ -46,7 +46,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 
 from .errors import InputError
-from .network import WalkNetwork, _symmetric_csr
+from .network import WalkNetwork, symmetric_csr
 
 logger = logging.getLogger(__name__)
 
@@ -280,7 +280,7 @@ def build_routing_graph(network: WalkNetwork, snaps: SnapResult) -> RoutingGraph
     edge_v = np.concatenate([network.seg_v[keep], split_edges[1], point_ids])
     edge_len = np.concatenate([network.seg_len[keep], split_edges[2], leg[needs_node]])
     node_xy = np.concatenate([network.node_xy, split_xy, snaps.point_xy[ok][needs_node]])
-    csr = _symmetric_csr(edge_u, edge_v, edge_len, node_xy.shape[0])
+    csr = symmetric_csr(edge_u, edge_v, edge_len, node_xy.shape[0])
     return RoutingGraph(node_xy, edge_u, edge_v, edge_len, point_node, csr)
 
 

@@ -73,11 +73,13 @@ __all__ = [
     "PERSONS_PER_HOUSEHOLD_2020",
     "REJECT_COLUMNS",
     "LoadResult",
+    "dbf_code_page",
     "detect_gcj02_shift",
     "load_communities",
     "load_facilities",
     "load_gates",
     "read_table",
+    "sidecar_file",
 ]
 
 logger = logging.getLogger(__name__)
@@ -518,11 +520,11 @@ def _read_geo(file: Path, layer: str | None) -> gpd.GeoDataFrame:
 
 def _read_shapefile(file: Path) -> tuple[gpd.GeoDataFrame, str]:
     """Honour a .cpg or DBF code page; otherwise try UTF-8, then GBK/GB18030."""
-    cpg = _sidecar(file, ".cpg")
+    cpg = sidecar_file(file, ".cpg")
     if cpg is not None:
         declared = cpg.read_text(errors="replace").strip()
         return gpd.read_file(file, engine="pyogrio"), f"DBF text read as {declared} (from .cpg)"
-    if _dbf_code_page(file):
+    if dbf_code_page(file):
         return gpd.read_file(file, engine="pyogrio"), "DBF text read with its own code page"
     try:
         return gpd.read_file(file, engine="pyogrio", encoding="utf-8"), "DBF text read as UTF-8"
@@ -531,7 +533,7 @@ def _read_shapefile(file: Path) -> tuple[gpd.GeoDataFrame, str]:
         return table, "DBF has no .cpg and is not UTF-8; read its text as GBK/GB18030"
 
 
-def _sidecar(file: Path, suffix: str) -> Path | None:
+def sidecar_file(file: Path, suffix: str) -> Path | None:
     """A shapefile's companion file, whatever the case of its suffix."""
     for candidate in (file.with_suffix(suffix), file.with_suffix(suffix.upper())):
         if candidate.is_file():
@@ -539,9 +541,9 @@ def _sidecar(file: Path, suffix: str) -> Path | None:
     return None
 
 
-def _dbf_code_page(file: Path) -> int:
+def dbf_code_page(file: Path) -> int:
     """The DBF header's language driver id (byte 29); 0 means not declared."""
-    dbf = _sidecar(file, ".dbf")
+    dbf = sidecar_file(file, ".dbf")
     if dbf is None:
         return 0
     with dbf.open("rb") as handle:

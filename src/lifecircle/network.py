@@ -60,6 +60,8 @@ __all__ = [
     "is_walkable",
     "load_network",
     "network_from_lines",
+    "network_report",
+    "symmetric_csr",
 ]
 
 #: Default walking speed (metres per minute); standard profiles may override it.
@@ -287,7 +289,7 @@ class WalkNetwork:
 
     def adjacency(self) -> sparse.csr_matrix:
         """Symmetric sparse adjacency matrix weighted by segment length."""
-        return _symmetric_csr(self.seg_u, self.seg_v, self.seg_len, self.n_nodes)
+        return symmetric_csr(self.seg_u, self.seg_v, self.seg_len, self.n_nodes)
 
     def to_networkx(self) -> nx.Graph:
         """The same graph as a networkx ``Graph`` (``length`` edge attribute), for checks."""
@@ -320,7 +322,7 @@ class WalkNetwork:
         return gpd.GeoSeries(self.segment_geometries, crs=self.crs).to_crs(4326)
 
 
-def _symmetric_csr(
+def symmetric_csr(
     u: NDArray[np.int64], v: NDArray[np.int64], w: NDArray[np.float64], n: int
 ) -> sparse.csr_matrix:
     """Both directions of every edge, keeping the shortest of parallel edges.
@@ -433,7 +435,7 @@ def network_from_lines(
         ways=ways,
         report=None,  # type: ignore[arg-type]  # filled just below
     )
-    net.report = _make_report(
+    net.report = network_report(
         net, source, ways_read if ways_read is not None else len(frame), dropped
     )
     logger.info(net.report.summary())
@@ -451,7 +453,8 @@ def _dedupe_segments(
     return u[first], v[first], length[first], way[first]
 
 
-def _make_report(net: WalkNetwork, source: str, ways_read: int, dropped: int) -> NetworkReport:
+def network_report(net: WalkNetwork, source: str, ways_read: int, dropped: int) -> NetworkReport:
+    """Size, components and dangling ends of a built network, for its ``report``."""
     degree = np.bincount(np.concatenate([net.seg_u, net.seg_v]), minlength=net.n_nodes)
     n_components = int(np.unique(net.component).shape[0]) if net.n_nodes else 0
     total = net.total_length_m

@@ -44,6 +44,7 @@ __all__ = [
     "atomic_path",
     "check_output_dir",
     "flatten_summary",
+    "gpkg_ready",
     "refuse_to_overwrite",
     "write_outputs",
 ]
@@ -141,7 +142,7 @@ def _table(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
     return frame
 
 
-def _gpkg_ready(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def gpkg_ready(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """GeoPackage takes no list or object columns of mixed types; stringify them."""
     out = gdf.copy()
     for column in out.columns:
@@ -162,7 +163,7 @@ def write_layers(layers: dict[str, gpd.GeoDataFrame], target: Path) -> None:
     """One GeoPackage with several layers."""
     with atomic_path(target) as tmp:
         for name, gdf in layers.items():
-            _gpkg_ready(gdf).to_file(tmp, layer=name, driver="GPKG")
+            gpkg_ready(gdf).to_file(tmp, layer=name, driver="GPKG")
 
 
 def flatten_summary(summary: dict[str, Any]) -> pd.DataFrame:

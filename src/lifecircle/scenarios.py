@@ -59,7 +59,7 @@ from numpy.typing import NDArray
 
 from .coords import parse_crs, to_wgs84
 from .errors import InputError
-from .network import WalkNetwork, _make_report
+from .network import WalkNetwork, network_report
 from .outputs import refuse_to_overwrite, write_json, write_layers, write_table
 from .scoring import summarise
 from .standards import FACILITY_TYPE_IDS
@@ -453,7 +453,7 @@ def _rebuild(
         ways=ways.reset_index(drop=True),
         report=None,  # type: ignore[arg-type]  # filled just below
     )
-    net.report = _make_report(net, source, len(ways), base.report.ways_dropped_not_walkable)
+    net.report = network_report(net, source, len(ways), base.report.ways_dropped_not_walkable)
     return net, np.where(used, remap, -1)
 
 

@@ -49,7 +49,7 @@ from .standards import Standard, load_standard
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LoadReport", "Study"]
+__all__ = ["LoadReport", "Study", "concat_facilities", "join_capacity", "load_report"]
 
 
 @dataclass
@@ -186,17 +186,17 @@ class Study:
         frames = []
         for path in paths:
             result = load_facilities(path, crs=facilities_crs or crs, taxonomy=taxonomy)
-            reports.append(_report(result, "facilities"))
+            reports.append(load_report(result, "facilities"))
             frames.append(result.data)
-        fac = _concat_facilities(frames)
+        fac = concat_facilities(frames)
         if capacity is not None:
-            fac = _join_capacity(fac, Path(capacity))
+            fac = join_capacity(fac, Path(capacity))
         comm_result = load_communities(communities, crs=communities_crs or crs)
-        reports.append(_report(comm_result, "communities"))
+        reports.append(load_report(comm_result, "communities"))
         gate_frame = None
         if gates is not None:
             gate_result = load_gates(gates, communities=comm_result.data, crs=gates_crs or crs)
-            reports.append(_report(gate_result, "gates"))
+            reports.append(load_report(gate_result, "gates"))
             gate_frame = gate_result.data
         boundary_frame = gpd.read_file(boundary) if boundary is not None else None
         study = cls(
@@ -461,7 +461,8 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> 
         raise InputError(f"{what} lack the column(s) {', '.join(missing)}", column=missing[0])
 
 
-def _report(result: Any, kind: str) -> LoadReport:
+def load_report(result: Any, kind: str) -> LoadReport:
+    """What one loaded input contributed: rows read, loaded, rejected, notes."""
     return LoadReport(
         source=str(result.source),
         kind=kind,
@@ -472,7 +473,8 @@ def _report(result: Any, kind: str) -> LoadReport:
     )
 
 
-def _concat_facilities(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+def concat_facilities(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    """Facilities from several files in one table, ids made unique by file."""
     if not frames:
         raise MissingDataError("no facility file given")
     fac = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
@@ -487,7 +489,7 @@ def _concat_facilities(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
     return fac
 
 
-def _join_capacity(facilities: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+def join_capacity(facilities: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
     """Add capacities (seats, beds) from a table of facility ``id`` and ``capacity``."""
     from .loading import read_table
 
