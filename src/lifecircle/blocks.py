@@ -31,20 +31,14 @@ from numpy.typing import NDArray
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from .engine import RoutingGraph, gather_rows
+from .csr import gather_rows, group_by_row
+from .engine import RoutingGraph
 
 __all__ = ["StreetBlocks"]
 
 _QUAD_SEGS = 4
 #: Faces smaller than this (square metres) are slivers or outer faces, never blocks.
 _MIN_AREA_M2 = 1e-6
-
-
-def _indptr(row_of: NDArray[np.int64], n_rows: int) -> NDArray[np.int64]:
-    """CSR row pointers for values whose row ids are ``row_of``."""
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(row_of, minlength=n_rows), out=indptr[1:])
-    return indptr
 
 
 @dataclass(frozen=True)
@@ -123,12 +117,11 @@ class StreetBlocks:
         kept = small[rings.face]
         side_block = (np.cumsum(small) - 1)[rings.face[kept]]
         n_blocks = int(small.sum())
-        ring_indptr = _indptr(side_block, n_blocks)
+        ring_indptr = group_by_row(side_block, n_blocks)[0]
         ring_xy = graph.node_xy[rings.node[kept]]
         side_edge = edges[faces.edge_of(rings.half_edge[kept])]
         n_ring_edges = np.diff(ring_indptr)
-        by_edge = np.argsort(side_edge, kind="stable")
-        edge_indptr = _indptr(side_edge, graph.edge_u.shape[0])
+        edge_indptr, by_edge = group_by_row(side_edge, graph.edge_u.shape[0])
         return cls(ring_indptr, ring_xy, n_ring_edges, edge_indptr, side_block[by_edge])
 
     def enclosed(

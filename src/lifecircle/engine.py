@@ -35,7 +35,6 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -45,6 +44,7 @@ from numpy.typing import NDArray
 from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 
+from .csr import gather_rows, group_by_row
 from .errors import InputError
 from .network import WalkNetwork, symmetric_csr
 
@@ -55,7 +55,6 @@ __all__ = [
     "ReachEngine",
     "RoutingGraph",
     "SnapResult",
-    "gather_rows",
     "snap_points",
 ]
 
@@ -201,36 +200,13 @@ class RoutingGraph:
     def incidence(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """``(indptr, edges)``: node ``i`` touches ``edges[indptr[i]:indptr[i + 1]]``."""
         ends = np.concatenate([self.edge_u, self.edge_v])
-        edge_ids = np.tile(np.arange(self.edge_u.shape[0]), 2)
-        order = np.argsort(ends, kind="stable")
-        indptr = np.zeros(self.n_nodes + 1, dtype=np.int64)
-        np.cumsum(np.bincount(ends, minlength=self.n_nodes), out=indptr[1:])
-        return indptr, edge_ids[order]
+        indptr, order = group_by_row(ends, self.n_nodes)
+        return indptr, order % self.edge_u.shape[0]
 
     def edges_touching(self, nodes: NDArray[np.int64]) -> NDArray[np.int64]:
         """Ids of the edges with an end among ``nodes`` (sorted, unique)."""
         indptr, edges = self.incidence
         return np.unique(gather_rows(indptr, edges, nodes)[0])
-
-
-def gather_rows(
-    indptr: NDArray[np.int64], values: NDArray[Any], rows: NDArray[np.int64]
-) -> tuple[NDArray[Any], NDArray[np.int64]]:
-    """Concatenate the rows ``rows`` of a CSR-style ``(indptr, values)`` table.
-
-    Returns the values and, for each, its position in ``rows``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> values, owner = gather_rows(np.array([0, 2, 2, 5]), np.arange(5), np.array([2, 0]))
-    >>> values.tolist(), owner.tolist()
-    ([2, 3, 4, 0, 1], [0, 0, 0, 1, 1])
-    """
-    starts, stops = indptr[rows], indptr[rows + 1]
-    sizes = stops - starts
-    offsets = np.repeat(starts - (np.cumsum(sizes) - sizes), sizes)
-    return values[np.arange(int(sizes.sum())) + offsets], np.repeat(np.arange(len(rows)), sizes)
 
 
 def build_routing_graph(network: WalkNetwork, snaps: SnapResult) -> RoutingGraph:

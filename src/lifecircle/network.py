@@ -48,6 +48,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from .csr import group_by_row
 from .errors import InputError, MissingDataError
 
 logger = logging.getLogger(__name__)
@@ -341,9 +342,7 @@ def symmetric_csr(
     rows = np.concatenate([lo, hi])
     cols = np.concatenate([hi, lo])
     weights = np.concatenate([w, w])
-    by_row = np.argsort(rows, kind="stable")
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    indptr, by_row = group_by_row(rows, n)
     return sparse.csr_matrix((weights[by_row], cols[by_row], indptr), shape=(n, n))
 
 

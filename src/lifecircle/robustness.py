@@ -543,10 +543,8 @@ def assess_robustness(
 
     Examples
     --------
-    >>> from lifecircle import Study, demo_data
-    >>> d = demo_data()
-    >>> study = Study.from_files(d.streets, d.pois, d.compounds, gates=d.gates,
-    ...                          facilities_crs="gcj02", standard="puxieshi-2021", progress=False)
+    >>> from lifecircle import Study
+    >>> study = Study.from_demo()
     >>> result = assess_robustness(study, drop_shares=(0.1,), seeds=(0, 1), progress=False)
     >>> result.failures["robustness"].value_counts().to_dict()
     {'fragile': 5, 'robust': 1}
@@ -689,10 +687,8 @@ def write_robustness_outputs(
     Examples
     --------
     >>> import tempfile
-    >>> from lifecircle import Study, demo_data
-    >>> d = demo_data()
-    >>> study = Study.from_files(d.streets, d.pois, d.compounds, gates=d.gates,
-    ...                          facilities_crs="gcj02", standard="puxieshi-2021", progress=False)
+    >>> from lifecircle import Study
+    >>> study = Study.from_demo()
     >>> result = assess_robustness(study, progress=False)
     >>> [p.name for p in write_robustness_outputs(result, tempfile.mkdtemp())][2]
     'robustness.gpkg'

@@ -799,10 +799,8 @@ def apply_scenario(study: Any, scenario: Scenario | str | Path) -> Any:
 
     Examples
     --------
-    >>> from lifecircle import Study, demo_data
-    >>> d = demo_data()
-    >>> study = Study.from_files(d.streets, d.pois, d.compounds, gates=d.gates,
-    ...                          facilities_crs="gcj02", standard="puxieshi-2021", progress=False)
+    >>> from lifecircle import Study
+    >>> study = Study.from_demo()
     >>> daycare = scenario_from_dict({"name": "新日间照料中心", "add_facilities": [
     ...     {"id": "new-1", "type": "elderly_daycare", "lon": 120.6581, "lat": 28.0142}]})
     >>> changed = apply_scenario(study, daycare)
@@ -915,10 +913,8 @@ def compare(base: Any, changed: Any, *, scenario: Scenario | None = None) -> Sce
 
     Examples
     --------
-    >>> from lifecircle import Study, demo_data
-    >>> d = demo_data()
-    >>> study = Study.from_files(d.streets, d.pois, d.compounds, gates=d.gates,
-    ...                          facilities_crs="gcj02", standard="puxieshi-2021", progress=False)
+    >>> from lifecircle import Study
+    >>> study = Study.from_demo()
     >>> daycare = scenario_from_dict({"name": "新日间照料中心", "add_facilities": [
     ...     {"id": "new-1", "type": "elderly_daycare", "lon": 120.6581, "lat": 28.0142}]})
     >>> diff = compare(study, apply_scenario(study, daycare), scenario=daycare)
@@ -1054,10 +1050,8 @@ def run_scenario(study: Any, scenario: Scenario | str | Path) -> ScenarioDiff:
 
     Examples
     --------
-    >>> from lifecircle import Study, demo_data
-    >>> d = demo_data()
-    >>> study = Study.from_files(d.streets, d.pois, d.compounds, gates=d.gates,
-    ...                          facilities_crs="gcj02", standard="puxieshi-2021", progress=False)
+    >>> from lifecircle import Study
+    >>> study = Study.from_demo()
     >>> daycare = scenario_from_dict({"name": "新日间照料中心", "add_facilities": [
     ...     {"id": "new-1", "type": "elderly_daycare", "lon": 120.6581, "lat": 28.0142}]})
     >>> run_scenario(study, daycare).summary["compounds_changed"]
@@ -1081,10 +1075,8 @@ def write_scenario_outputs(
     Examples
     --------
     >>> import tempfile
-    >>> from lifecircle import Study, demo_data
-    >>> d = demo_data()
-    >>> study = Study.from_files(d.streets, d.pois, d.compounds, gates=d.gates,
-    ...                          facilities_crs="gcj02", standard="puxieshi-2021", progress=False)
+    >>> from lifecircle import Study
+    >>> study = Study.from_demo()
     >>> daycare = scenario_from_dict({"name": "新日间照料中心", "add_facilities": [
     ...     {"id": "new-1", "type": "elderly_daycare", "lon": 120.6581, "lat": 28.0142}]})
     >>> written = write_scenario_outputs(run_scenario(study, daycare), tempfile.mkdtemp())

@@ -29,10 +29,8 @@ myopic and its guarantee does not hold.
 
 Examples
 --------
->>> from lifecircle import Study, demo_data
->>> d = demo_data()
->>> study = Study.from_files(d.streets, d.pois, d.compounds, gates=d.gates,
-...                          facilities_crs="gcj02", standard="puxieshi-2021", progress=False)
+>>> from lifecircle import Study
+>>> study = Study.from_demo()
 >>> result = recommend_sites(study, worst_covered_type(study), k=2)
 >>> round(result.before), round(result.after)
 (15833, 668)
@@ -348,10 +346,8 @@ def worst_covered_type(study: Any) -> str:
 
     Examples
     --------
-    >>> from lifecircle import Study, demo_data
-    >>> d = demo_data()
-    >>> study = Study.from_files(d.streets, d.pois, d.compounds, gates=d.gates,
-    ...                          facilities_crs="gcj02", standard="puxieshi-2021", progress=False)
+    >>> from lifecircle import Study
+    >>> study = Study.from_demo()
     >>> worst_covered_type(study)
     'elderly_daycare'
     """
@@ -428,10 +424,8 @@ def coverage_matrix(
 
     Examples
     --------
-    >>> from lifecircle import Study, demo_data
-    >>> d = demo_data()
-    >>> study = Study.from_files(d.streets, d.pois, d.compounds, gates=d.gates,
-    ...                          facilities_crs="gcj02", standard="puxieshi-2021", progress=False)
+    >>> from lifecircle import Study
+    >>> study = Study.from_demo()
     >>> cands = network_candidates(study.network)
     >>> coverage_matrix(study, cands, 900.0, np.arange(3)).shape
     (323, 66)
@@ -769,10 +763,8 @@ def recommend_sites(
 
     Examples
     --------
-    >>> from lifecircle import Study, demo_data
-    >>> d = demo_data()
-    >>> study = Study.from_files(d.streets, d.pois, d.compounds, gates=d.gates,
-    ...                          facilities_crs="gcj02", standard="puxieshi-2021", progress=False)
+    >>> from lifecircle import Study
+    >>> study = Study.from_demo()
     >>> result = recommend_sites(study, "elderly_daycare", 2)
     >>> result.sites["residents_newly_covered"].tolist()
     [9185.7, 5978.8]
@@ -967,10 +959,8 @@ def write_siting_outputs(
     Examples
     --------
     >>> import tempfile
-    >>> from lifecircle import Study, demo_data
-    >>> d = demo_data()
-    >>> study = Study.from_files(d.streets, d.pois, d.compounds, gates=d.gates,
-    ...                          facilities_crs="gcj02", standard="puxieshi-2021", progress=False)
+    >>> from lifecircle import Study
+    >>> study = Study.from_demo()
     >>> result = recommend_sites(study, "fresh_market", 2)
     >>> [p.name for p in write_siting_outputs(result, tempfile.mkdtemp())]
     ['sites.csv', 'sites.gpkg', 'sites.json']

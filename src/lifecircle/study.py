@@ -150,6 +150,36 @@ class Study:
 
     # ------------------------------------------------------------ loading
     @classmethod
+    def from_demo(
+        cls, standard: Standard | str | Path = "puxieshi-2021", *, progress: bool = False
+    ) -> Study:
+        """The study of the embedded SYNTHETIC demo area (not a real place).
+
+        Streets, Amap-style POIs in GCJ-02 with capacities, compounds with
+        their gates, and the boundary: the inputs ``lifecircle demo`` uses.
+
+        Examples
+        --------
+        >>> study = Study.from_demo()
+        >>> len(study.communities), study.standard.id
+        (66, 'puxieshi-2021')
+        """
+        from .datasets import demo_data
+
+        data = demo_data()
+        return cls.from_files(
+            data.streets,
+            data.pois,
+            data.compounds,
+            gates=data.gates,
+            boundary=data.boundary,
+            capacity=data.capacity,
+            facilities_crs=data.crs_pois,
+            standard=standard,
+            progress=progress,
+        )
+
+    @classmethod
     def from_files(
         cls,
         network: str | Path,
