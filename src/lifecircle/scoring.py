@@ -59,6 +59,34 @@ class ScoreItem:
     min_count: int = 1
 
 
+def item_met(
+    item: ScoreItem,
+    nearest_m: NDArray[np.float64],
+    count: NDArray[np.integer[Any]] | None = None,
+) -> NDArray[np.bool_]:
+    """The one verdict rule: is ``item`` met, given distances and counts.
+
+    ``nearest_m`` is the network distance to the nearest facility of the
+    item's types (``inf`` when none is reachable). A requirement that needs
+    ``min_count`` > 1 facilities is met when ``count`` (facilities of the type
+    within the item's threshold) reaches it; any other item is met when the
+    nearest facility lies within the threshold. Scores, gaps, robustness,
+    scenarios and siting all decide through this function.
+
+    Examples
+    --------
+    >>> item = ScoreItem("requirement", "clinic", "15min", 1000.0, 1.0, False,
+    ...                  "ASSUMPTION", "", "", ("clinic",), min_count=2)
+    >>> item_met(item, np.array([400.0, 400.0]), np.array([1, 2])).tolist()
+    [False, True]
+    """
+    if item.kind == "requirement" and item.min_count > 1:
+        if count is None:
+            raise ValueError(f"item {item.id!r} needs {item.min_count} facilities: pass counts")
+        return np.asarray(count) >= item.min_count
+    return np.asarray(nearest_m, dtype=float) <= item.threshold_m
+
+
 def score_items(standard: Standard) -> list[ScoreItem]:
     """The requirements and categories of a standard, with thresholds in metres."""
     items = [_requirement_item(standard, r) for r in standard.requirements]
