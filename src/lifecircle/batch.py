@@ -103,7 +103,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import importlib
 import json
 import logging
 import math
@@ -123,11 +122,12 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
-import yaml
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
+from .config import key_path, read_yaml
 from .errors import InputError, LifecircleError, MissingDataError
+from .options import Options
 
 logger = logging.getLogger(__name__)
 
@@ -209,6 +209,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "out": _PATH,
+        # every study option, under its Options name; Options checks the values
+        **{name: {} for name in sorted(Options.names() - {"progress"})},
         "standard": {"type": "string", "minLength": 1},
         "walk_speed": {"type": ["number", "null"], "exclusiveMinimum": 0},
         "max_snap_m": _POSITIVE,
@@ -231,18 +233,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
 # ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StudySettings:
-    """Settings shared by every area of a batch."""
-
-    standard: str = "gb50180-2018"
-    walk_speed: float | None = None
-    max_snap_m: float = 250.0
-    minutes: tuple[float, ...] = (5.0, 10.0, 15.0)
-    cell_m: float = 100.0
-    grid: str = "square"
-    isochrones: bool = True
-    maps: bool = True
+# Settings shared by every area of a batch are the study's Options.
+StudySettings = Options
 
 
 @dataclass(frozen=True)
@@ -397,6 +389,7 @@ class BatchResult:
     summary: pd.DataFrame
     files: list[Path]
     elapsed_s: float
+    notes: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[str]:
@@ -416,10 +409,7 @@ class BatchResult:
 
 def _key_path(parts: Iterable[Any]) -> str:
     """``['areas', 1, 'facilities']`` -> ``areas[1].facilities``."""
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
+    return key_path(list(parts))
 
 
 def _schema_message(error: Any) -> str:
@@ -450,15 +440,7 @@ def _validate_schema(data: Any, config: Path) -> None:
 def _read_yaml(config: Path) -> dict[str, Any]:
     if not config.is_file():
         raise InputError("batch configuration not found", file=config)
-    try:
-        data = yaml.safe_load(config.read_text(encoding="utf-8-sig"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError(f"not valid YAML{where}: {problem}", file=config) from exc
-    except UnicodeDecodeError as exc:
-        raise InputError("not UTF-8 text", file=config) from exc
+    data = read_yaml(config)
     if not isinstance(data, dict):
         raise InputError("expected a mapping of keys (standard, areas or shared, ...)", file=config)
     return data
@@ -496,26 +478,26 @@ def _crs_setting(value: str, config: Path, key: str) -> str:
         raise InputError(f"{key}: {exc.message}", file=config) from None
 
 
-def _settings(data: dict[str, Any], config: Path) -> StudySettings:
+def _settings(
+    data: dict[str, Any], config: Path, overrides: dict[str, Any] | None = None
+) -> Options:
+    """The batch's options: the file's, then those given on the command line."""
     from .standards import load_standard
 
-    standard = str(data.get("standard", StudySettings.standard))
+    values = {k: data[k] for k in Options.names() if k in data}
+    values.update(overrides or {})
+    standard = str(values.get("standard", Options.default("standard")))
     if standard.lower().endswith((".yaml", ".yml")) or "/" in standard:
-        standard = str(_resolve(config.parent, standard))
+        values["standard"] = str(_resolve(config.parent, standard))
     try:
-        load_standard(standard)
+        options = Options.from_mapping(values)
     except InputError as exc:
-        raise InputError(f"standard: {exc}", file=config) from None
-    return StudySettings(
-        standard=standard,
-        walk_speed=data.get("walk_speed"),
-        max_snap_m=float(data.get("max_snap_m", StudySettings.max_snap_m)),
-        minutes=tuple(float(m) for m in data.get("minutes", StudySettings.minutes)),
-        cell_m=float(data.get("cell_m", StudySettings.cell_m)),
-        grid=str(data.get("grid", StudySettings.grid)),
-        isochrones=bool(data.get("isochrones", True)),
-        maps=bool(data.get("maps", True)),
-    )
+        raise InputError(exc.message, file=config) from None
+    try:
+        load_standard(options.standard)
+    except InputError as exc:
+        raise InputError(f"standard: {exc.message}", file=config) from None
+    return options.replace(progress=False)
 
 
 def _effective_crs(area: dict[str, str], batch: dict[str, str]) -> dict[str, str]:
@@ -633,7 +615,12 @@ def _boundary_drafts(
     return drafts
 
 
-def load_batch_config(config_path: str | Path, *, out: str | Path | None = None) -> BatchConfig:
+def load_batch_config(
+    config_path: str | Path,
+    *,
+    out: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> BatchConfig:
     """Read and validate a batch configuration.
 
     Parameters
@@ -678,7 +665,7 @@ def load_batch_config(config_path: str | Path, *, out: str | Path | None = None)
             file=config,
         )
     batch_crs = {k: _crs_setting(data[k], config, k) for k in _CRS_KEYS if k in data}
-    settings = _settings(data, config)
+    settings = _settings(data, config, overrides)
     if out is not None:
         out_dir = _resolve(Path.cwd(), str(out))
     elif "out" in data:
@@ -890,6 +877,15 @@ def _configured_geometry(spec: AreaSpec) -> str | None:
     return None
 
 
+def _area_options(spec: AreaSpec) -> Options:
+    return spec.settings.replace(
+        facilities_crs=spec.crs["facilities"],
+        communities_crs=spec.crs["communities"],
+        gates_crs=spec.crs["gates"],
+        progress=False,
+    )
+
+
 def _own_files_study(spec: AreaSpec) -> Any:
     from .study import Study
 
@@ -900,40 +896,15 @@ def _own_files_study(spec: AreaSpec) -> Any:
         gates=spec.gates,
         boundary=spec.boundary,
         capacity=spec.capacity,
-        facilities_crs=spec.crs["facilities"],
-        communities_crs=spec.crs["communities"],
-        gates_crs=spec.crs["gates"],
-        standard=spec.settings.standard,
-        walk_speed=spec.settings.walk_speed,
-        max_snap_m=spec.settings.max_snap_m,
-        progress=False,
+        options=_area_options(spec),
     )
 
 
 def _write_area_outputs(study: Any, spec: AreaSpec) -> None:
-    from .outputs import write_outputs
+    """The outputs of ``lifecircle score``, by the same pipeline."""
+    from .pipeline import run_pipeline
 
-    settings = spec.settings
-    iso = study.isochrones(list(settings.minutes)) if settings.isochrones else None
-    cells, gaps = study.gaps(cell_m=settings.cell_m, kind=settings.grid)
-    write_outputs(study, spec.out_dir, isochrones=iso, cells=cells, gaps=gaps)
-    if settings.maps:
-        _render_extras(Path(spec.out_dir), study)
-
-
-def _render_extras(area_dir: Path, study: Any) -> None:
-    """map.html and report.html, when the modules that draw them are installed."""
-    for module, function in (("maps", "render_map"), ("report", "render_report")):
-        try:
-            render = getattr(importlib.import_module(f"lifecircle.{module}"), function)
-        except (ImportError, AttributeError):
-            continue
-        try:
-            render(area_dir)
-        except Exception as exc:  # the tables and layers are written; a drawing is optional
-            message = f"{module}.{function} failed: {_error_text(exc)}"
-            logger.warning("%s: %s", area_dir.name, message)
-            study.warnings.append(message)
+    run_pipeline(study, spec.out_dir, _area_options(spec))
 
 
 def _share(coverage: dict[str, Any]) -> float | None:
@@ -1190,12 +1161,9 @@ def _clipped_study(spec: AreaSpec) -> Any:
         network,
         facilities,
         communities.data,
-        standard=spec.settings.standard,
+        options=_area_options(spec),
         gates=gates,
         boundary=boundary,
-        walk_speed=spec.settings.walk_speed,
-        max_snap_m=spec.settings.max_snap_m,
-        progress=False,
     )
     study.load_reports = reports
     study.inputs = {
@@ -1373,8 +1341,17 @@ def _previous(spec: AreaSpec, retry_failed: bool) -> AreaOutcome | None:
         error = done.get("error", "") if done.get("status") == "skipped" else ""
         return _outcome_from_marker(spec, done, status, error)
     failed = _read_marker(area_dir / FAILED_MARKER)
-    if failed and not retry_failed and failed.get("config_hash") == spec.config_hash:
-        error = f"{failed.get('error', '')} (from an earlier run; retry with retry_failed)"
+    if (
+        failed
+        and not retry_failed
+        and failed.get("config_hash") == spec.config_hash
+        and failed.get("inputs_fingerprint") == spec.inputs_fingerprint
+    ):
+        # same configuration and same input files: the same error would come back
+        error = (
+            f"{failed.get('error', '')} (from an earlier run with the same inputs; "
+            "pass --retry-failed to run it again)"
+        )
         return _outcome_from_marker(spec, failed, "failed", error)
     return None
 
@@ -1663,6 +1640,7 @@ def run_batch(
     scheduler: Any = None,
     retry_failed: bool = False,
     progress: bool = True,
+    overrides: dict[str, Any] | None = None,
 ) -> BatchResult:
     """Score every area of a batch configuration; see the module documentation.
 
@@ -1684,6 +1662,9 @@ def run_batch(
         Run again the areas that failed in an earlier run.
     progress
         Show a progress bar over the areas.
+    overrides
+        Options that replace the configuration's (names of
+        :class:`~lifecircle.options.Options`), as the command line gives them.
 
     Returns
     -------
@@ -1698,7 +1679,7 @@ def run_batch(
     from tqdm import tqdm
 
     start = time.perf_counter()
-    cfg = load_batch_config(config_path, out=out)
+    cfg = load_batch_config(config_path, out=out, overrides=overrides)
     cfg.out.mkdir(parents=True, exist_ok=True)
     sources = _shared_layers(cfg, _stand_in) if cfg.mode == "shared" else None
     specs = [_spec(cfg, i, draft, sources) for i, draft in enumerate(cfg.areas)]
@@ -1727,6 +1708,12 @@ def run_batch(
         files=files,
         elapsed_s=round(time.perf_counter() - start, 2),
     )
+    stale = [o.area_id for o in ordered if "pass --retry-failed" in (o.error or "")]
+    if stale:
+        result.notes.append(
+            f"{len(stale)} area(s) failed in an earlier run and were not run again "
+            f"({', '.join(stale)}); pass --retry-failed to run them"
+        )
     if result.failed:
         logger.warning("%d area(s) failed: %s", len(result.failed), ", ".join(result.failed))
     return result

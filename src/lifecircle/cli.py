@@ -1,20 +1,34 @@
-"""The ``lifecircle`` command line: a thin layer over :class:`lifecircle.study.Study`.
+"""The ``lifecircle`` command line: a thin layer over the pipeline.
 
-Exit codes: 0 on success, 2 on bad input or missing data (with a message that
-names the file, row and column where it can), 1 on an internal error.
+Every study option is a field of :class:`lifecircle.options.Options`; the
+flags of each command are generated from those fields, so an option has the
+same name, default, unit and help in every command. Every command that runs a
+study calls :func:`lifecircle.pipeline.run_pipeline`.
+
+Exit codes: 0 on success, 2 on bad input, missing data or outputs that cannot
+be written (with a message that names the file, row and column where it can),
+3 when some areas of a batch failed, 1 on an internal error.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from .errors import InputError, LifecircleError
+from .errors import LifecircleError
+from .options import DEMO_STANDARD, Inputs, Options
+
+if TYPE_CHECKING:
+    from .pipeline import RunResult
+    from .siting import SitingResult
+    from .study import Study
 
 logger = logging.getLogger("lifecircle")
 
@@ -32,6 +46,26 @@ standards_app = typer.Typer(
 app.add_typer(standards_app, name="standards")
 
 DEFAULT_DEMO_OUT = Path("lifecircle-demo")
+STUDY_GROUPS = ("crs", "study", "run", "render")
+
+# The input files of a study, as flags (see lifecircle.options.Inputs).
+_INPUT_FLAGS: dict[str, tuple[Any, str, bool]] = {
+    "network": (
+        Path,
+        "Streets: .osm/.osm.bz2/.osm.gz/.osm.pbf, .graphml, or a centre-line file "
+        "(GeoJSON, GPKG, SHP, FGB, GeoParquet).",
+        True,
+    ),
+    "facilities": (list[Path], "Facility/POI file(s); repeat the option for several files.", True),
+    "communities": (Path, "Residential compounds (points or polygons).", True),
+    "gates": (Optional[Path], "Compound gates (entrances).", False),  # noqa: UP045
+    "boundary": (Optional[Path], "Study-area polygon(s).", False),  # noqa: UP045
+    "capacity": (
+        Optional[Path],  # noqa: UP045
+        "Table of facility id and capacity, for supply-demand measures.",
+        False,
+    ),
+}
 
 
 def _setup_logging(quiet: bool, verbose: bool = False) -> None:
@@ -44,128 +78,157 @@ def _setup_logging(quiet: bool, verbose: bool = False) -> None:
     root.propagate = False
 
 
-def _parse_minutes(text: str) -> list[float]:
-    try:
-        values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise InputError(f"--minutes takes numbers separated by commas, got {text!r}") from None
-    if not values or min(values) <= 0:
-        raise InputError("--minutes must be positive numbers")
-    return values
+def _option_parameters(groups: Sequence[str], base: Options) -> list[inspect.Parameter]:
+    """One keyword parameter per option of ``groups``, defaulting to "not given"."""
+    params = []
+    for spec in Options.specs(groups):
+        default = getattr(base, spec.name)
+        shown = ",".join(f"{v:g}" for v in default) if isinstance(default, tuple) else default
+        notes = [f"unit: {spec.unit}"] if spec.unit else []
+        if spec.choices:
+            notes.append("|".join(spec.choices))
+        if isinstance(default, bool):
+            kind: Any = Optional[bool]  # noqa: UP045 - typer reads the annotation
+            decls: tuple[str, ...] = (f"--{spec.flag}/--no-{spec.flag}",)
+            notes.append(f"default: {'on' if default else 'off'}")
+        else:
+            numeric = isinstance(default, float) or spec.name == "walk_speed"
+            kind = Optional[float] if numeric else Optional[str]  # noqa: UP045
+            decls = (f"--{spec.flag}",)
+            if shown is not None:
+                notes.append(
+                    f"default: {shown:g}" if isinstance(shown, float) else f"default: {shown}"
+                )
+        # parentheses, not brackets: the help is rendered as rich markup
+        text = spec.help + (f" ({'; '.join(notes)})" if notes else "")
+        params.append(
+            inspect.Parameter(
+                spec.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[kind, typer.Option(*decls, help=text)],
+            )
+        )
+    return params
 
 
-# Options shared by the commands that build a study from files.
-NetworkOpt = Annotated[
-    Path,
-    typer.Option(
-        help="Streets: .osm/.osm.bz2/.osm.pbf, .graphml, or a centre-line file "
-        "(GeoJSON, GPKG, SHP)."
+def _input_parameters() -> list[inspect.Parameter]:
+    params = []
+    for name, (kind, text, required) in _INPUT_FLAGS.items():
+        params.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=... if required else None,
+                annotation=Annotated[kind, typer.Option(f"--{name}", help=text)],
+            )
+        )
+    return params
+
+
+_FEEDBACK = [
+    inspect.Parameter(
+        "quiet",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=False,
+        annotation=Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or info.")],
+    ),
+    inspect.Parameter(
+        "verbose",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=False,
+        annotation=Annotated[
+            bool, typer.Option("--verbose", "-v", help="Debug messages, with the time per stage.")
+        ],
     ),
 ]
-FacilitiesOpt = Annotated[
-    list[Path], typer.Option(help="Facility/POI file(s); repeat the option for several files.")
-]
-CommunitiesOpt = Annotated[Path, typer.Option(help="Residential compounds (points or polygons).")]
+
+
+def _command(
+    name: str | None = None,
+    *,
+    groups: Sequence[str] = (),
+    inputs: bool = False,
+    base: Options | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a command whose option flags come from :class:`Options`.
+
+    The decorated function declares its own parameters and, when it wants
+    them, ``options`` (an :class:`Options` built from the defaults, ``base``
+    and the flags given) and ``inputs`` (an :class:`Inputs`).
+    """
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        own = [
+            p
+            for p in inspect.signature(func, eval_str=True).parameters.values()
+            if p.name not in ("options", "inputs", "given")
+        ]
+        own_names = {p.name for p in own}
+        files = _input_parameters() if inputs else []
+        extra = _option_parameters(groups, base or Options()) if groups else []
+        extra += [p for p in _FEEDBACK if p.name not in own_names]
+        wants_options = "options" in inspect.signature(func, eval_str=True).parameters
+        wants_given = "given" in inspect.signature(func, eval_str=True).parameters
+
+        def wrapper(**kwargs: Any) -> Any:
+            quiet = bool(kwargs.pop("quiet", False))
+            verbose = bool(kwargs.pop("verbose", False))
+            _setup_logging(quiet, verbose)
+            call = {k: kwargs.pop(k) for k in list(kwargs) if k in own_names}
+            if inputs:
+                call["inputs"] = Inputs(**{k: kwargs.pop(k) for k in _INPUT_FLAGS})
+            given = {k: v for k, v in kwargs.items() if v is not None}
+            if wants_options:
+                options = (base or Options()).replace(**given, progress=not quiet)
+                call["options"] = options
+            if wants_given:
+                call["given"] = given
+            if "quiet" in own_names:
+                call["quiet"] = quiet
+            return func(**call)
+
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+        positional = [p for p in params if _is_argument(p)]
+        keyword = [p for p in params if not _is_argument(p)]
+        ordered = [
+            *[p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in positional],
+            *files,
+            *keyword,
+            *extra,
+        ]
+        wrapper.__signature__ = inspect.Signature(ordered)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in ordered}
+        wrapper.__doc__ = func.__doc__
+        wrapper.__name__ = func.__name__
+        wrapper.__module__ = func.__module__
+        app_or_group = app
+        app_or_group.command(name or func.__name__.rstrip("_"))(wrapper)
+        return func
+
+    return decorate
+
+
+def _is_argument(param: inspect.Parameter) -> bool:
+    meta = getattr(param.annotation, "__metadata__", ())
+    return any(isinstance(m, typer.models.ArgumentInfo) for m in meta)
+
+
 OutOpt = Annotated[Path, typer.Option(help="Output folder.")]
-StandardOpt = Annotated[str, typer.Option(help="Profile id or YAML path.")]
-GatesOpt = Annotated[Path | None, typer.Option(help="Compound gates (entrances).")]
-BoundaryOpt = Annotated[Path | None, typer.Option(help="Study-area polygon(s).")]
-CapacityOpt = Annotated[
-    Path | None, typer.Option(help="Table of facility id and capacity, for supply-demand measures.")
-]
-CrsOpt = Annotated[
-    str, typer.Option(help="Coordinates of the input tables: wgs84, gcj02, bd09 or EPSG:n.")
-]
-FacilitiesCrsOpt = Annotated[str | None, typer.Option(help="Override --crs for facilities.")]
-CommunitiesCrsOpt = Annotated[str | None, typer.Option(help="Override --crs for compounds.")]
-GatesCrsOpt = Annotated[str | None, typer.Option(help="Override --crs for gates.")]
-WalkSpeedOpt = Annotated[
-    float | None,
-    typer.Option(help="Walking speed, metres per minute (default: the standard's)."),
-]
-MaxSnapOpt = Annotated[float, typer.Option(help="Snap limit in metres.")]
-RuleOpt = Annotated[
-    str | None,
-    typer.Option(help="Threshold rule, metres or minutes (default: the standard's)."),
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or info.")]
-BasemapOpt = Annotated[
-    str, typer.Option(help="Map basemap: osm, light, amap (GCJ-02), tianditu or none.")
-]
-LangOpt = Annotated[str, typer.Option(help="Map and report language: zh or en.")]
-SelfContainedOpt = Annotated[
-    bool,
-    typer.Option("--self-contained", help="One HTML file with Leaflet inlined (works offline)."),
-]
 
 
-def _render(out: Path, *, basemap: str, lang: str, self_contained: bool) -> list[Path]:
-    """map.html and report.html from the results saved in ``out``."""
-    from .maps import render_map
-    from .report import render_report
-
-    map_path = render_map(out, basemap=basemap, self_contained=self_contained, lang=lang)
-    return [map_path, render_report(out, lang=lang, map_path=map_path)]
-
-
-def _study(**options):  # type: ignore[no-untyped-def]
+def _build_study(inputs: Inputs, options: Options) -> Study:
     from .study import Study
 
-    return Study.from_files(
-        options["network"],
-        options["facilities"],
-        options["communities"],
-        gates=options["gates"],
-        boundary=options["boundary"],
-        capacity=options["capacity"],
-        crs=options["crs"],
-        facilities_crs=options["facilities_crs"],
-        communities_crs=options["communities_crs"],
-        gates_crs=options["gates_crs"],
-        standard=options["standard"],
-        walk_speed=options["walk_speed"],
-        threshold_rule=options.get("threshold_rule"),
-        max_snap_m=options["max_snap"],
-        progress=not options["quiet"],
-    )
+    inputs.check()
+    return Study.from_inputs(inputs, options)
 
 
-def _run_study(
-    study,  # type: ignore[no-untyped-def]
-    out: Path,
-    *,
-    minutes: list[float],
-    cell_m: float,
-    grid: str,
-    isochrones: bool,
-    robustness: bool,
-) -> list[Path]:
-    """Score, isochrones, gaps and their robustness, then every output file."""
-    from .outputs import write_outputs
-
-    iso = study.isochrones(minutes) if isochrones else None
-    cells, gaps = study.gaps(cell_m=cell_m, kind=grid)
-    extra: dict[str, object] = {}
-    written: list[Path] = []
-    if robustness:
-        from .robustness import assess_robustness, write_robustness_outputs
-
-        result = assess_robustness(study, cell_m=cell_m, kind=grid, progress=study.progress)
-        gaps = result.gaps
-        extra["robustness"] = result.summary()
-        written += write_robustness_outputs(result, out, inputs=study.inputs.values())
-    written = (
-        write_outputs(study, out, isochrones=iso, cells=cells, gaps=gaps, extra_summary=extra)
-        + written
-    )
-    return written
-
-
-def _echo_result(study, written: list[Path]) -> None:  # type: ignore[no-untyped-def]
-    summary = study.summary()
+def _echo_result(run: RunResult) -> None:
+    summary = run.study.summary()
     results = summary["results"]
     typer.echo(
-        f"{results['compounds']} compounds scored against {study.standard.id}: "
+        f"{results['compounds']} compounds scored against {run.study.standard.id}: "
         f"completeness (完善度) {results['completeness']:.0%}, mean score "
         f"{results['mean_score']:.1f}/100"
     )
@@ -177,105 +240,12 @@ def _echo_result(study, written: list[Path]) -> None:  # type: ignore[no-untyped
         typer.echo(f"  tier {tier}: {share:.0%} of {who} pass")
     for warning in summary["warnings"]:
         typer.echo(f"  warning: {warning}", err=True)
-    folder = written[0].parent if written else "?"
-    typer.echo(f"wrote {len(written)} files to {folder}")
+    if run.siting is not None:
+        _echo_siting(run.siting)
+    typer.echo(f"wrote {len(run.written)} files to {run.out}")
 
 
-@app.command()
-def score(
-    network: NetworkOpt,
-    facilities: FacilitiesOpt,
-    communities: CommunitiesOpt,
-    out: OutOpt,
-    standard: StandardOpt = "gb50180-2018",
-    gates: GatesOpt = None,
-    boundary: BoundaryOpt = None,
-    capacity: CapacityOpt = None,
-    crs: CrsOpt = "wgs84",
-    facilities_crs: FacilitiesCrsOpt = None,
-    communities_crs: CommunitiesCrsOpt = None,
-    gates_crs: GatesCrsOpt = None,
-    walk_speed: WalkSpeedOpt = None,
-    threshold_rule: RuleOpt = None,
-    max_snap: MaxSnapOpt = 250.0,
-    minutes: Annotated[str, typer.Option(help="Isochrone minutes, comma-separated.")] = "5,10,15",
-    cell: Annotated[float, typer.Option(help="Gap grid cell size in metres (50-200).")] = 100.0,
-    grid: Annotated[str, typer.Option(help="Gap grid: square or h3.")] = "square",
-    no_isochrones: Annotated[
-        bool, typer.Option("--no-isochrones", help="Skip isochrones.")
-    ] = False,
-    no_robustness: Annotated[
-        bool, typer.Option("--no-robustness", help="Skip the robustness runs of the gaps.")
-    ] = False,
-    quiet: QuietOpt = False,
-) -> None:
-    """Score compounds against a standard and write tables, layers and a summary."""
-    _setup_logging(quiet)
-    study = _study(**locals())
-    written = _run_study(
-        study,
-        out,
-        minutes=_parse_minutes(minutes),
-        cell_m=cell,
-        grid=grid,
-        isochrones=not no_isochrones,
-        robustness=not no_robustness,
-    )
-    _echo_result(study, written)
-
-
-@app.command()
-def site(
-    network: NetworkOpt,
-    facilities: FacilitiesOpt,
-    communities: CommunitiesOpt,
-    out: OutOpt,
-    type_: Annotated[
-        str | None,
-        typer.Option(
-            "--type", help="Facility type (or category) to site; default: the worst-covered type."
-        ),
-    ] = None,
-    k: Annotated[int, typer.Option("--k", min=1, help="Number of new sites.")] = 3,
-    candidates: Annotated[
-        Path | None,
-        typer.Option(help="Candidate parcels or buildings; default: points along the streets."),
-    ] = None,
-    spacing: Annotated[float, typer.Option(help="Spacing of street candidates (m).")] = 100.0,
-    method: Annotated[str, typer.Option(help="greedy (any size) or exact (small).")] = "greedy",
-    standard: StandardOpt = "gb50180-2018",
-    gates: GatesOpt = None,
-    boundary: BoundaryOpt = None,
-    capacity: CapacityOpt = None,
-    crs: CrsOpt = "wgs84",
-    facilities_crs: FacilitiesCrsOpt = None,
-    communities_crs: CommunitiesCrsOpt = None,
-    gates_crs: GatesCrsOpt = None,
-    walk_speed: WalkSpeedOpt = None,
-    max_snap: MaxSnapOpt = 250.0,
-    quiet: QuietOpt = False,
-) -> None:
-    """Recommend where to build k new facilities to cover the most uncovered residents."""
-    from .siting import recommend_sites, worst_covered_type, write_siting_outputs
-
-    _setup_logging(quiet)
-    study = _study(**locals())
-    target = type_ or worst_covered_type(study)
-    result = recommend_sites(
-        study,
-        target,
-        k,
-        candidates=candidates,
-        candidates_crs=crs,
-        spacing_m=spacing,
-        method=method,
-    )
-    written = write_siting_outputs(result, out, inputs=study.inputs.values())
-    _echo_siting(result, written)
-    typer.echo(f"wrote {len(written)} files to {out}")
-
-
-def _echo_siting(result, written: list[Path]) -> None:  # type: ignore[no-untyped-def]
+def _echo_siting(result: SitingResult) -> None:
     summary = result.summary()
     typer.echo(
         f"{summary.get('target', '?')}: {len(result.sites)} site(s) ({result.method}); "
@@ -284,87 +254,98 @@ def _echo_siting(result, written: list[Path]) -> None:  # type: ignore[no-untype
     )
 
 
-@app.command()
+@_command(groups=STUDY_GROUPS, inputs=True)
+def score(*, out: OutOpt, inputs: Inputs, options: Options) -> None:
+    """Score compounds against a standard; write tables, layers, summary, map and report."""
+    from .pipeline import run_pipeline
+
+    _echo_result(run_pipeline(_build_study(inputs, options), out, options))
+
+
+@_command(groups=STUDY_GROUPS, inputs=True)
+def site(
+    *,
+    out: OutOpt,
+    type_: Annotated[
+        str | None,
+        typer.Option(
+            "--type",
+            help="Facility type or category to site (id or Chinese name); "
+            "default: the worst-covered type.",
+        ),
+    ] = None,
+    k: Annotated[int, typer.Option("--k", help="Number of new sites.")] = 3,
+    candidates: Annotated[
+        Path | None,
+        typer.Option(help="Candidate parcels or buildings; default: points along the streets."),
+    ] = None,
+    spacing: Annotated[float, typer.Option(help="Spacing of street candidates [m].")] = 100.0,
+    method: Annotated[str, typer.Option(help="greedy (any size) or exact (small).")] = "greedy",
+    inputs: Inputs,
+    options: Options,
+) -> None:
+    """Recommend where to build k new facilities to cover the most uncovered residents."""
+    from .pipeline import SitingRequest, run_pipeline
+
+    request = SitingRequest(type_, k, candidates, spacing, method)
+    study = _build_study(inputs, options)
+    if type_ is not None:
+        request = SitingRequest(study.resolve_target(type_), k, candidates, spacing, method)
+    _echo_result(run_pipeline(study, out, options, siting=request))
+
+
+@_command(groups=STUDY_GROUPS, inputs=True)
 def scenario(
     scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
-    network: NetworkOpt,
-    facilities: FacilitiesOpt,
-    communities: CommunitiesOpt,
+    *,
     out: OutOpt,
-    standard: StandardOpt = "gb50180-2018",
-    gates: GatesOpt = None,
-    boundary: BoundaryOpt = None,
-    capacity: CapacityOpt = None,
-    crs: CrsOpt = "wgs84",
-    facilities_crs: FacilitiesCrsOpt = None,
-    communities_crs: CommunitiesCrsOpt = None,
-    gates_crs: GatesCrsOpt = None,
-    walk_speed: WalkSpeedOpt = None,
-    max_snap: MaxSnapOpt = 250.0,
-    quiet: QuietOpt = False,
+    inputs: Inputs,
+    options: Options,
 ) -> None:
     """Re-score a study with added/removed facilities or links and write the changes."""
-    from .scenarios import load_scenario, run_scenario, write_scenario_outputs
+    from .pipeline import run_pipeline
+    from .scenarios import load_scenario
 
-    _setup_logging(quiet)
     plan = load_scenario(scenario_file)
-    options = {k: v for k, v in locals().items() if k not in {"plan", "scenario_file"}}
-    study = _study(**options)
-    diff = run_scenario(study, plan)
-    written = write_scenario_outputs(diff, out, inputs=[*study.inputs.values(), scenario_file])
-    typer.echo(f"scenario {plan.name}: {len(diff.compounds)} verdict change(s)")
-    typer.echo(f"wrote {len(written)} files to {out}")
+    run = run_pipeline(_build_study(inputs, options), out, options, scenario=plan)
+    assert run.scenario is not None
+    _echo_result(run)
+    typer.echo(f"scenario {plan.name}: {len(run.scenario.compounds)} verdict change(s)")
 
 
-@app.command()
+@_command(groups=("study", "run", "render"), base=Options(standard=DEMO_STANDARD))
 def demo(
+    *,
     out: Annotated[Path, typer.Option(help="Output folder.")] = DEFAULT_DEMO_OUT,
-    standard: StandardOpt = "puxieshi-2021",
-    basemap: BasemapOpt = "osm",
-    lang: LangOpt = "zh",
-    self_contained: SelfContainedOpt = False,
-    quiet: QuietOpt = False,
+    options: Options,
 ) -> None:
     """Run the whole pipeline on the embedded SYNTHETIC demo area."""
-    from .siting import recommend_sites, worst_covered_type, write_siting_outputs
+    from .pipeline import SitingRequest, run_pipeline
     from .study import Study
 
-    _setup_logging(quiet)
     typer.echo("Demo data are synthetic (generated by lifecircle; not a real place).")
-    study = Study.from_demo(standard, progress=not quiet)
-    written = _run_study(
-        study,
-        out,
-        minutes=[5, 10, 15],
-        cell_m=100.0,
-        grid="square",
-        isochrones=True,
-        robustness=True,
-    )
-    siting = recommend_sites(study, worst_covered_type(study), 3)
-    written += write_siting_outputs(siting, out, inputs=study.inputs.values())
-    written += _render(out, basemap=basemap, lang=lang, self_contained=self_contained)
-    _echo_result(study, written)
-    _echo_siting(siting, written)
+    study = Study.from_demo(options=options)
+    _echo_result(run_pipeline(study, out, options, siting=SitingRequest(k=3)))
 
 
-@app.command("map")
+@_command("map", groups=("render",))
 def map_(
     out_dir: Annotated[Path, typer.Argument(help="A folder written by score or demo.")],
-    basemap: BasemapOpt = "osm",
-    lang: LangOpt = "zh",
-    self_contained: SelfContainedOpt = False,
-    quiet: QuietOpt = False,
+    *,
+    options: Options,
 ) -> None:
     """Render map.html and report.html again from saved results (no recomputation)."""
-    _setup_logging(quiet)
-    for path in _render(out_dir, basemap=basemap, lang=lang, self_contained=self_contained):
+    from .pipeline import read_manifest, render_outputs
+
+    read_manifest(out_dir)
+    for path in render_outputs(out_dir, options):
         typer.echo(f"wrote {path}")
 
 
-@app.command()
+@_command(groups=("study", "run", "render"))
 def batch(
     config: Annotated[Path, typer.Argument(help="Batch configuration (YAML).")],
+    *,
     out: Annotated[Path | None, typer.Option(help="Output folder (overrides the config).")] = None,
     workers: Annotated[int | None, typer.Option(help="Local worker processes.")] = None,
     scheduler: Annotated[
@@ -373,22 +354,25 @@ def batch(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Run the areas that failed last time again.")
     ] = False,
-    quiet: QuietOpt = False,
+    options: Options,
+    given: dict[str, Any],
 ) -> None:
-    """Score many study areas; resumable. Exit code 3 when some areas failed."""
+    """Score many study areas; resumable. Options given here override the config's."""
     from .batch import run_batch
 
-    _setup_logging(quiet)
     result = run_batch(
         config,
         out=out,
         workers=workers,
         scheduler=scheduler,
         retry_failed=retry_failed,
-        progress=not quiet,
+        progress=options.progress,
+        overrides=given,
     )
     counts = result.summary["status"].value_counts().to_dict() if len(result.summary) else {}
     typer.echo(f"{len(result.outcomes)} area(s): {counts}; summary in {result.out}")
+    for note in result.notes:
+        typer.echo(f"  note: {note}", err=True)
     raise typer.Exit(result.exit_code)
 
 
@@ -430,13 +414,17 @@ def main() -> None:
     """Entry point of the console script; maps errors to exit codes.
 
     Usage errors are typer's (exit code 2); lifecircle's own errors carry
-    their exit code; anything else is an internal error (exit code 1).
+    their exit code; an interrupt exits with 130; anything else is an
+    internal error (exit code 1).
     """
     try:
         app()
     except LifecircleError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted; the outputs of an earlier complete run are unchanged", err=True)
+        raise SystemExit(130) from None
     except Exception as exc:
         logger.debug("internal error", exc_info=True)
         typer.echo(

@@ -78,3 +78,13 @@ class InternalError(LifecircleError, RuntimeError):
     """A bug in lifecircle; please report it with the input that caused it."""
 
     exit_code = 1
+
+
+class OutputError(LifecircleError):
+    """The outputs could not be written (a full disk, a read-only folder).
+
+    The CLI exits with code 2; the previous complete set of outputs, if any,
+    is left as it was.
+    """
+
+    exit_code = 2

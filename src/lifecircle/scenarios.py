@@ -54,9 +54,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-import yaml
 from numpy.typing import NDArray
 
+from .config import read_yaml
 from .coords import parse_crs, to_wgs84
 from .errors import InputError
 from .network import WalkNetwork, network_report
@@ -205,15 +205,7 @@ def load_scenario(path: str | Path) -> Scenario:
     file = Path(path)
     if not file.is_file():
         raise InputError("scenario file not found", file=file)
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text ({exc.reason})", file=file) from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise InputError(f"not valid YAML: {where}{exc}", file=file) from exc
-    return scenario_from_dict(data, source=str(file))
+    return scenario_from_dict(read_yaml(file), source=str(file))
 
 
 def scenario_from_dict(data: Any, *, source: str = "<scenario>") -> Scenario:
@@ -880,12 +872,7 @@ def _verdicts(scores: pd.DataFrame, standard: Any) -> list[tuple[str, str, NDArr
             )
         )
     for category in standard.categories:
-        members = np.column_stack([scores[f"{t}_m"].to_numpy(dtype=float) for t in category.types])
-        nearest = np.where(
-            np.isnan(members).all(axis=1),
-            np.nan,
-            np.nanmin(np.where(np.isnan(members), np.inf, members), axis=1),
-        )
+        nearest = scores[f"{category.id}_m"].to_numpy(dtype=float)
         out.append(
             ("category", category.id, scores[f"{category.id}_ok"].to_numpy(dtype=bool), nearest)
         )

@@ -189,11 +189,12 @@ def score_communities(
     items = score_items(standard)
     for item in items:
         if item.kind == "requirement":
-            columns[f"{item.id}_ok"] = columns[f"{item.id}_n"] >= item.min_count
+            columns[f"{item.id}_ok"] = item_met(item, nearest[item.id], columns[f"{item.id}_n"])
         else:
             best = np.min(np.stack([nearest[t] for t in item.types]), axis=0)
-            columns[f"{item.id}_ok"] = best <= item.threshold_m
-            metres = np.where(np.isfinite(best), best, np.nan)
+            columns[f"{item.id}_ok"] = item_met(item, best)
+            metres = np.where(np.isfinite(best), np.round(best, 1), np.nan)
+            columns[f"{item.id}_m"] = metres
             columns[f"{item.id}_min"] = np.round(metres / speed, 1)
     for type_id in standard.scored_types():
         if f"{type_id}_ok" not in columns:
@@ -206,6 +207,7 @@ def score_communities(
     for item in items:
         if item.kind == "category":
             new[f"{item.id}_ok"] = columns[f"{item.id}_ok"]
+            new[f"{item.id}_m"] = columns[f"{item.id}_m"]
             new[f"{item.id}_min"] = columns[f"{item.id}_min"]
     new["missing"] = missing
     for type_id in standard.scored_types():

@@ -32,11 +32,12 @@ import pandas as pd
 
 from .access import two_step_fca
 from .coords import parse_crs
-from .engine import DEFAULT_MAX_SNAP_M, ReachEngine
+from .engine import ReachEngine
 from .errors import InputError, MissingDataError
 from .gaps import dissolve_gaps, grid_cells, score_cells, study_area
 from .isochrones import DEFAULT_BUFFER_M, DEFAULT_MINUTES, isochrones
 from .network import WalkNetwork, load_network
+from .options import DEMO_STANDARD, Inputs, Options
 from .scoring import (
     FACILITY_LAYER,
     ORIGIN_LAYER,
@@ -90,9 +91,12 @@ class Study:
     communities
         Compounds with ``community_id``, ``name``, ``population`` and point or
         polygon geometries.
+    options
+        The study's :class:`~lifecircle.options.Options` (defaults when
+        omitted). The keyword arguments below override single options.
     standard
         A :class:`~lifecircle.standards.Standard` or the name/path of a
-        profile (default ``gb50180-2018``).
+        profile (default: ``options.standard``, ``gb50180-2018``).
     gates
         Optional compound gates (``community_id`` and points). Compounds
         without gates walk from their inside point.
@@ -115,19 +119,32 @@ class Study:
         facilities: gpd.GeoDataFrame,
         communities: gpd.GeoDataFrame,
         *,
-        standard: Standard | str | Path = "gb50180-2018",
+        options: Options | None = None,
+        standard: Standard | str | Path | None = None,
         gates: gpd.GeoDataFrame | None = None,
         boundary: gpd.GeoDataFrame | None = None,
         walk_speed: float | None = None,
         threshold_rule: str | None = None,
-        max_snap_m: float = DEFAULT_MAX_SNAP_M,
-        progress: bool = True,
+        max_snap_m: float | None = None,
+        progress: bool | None = None,
     ) -> None:
         self.network = network if isinstance(network, WalkNetwork) else load_network(network)
+        options = (options or Options()).replace(
+            standard=None if isinstance(standard, Standard) else standard,
+            walk_speed=walk_speed,
+            threshold_rule=threshold_rule,
+            max_snap_m=max_snap_m,
+            progress=progress,
+        )
         if not isinstance(standard, Standard):
-            standard = load_standard(standard)
-        if walk_speed or threshold_rule:
-            standard = standard.with_overrides(walk_speed=walk_speed, threshold_rule=threshold_rule)
+            standard = load_standard(options.standard)
+        else:
+            options = options.replace(standard=standard.id)
+        if options.walk_speed or options.threshold_rule:
+            standard = standard.with_overrides(
+                walk_speed=options.walk_speed, threshold_rule=options.threshold_rule
+            )
+        self.options = options
         self.standard = standard
         _require_columns(facilities, ("facility_id", "type"), "facilities")
         _require_columns(communities, ("community_id",), "communities")
@@ -142,8 +159,8 @@ class Study:
             gates = gates.reset_index(drop=True)
         self.gates = gates
         self.boundary = boundary
-        self.max_snap_m = float(max_snap_m)
-        self.progress = progress
+        self.max_snap_m = options.max_snap_m
+        self.progress = options.progress
         self.load_reports: list[LoadReport] = []
         self.warnings: list[str] = []
         self.inputs: dict[str, str] = {}
@@ -151,7 +168,11 @@ class Study:
     # ------------------------------------------------------------ loading
     @classmethod
     def from_demo(
-        cls, standard: Standard | str | Path = "puxieshi-2021", *, progress: bool = False
+        cls,
+        standard: Standard | str | Path | None = None,
+        *,
+        options: Options | None = None,
+        progress: bool | None = None,
     ) -> Study:
         """The study of the embedded SYNTHETIC demo area (not a real place).
 
@@ -167,6 +188,9 @@ class Study:
         from .datasets import demo_data
 
         data = demo_data()
+        options = (options or Options(standard=DEMO_STANDARD, progress=False)).replace(
+            facilities_crs=data.crs_pois, progress=progress
+        )
         return cls.from_files(
             data.streets,
             data.pois,
@@ -174,9 +198,21 @@ class Study:
             gates=data.gates,
             boundary=data.boundary,
             capacity=data.capacity,
-            facilities_crs=data.crs_pois,
+            options=options,
             standard=standard,
-            progress=progress,
+        )
+
+    @classmethod
+    def from_inputs(cls, inputs: Inputs, options: Options | None = None) -> Study:
+        """Load the files of :class:`~lifecircle.options.Inputs` with ``options``."""
+        return cls.from_files(
+            inputs.network,
+            list(inputs.facilities),
+            inputs.communities,
+            gates=inputs.gates,
+            boundary=inputs.boundary,
+            capacity=inputs.capacity,
+            options=options,
         )
 
     @classmethod
@@ -189,15 +225,16 @@ class Study:
         gates: str | Path | None = None,
         boundary: str | Path | None = None,
         capacity: str | Path | None = None,
-        crs: str = "wgs84",
+        options: Options | None = None,
+        crs: str | None = None,
         facilities_crs: str | None = None,
         communities_crs: str | None = None,
         gates_crs: str | None = None,
-        standard: Standard | str | Path = "gb50180-2018",
+        standard: Standard | str | Path | None = None,
         walk_speed: float | None = None,
         threshold_rule: str | None = None,
-        max_snap_m: float = DEFAULT_MAX_SNAP_M,
-        progress: bool = True,
+        max_snap_m: float | None = None,
+        progress: bool | None = None,
         taxonomy: Any = None,
     ) -> Study:
         """Load every input file and build a study.
@@ -210,22 +247,35 @@ class Study:
         """
         from .loading import detect_gcj02_shift, load_communities, load_facilities, load_gates
 
+        options = (options or Options()).replace(
+            crs=crs,
+            facilities_crs=facilities_crs,
+            communities_crs=communities_crs,
+            gates_crs=gates_crs,
+            standard=None if isinstance(standard, Standard) else standard,
+            walk_speed=walk_speed,
+            threshold_rule=threshold_rule,
+            max_snap_m=max_snap_m,
+            progress=progress,
+        )
         net = load_network(network)
         paths = [facilities] if isinstance(facilities, str | Path) else list(facilities)
         reports: list[LoadReport] = []
         frames = []
         for path in paths:
-            result = load_facilities(path, crs=facilities_crs or crs, taxonomy=taxonomy)
+            result = load_facilities(path, crs=options.layer_crs("facilities"), taxonomy=taxonomy)
             reports.append(load_report(result, "facilities"))
             frames.append(result.data)
         fac = concat_facilities(frames)
         if capacity is not None:
             fac = join_capacity(fac, Path(capacity))
-        comm_result = load_communities(communities, crs=communities_crs or crs)
+        comm_result = load_communities(communities, crs=options.layer_crs("communities"))
         reports.append(load_report(comm_result, "communities"))
         gate_frame = None
         if gates is not None:
-            gate_result = load_gates(gates, communities=comm_result.data, crs=gates_crs or crs)
+            gate_result = load_gates(
+                gates, communities=comm_result.data, crs=options.layer_crs("gates")
+            )
             reports.append(load_report(gate_result, "gates"))
             gate_frame = gate_result.data
         boundary_frame = gpd.read_file(boundary) if boundary is not None else None
@@ -233,13 +283,10 @@ class Study:
             net,
             fac,
             comm_result.data,
-            standard=standard,
+            options=options,
+            standard=standard if isinstance(standard, Standard) else None,
             gates=gate_frame,
             boundary=boundary_frame,
-            walk_speed=walk_speed,
-            threshold_rule=threshold_rule,
-            max_snap_m=max_snap_m,
-            progress=progress,
         )
         study.load_reports = reports
         study.inputs = {
@@ -250,12 +297,37 @@ class Study:
             **({"boundary": str(boundary)} if boundary else {}),
             **({"capacity": str(capacity)} if capacity else {}),
         }
-        if parse_crs(facilities_crs or crs) == "wgs84" and len(fac):
+        if parse_crs(options.layer_crs("facilities")) == "wgs84" and len(fac):
             message = detect_gcj02_shift(fac.geometry, net.lines_wgs84())
             if message:
                 logger.warning(message)
                 study.warnings.append(message)
         return study
+
+    def resolve_target(self, name: str) -> str:
+        """A type or category id from its id or its Chinese or English name.
+
+        ``养老院`` and ``nursing_home`` both give ``nursing_home``; an unknown
+        name raises :class:`~lifecircle.errors.InputError` listing the choices.
+        """
+        from .taxonomy import default_taxonomy
+
+        text = name.strip()
+        names: dict[str, str] = {}
+        for category in self.standard.categories:
+            for label in (category.id, category.name_zh, getattr(category, "name_en", "")):
+                if label:
+                    names[str(label).lower()] = category.id
+        for ftype in default_taxonomy().types.values():
+            for label in (ftype.id, ftype.name_zh, ftype.name_en):
+                if label:
+                    names.setdefault(str(label).lower(), ftype.id)
+        if text.lower() in names:
+            return names[text.lower()]
+        choices = sorted({v for v in names.values()})
+        raise InputError(
+            f"unknown facility type or category {name!r}; choose one of " + ", ".join(choices)
+        )
 
     # ------------------------------------------------------------ routing
     @cached_property
