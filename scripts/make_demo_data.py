@@ -10,7 +10,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from lifecircle.datasets import generate_demo
+from demo_generator import generate_demo  # beside this script
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,9 +17,13 @@ import pytest
 import shapely
 from shapely.geometry import LineString, Point
 
-from lifecircle import datasets
 from lifecircle.coords import gcj02_to_wgs84
-from lifecircle.datasets import DEMO_FILES, README_NAME, DemoData, demo_data, generate_demo
+from lifecircle.datasets import DEMO_FILES, README_NAME, DemoData, demo_data
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from demo_generator import generate_demo  # noqa: E402 - development-only generator
+
+REPO_DEMO_DIR = Path(__file__).resolve().parents[1] / "data" / "demo"
 
 METRIC = "EPSG:32651"
 AMAP_COLUMNS = ["id", "name", "type", "typecode", "address", "location", "pname", "cityname",
@@ -126,7 +131,7 @@ def test_generating_twice_gives_identical_bytes(demo: DemoData, tmp_path: Path) 
 
 
 def test_committed_demo_files_equal_generator_output(demo: DemoData) -> None:
-    committed = datasets.REPO_DEMO_DIR
+    committed = REPO_DEMO_DIR
     assert committed.is_dir(), "data/demo is missing: run scripts/make_demo_data.py"
     for name in [*DEMO_FILES.values(), README_NAME]:
         assert (committed / name).read_bytes() == (demo.streets.parent / name).read_bytes(), (
@@ -144,32 +149,25 @@ def test_total_size_is_small(demo: DemoData) -> None:
     assert size < 1.5e6
 
 
-def test_demo_data_prefers_the_repository_copy() -> None:
+def test_demo_data_reads_the_installed_package_files() -> None:
     demo = demo_data()
-    assert demo.streets == datasets.REPO_DEMO_DIR / "synthetic_streets.geojson"
+    # the wheel ships data/demo as the package lifecircle.demo; nothing is generated
+    assert demo.streets.name == "synthetic_streets.geojson"
+    assert demo.streets.read_bytes() == (REPO_DEMO_DIR / "synthetic_streets.geojson").read_bytes()
     assert demo.crs_pois == "gcj02"
     assert "synthetic" in demo.description.lower()
 
 
-def test_demo_data_generates_into_a_given_directory(tmp_path: Path, demo: DemoData) -> None:
-    target = tmp_path / "nested" / "demo"
-    result = demo_data(target)
-    assert result.pois == target / "synthetic_pois_amap_gcj02.csv"
-    assert result.pois.read_bytes() == demo.pois.read_bytes()
-    # A complete directory is used as it is, not regenerated.
-    mtime = result.streets.stat().st_mtime_ns
-    assert demo_data(target).streets.stat().st_mtime_ns == mtime
+def test_the_installed_library_holds_no_demo_generator() -> None:
+    import lifecircle
 
-
-def test_demo_data_falls_back_to_the_user_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(datasets, "REPO_DEMO_DIR", tmp_path / "no-checkout")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    result = demo_data()
-    assert result.streets.parent.parent == tmp_path / "cache" / "lifecircle"
-    assert result.streets.parent.name.startswith("demo-")
-    assert all(Path(p).is_file() for p in [result.streets, result.pois, result.capacity])
+    package = Path(lifecircle.__file__).parent
+    sources = "".join(p.read_text(encoding="utf-8") for p in package.glob("*.py"))
+    assert "def build_demo_files" not in sources
+    # the demo is read in place: no cache folder, no home directory
+    demo_module = (package / "datasets.py").read_text(encoding="utf-8")
+    assert "cache" not in demo_module.lower()
+    assert "home()" not in demo_module
 
 
 # --- the area -----------------------------------------------------------------

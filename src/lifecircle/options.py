@@ -276,8 +276,8 @@ def _number(name: str, value: Any) -> float:
 
 
 def _check_crs(name: str, value: str | None) -> None:
-    if value is None or value.lower() == "auto":
-        return
+    if value is None or value.lower() in ("auto", "wgs84", "gcj02", "bd09"):
+        return  # the common names need no import of the coordinate module
     from .coords import parse_crs
 
     try:
