@@ -18,7 +18,6 @@ import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from shapely.geometry import LineString, MultiLineString, Point, Polygon, box
 from shapely.ops import nearest_points
 
 from lifecircle.coords import wgs84_to_gcj02
-from lifecircle.datasets import DEMO_DESCRIPTION, DEMO_FILES, README_NAME, DemoData
+from lifecircle.datasets import DEMO_FILES, README_NAME, DemoData
 from lifecircle.errors import InternalError
 
 __all__ = ["build_demo_files", "generate_demo"]

@@ -21,7 +21,7 @@ from lifecircle.coords import gcj02_to_wgs84
 from lifecircle.datasets import DEMO_FILES, README_NAME, DemoData, demo_data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from demo_generator import generate_demo  # noqa: E402 - development-only generator
+from demo_generator import generate_demo
 
 REPO_DEMO_DIR = Path(__file__).resolve().parents[1] / "data" / "demo"
 
