@@ -7,7 +7,12 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pytest
+from hypothesis import settings
 from shapely.geometry import LineString
+
+# No deadlines anywhere: the machine is shared and timings are not what is tested.
+settings.register_profile("lifecircle", deadline=None)
+settings.load_profile("lifecircle")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -46,3 +51,19 @@ def beijing_osm() -> Path:
     if not BEIJING_OSM.exists():
         pytest.skip(f"real OSM extract not found at {BEIJING_OSM}")
     return BEIJING_OSM
+
+
+@pytest.fixture(scope="session")
+def demo_outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One run of ``lifecircle demo`` (in process), shared by every test that reads it.
+
+    Tests that change files work on a copy (``shutil.copytree``).
+    """
+    from lifecircle.options import DEMO_STANDARD, Options
+    from lifecircle.pipeline import SitingRequest, run_pipeline
+    from lifecircle.study import Study
+
+    out = tmp_path_factory.mktemp("demo-outputs")
+    options = Options(standard=DEMO_STANDARD, progress=False)
+    run_pipeline(Study.from_demo(options=options), out, options, siting=SitingRequest(k=3))
+    return out

@@ -106,46 +106,30 @@ def read_yaml(path: str | Path) -> Any:
 def read_yaml_text(text: str, *, source: str = "<text>") -> Any:
     """Parse YAML text as :func:`read_yaml` does; ``source`` names it in errors."""
     try:
+        _refuse_duplicates(yaml.compose(text, Loader=_Loader), [], source)
         return yaml.load(text, Loader=_Loader)
     except _DuplicateKey as exc:
-        path = _path_at(text, exc.mark.line)
-        dotted = ".".join([*path, exc.key]) if path else exc.key
-        raise InputError(f"{source}: line {exc.mark.line + 1}: duplicate key {dotted}") from None
+        raise InputError(f"{source}: line {exc.mark.line + 1}: duplicate key {exc.key}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(f"{source}: {where}not valid YAML ({problem})") from None
 
 
-def _path_at(text: str, line: int) -> list[str]:
-    """The mapping keys that enclose ``line`` (0-based), from indentation."""
-    lines = text.splitlines()
-    if line >= len(lines):
-        return []
-    target = lines[line]
-    indent = len(target) - len(target.lstrip(" -"))
-    if "{" in target.split(":", 1)[-1]:
-        # a flow mapping: the key before the brace encloses the duplicate
-        head = target.split(":", 1)[0].strip(" -")
-        return [*_enclosing(lines, line, indent), head]
-    return _enclosing(lines, line, indent)
-
-
-def _enclosing(lines: list[str], line: int, indent: int) -> list[str]:
-    path: list[str] = []
-    for previous in reversed(lines[:line]):
-        stripped = previous.lstrip(" ")
-        if not stripped or stripped.startswith("#"):
-            continue
-        level = len(previous) - len(stripped)
-        if level < indent and ":" in stripped:
-            key = stripped.lstrip("- ").split(":", 1)[0].strip()
-            path.insert(0, key)
-            indent = level
-            if indent == 0:
-                break
-    return path
+def _refuse_duplicates(node: yaml.Node | None, path: list[Any], source: str) -> None:
+    """Walk the node tree; a key seen twice in one mapping is an error with its path."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            if key in seen and key != "<<":
+                raise _DuplicateKey(key_path([*path, key]), key_node.start_mark)
+            seen.add(key)
+            _refuse_duplicates(value_node, [*path, key], source)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _refuse_duplicates(item, [*path, i], source)
 
 
 def key_path(parts: list[Any] | tuple[Any, ...]) -> str:

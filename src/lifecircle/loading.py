@@ -67,7 +67,7 @@ import shapely
 
 from .coords import gcj02_to_wgs84, parse_crs, to_wgs84
 from .errors import InputError, InternalError
-from .osm import is_osm_path, osm_facilities_table, osm_residential_table, read_osm_features
+from .osm import osm_facilities_table, osm_residential_table, read_osm_features
 
 __all__ = [
     "PERSONS_PER_HOUSEHOLD_2020",
@@ -317,23 +317,9 @@ def _check_file(path: PathArg) -> Path:
 
 
 def _file_kind(file: Path) -> str:
-    name = file.name.lower()
-    if is_osm_path(file):
-        return "osm"
-    if name.endswith(_TEXT_SUFFIXES):
-        return "text"
-    if name.endswith(_EXCEL_SUFFIXES):
-        return "excel"
-    if name.endswith(_PARQUET_SUFFIXES):
-        return "parquet"
-    if name.endswith(_GEO_SUFFIXES):
-        return "geo"
-    if name.endswith(".xls"):
-        raise InputError("old-style .xls workbooks are not supported; save it as .xlsx", file=file)
-    raise InputError(
-        f"unsupported file type {file.suffix or '(no suffix)'!r}; use one of {_SUPPORTED}",
-        file=file,
-    )
+    from .formats import file_format
+
+    return file_format(file, "table")
 
 
 def _read_text(file: Path) -> pd.DataFrame:
