@@ -96,14 +96,25 @@ def test_beijing_results_are_explainable(beijing_study: Study, beijing_scores):
     hqjy = beijing_scores[beijing_scores["name"] == "华清嘉园小区"].iloc[0]
     assert hqjy["bus_stop_ok"]
     assert hqjy["bus_stop_m"] < 500
-    # types the extract has no facility of are missing for every compound, and say so
+    # types the extract has no facility of are no_data for every compound, never "missing"
     present = set(beijing_study.facilities["type"])
     absent = [t for t in beijing_study.standard.scored_types() if t not in present]
     assert "health_centre" in absent
+    assert len(absent) == 10  # of the 24 types GB 50180 scores
     for type_id in absent:
         assert beijing_scores[f"{type_id}_m"].isna().all()
-        assert beijing_scores["missing"].str.split(";").map(lambda m, t=type_id: t in m).all()
-    summary = beijing_study.summary()["results"]
+        assert not beijing_scores["missing"].str.split(";").map(lambda m, t=type_id: t in m).any()
+        assert beijing_scores["no_data"].str.split(";").map(lambda m, t=type_id: t in m).all()
+    full = beijing_study.summary()
+    summary = full["results"]
+    assert set(summary["no_data"]) == set(absent)
+    assert summary["coverage"]["types"]["health_centre"]["verdict"] == "no_data"
+    assert summary["coverage"]["types"]["health_centre"]["compounds_share"] is None
+    # both scores, and the one over the items with data is the higher
+    assert summary["scores"]["with_data"]["mean_score"] > summary["scores"]["all"]["mean_score"]
+    assert (summary["items"], summary["items_with_data"]) == (23, 13)
+    assert any("no facility at all in the data" in w for w in full["warnings"])
+    assert full["data_checks"]["types_without_data"] == absent
     # no population in OSM: coverage is counted by compounds only
     assert summary["coverage"]["types"]["bus_stop"]["population_share"] is None
     assert 0 < summary["coverage"]["types"]["bus_stop"]["compounds_share"] < 1

@@ -232,6 +232,16 @@ def _echo_result(run: RunResult) -> None:
         f"completeness (完善度) {results['completeness']:.0%}, mean score "
         f"{results['mean_score']:.1f}/100"
     )
+    scores = results.get("scores", {})
+    if results.get("no_data") and "with_data" in scores:
+        typer.echo(
+            f"  mean score {scores['all']['mean_score']:.0f} over all {results['items']} items; "
+            f"{scores['with_data']['mean_score']:.0f} over the {results['items_with_data']} "
+            f"items with data; {len(results['no_data'])} items without any facility in the "
+            f"data ({', '.join(results['no_data'])}): check the inputs. Tiers and maps use "
+            f"--score-basis {run.study.options.score_basis}."
+        )
+    _echo_data_checks(summary.get("data_checks", {}))
     for tier, cov in results["coverage"]["tiers"].items():
         share = cov["population_share"]
         who = "residents"
@@ -243,6 +253,29 @@ def _echo_result(run: RunResult) -> None:
     if run.siting is not None:
         _echo_siting(run.siting)
     typer.echo(f"wrote {len(run.written)} files to {run.out}")
+
+
+def _echo_data_checks(checks: dict[str, Any]) -> None:
+    """The data checks block: datum fit, types without data, unrouted points, street filter."""
+    if not checks:
+        return
+    typer.echo("  data checks:")
+    for fit in checks.get("datum", []):
+        verdict = "MISMATCH" if fit.get("mismatch") else "ok"
+        typer.echo(
+            f"    coordinates of {fit.get('layer')}: declared {fit.get('declared')}, "
+            f"best fit {fit.get('best')} ({verdict})"
+        )
+    without = checks.get("types_without_data") or []
+    typer.echo(f"    types without any facility: {', '.join(without) if without else 'none'}")
+    for layer, reasons in (checks.get("unrouted") or {}).items():
+        if reasons:
+            text = ", ".join(f"{n} {reason}" for reason, n in reasons.items())
+            typer.echo(f"    unrouted {layer}: {text}")
+    excluded = checks.get("street_filter") or {}
+    if excluded:
+        text = ", ".join(f"{n} by {rule}" for rule, n in excluded.items() if n)
+        typer.echo(f"    ways excluded by the street filter: {text or 'none'}")
 
 
 def _echo_siting(result: SitingResult) -> None:

@@ -131,6 +131,8 @@ def score_communities(
     communities: gpd.GeoDataFrame,
     origin_groups: NDArray[np.int64],
     standard: Standard,
+    *,
+    score_basis: str = "all",
 ) -> gpd.GeoDataFrame:
     """Score every compound against ``standard``.
 
@@ -148,6 +150,11 @@ def score_communities(
         ``communities``.
     standard
         The planning standard.
+    score_basis
+        ``"all"``: ``score`` and the tiers count every item, and an item whose
+        types have no facility at all in the data fails. ``"with_data"``: they
+        count only the items the data hold facilities for. Both scores are
+        kept (``score_all``, ``score_with_data``) either way.
 
     Returns
     -------
@@ -200,8 +207,13 @@ def score_communities(
         if f"{type_id}_ok" not in columns:
             threshold = standard.type_threshold_m(type_id)
             columns[f"{type_id}_ok"] = nearest[type_id] <= (threshold or 0.0)
-    tiers, score, missing = _verdicts(items, columns, n)
-    new: dict[str, Any] = {"score": score}
+    without = no_data_items(items, types)
+    tiers, scores_by_basis, missing = _verdicts(items, columns, n, without, score_basis)
+    new: dict[str, Any] = {
+        "score": scores_by_basis[score_basis],
+        "score_all": scores_by_basis["all"],
+        "score_with_data": scores_by_basis["with_data"],
+    }
     for tier_id, passed in tiers.items():
         new[f"tier_{tier_id}_pass"] = passed
     for item in items:
@@ -210,6 +222,7 @@ def score_communities(
             new[f"{item.id}_m"] = columns[f"{item.id}_m"]
             new[f"{item.id}_min"] = columns[f"{item.id}_min"]
     new["missing"] = missing
+    new["no_data"] = ";".join(i.id for i in items if i.id in without and not i.optional)
     for type_id in standard.scored_types():
         for suffix in ("m", "min", "n", "ok"):
             new[f"{type_id}_{suffix}"] = columns[f"{type_id}_{suffix}"]
@@ -220,24 +233,48 @@ def score_communities(
     )
 
 
+def no_data_items(items: list[ScoreItem], facility_types: NDArray[Any]) -> set[str]:
+    """Items none of whose types has a single facility in the data.
+
+    For such an item the data cannot tell a real gap from a gap in the data,
+    so its verdict is ``no_data``, kept apart from ``missing``.
+    """
+    present = set(pd.unique(np.asarray(facility_types, dtype=object)))
+    return {item.id for item in items if not present.intersection(item.types)}
+
+
 def _verdicts(
-    items: list[ScoreItem], columns: dict[str, Any], n: int
-) -> tuple[dict[str, NDArray[np.bool_]], NDArray[np.float64], list[str]]:
+    items: list[ScoreItem],
+    columns: dict[str, Any],
+    n: int,
+    without: set[str],
+    basis: str,
+) -> tuple[dict[str, NDArray[np.bool_]], dict[str, NDArray[np.float64]], list[str]]:
+    if basis not in ("all", "with_data"):
+        raise ValueError(f"score_basis must be all or with_data, got {basis!r}")
     tier_ids = list(dict.fromkeys(item.tier for item in items))
     tiers = {tier: np.ones(n, dtype=bool) for tier in tier_ids}
-    met = np.zeros(n)
-    total = 0.0
+    met = {"all": np.zeros(n), "with_data": np.zeros(n)}
+    total = {"all": 0.0, "with_data": 0.0}
     missing: list[list[str]] = [[] for _ in range(n)]
     for item in items:
         ok = np.asarray(columns[f"{item.id}_ok"], dtype=bool)
         if item.optional:
             continue
-        tiers[item.tier] &= ok
-        met += item.weight * ok
-        total += item.weight
-        for i in np.flatnonzero(~ok):
-            missing[i].append(item.id)
-    score = np.round(100.0 * met / total, 1) if total else np.full(n, np.nan)
+        has_data = item.id not in without
+        if has_data or basis == "all":
+            tiers[item.tier] &= ok
+        met["all"] += item.weight * ok
+        total["all"] += item.weight
+        if has_data:
+            met["with_data"] += item.weight * ok
+            total["with_data"] += item.weight
+            for i in np.flatnonzero(~ok):
+                missing[i].append(item.id)
+    score = {
+        key: np.round(100.0 * met[key] / total[key], 1) if total[key] else np.full(n, np.nan)
+        for key in met
+    }
     return tiers, score, [";".join(m) for m in missing]
 
 
@@ -249,16 +286,14 @@ def missing_items(scores: pd.DataFrame, standard: Standard) -> pd.DataFrame:
     ``clause``.
     """
     rows = []
+    without = _no_data_column(scores)
     for item in score_items(standard):
-        if item.optional:
+        if item.optional or item.id in without:
             continue
         failed = scores[~scores[f"{item.id}_ok"].astype(bool)]
         if failed.empty:
             continue
-        if item.kind == "requirement":
-            nearest = failed[f"{item.id}_m"]
-        else:
-            nearest = failed[f"{item.id}_min"] * standard.walk_speed_m_per_min
+        nearest = failed[f"{item.id}_m"]
         rows.append(
             pd.DataFrame(
                 {
@@ -296,7 +331,22 @@ def missing_items(scores: pd.DataFrame, standard: Standard) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)[columns]
 
 
-def _coverage(ok: pd.Series, population: pd.Series) -> dict[str, float | None]:
+def _no_data_column(scores: pd.DataFrame) -> set[str]:
+    if "no_data" not in scores or not len(scores):
+        return set()
+    return {i for i in str(scores["no_data"].iloc[0] or "").split(";") if i}
+
+
+def _coverage(ok: pd.Series, population: pd.Series, *, no_data: bool = False) -> dict[str, Any]:
+    if no_data:
+        # no facility of the item in the data: a share would pass a data gap off as a service gap
+        return {
+            "verdict": "no_data",
+            "compounds_share": None,
+            "compounds_met": None,
+            "population_share": None,
+            "population_met": None,
+        }
     ok = ok.astype(bool)
     known = population.notna()
     total_pop = float(population[known].sum())
@@ -306,7 +356,7 @@ def _coverage(ok: pd.Series, population: pd.Series) -> dict[str, float | None]:
         "population_share": round(float(population[known & ok].sum()) / total_pop, 4)
         if total_pop > 0
         else None,
-        "population_met": round(float(population[known & ok].sum()), 1) if total_pop > 0 else None,
+        "population_met": round(float(population[known & ok].sum())) if total_pop > 0 else None,
     }
 
 
@@ -320,14 +370,18 @@ def summarise(scores: pd.DataFrame, standard: Standard, *, worst: int = 10) -> d
     give no formal definition, so this is a lifecircle convention.
     """
     population = scores["population"] if "population" in scores else pd.Series(np.nan, scores.index)
+    without = _no_data_column(scores)
     coverage_types = {
-        t: {"threshold_m": standard.type_threshold_m(t), **_coverage(scores[f"{t}_ok"], population)}
+        t: {
+            "threshold_m": standard.type_threshold_m(t),
+            **_coverage(scores[f"{t}_ok"], population, no_data=t in without),
+        }
         for t in standard.scored_types()
     }
     coverage_categories = {
         c.id: {
             "threshold_m": standard.threshold_m(c),
-            **_coverage(scores[f"{c.id}_ok"], population),
+            **_coverage(scores[f"{c.id}_ok"], population, no_data=c.id in without),
         }
         for c in standard.categories
     }
@@ -336,19 +390,26 @@ def summarise(scores: pd.DataFrame, standard: Standard, *, worst: int = 10) -> d
         for t in standard.tiers
         if f"tier_{t.id}_pass" in scores
     }
-    known = population.notna() & (population > 0)
-    if known.any():
-        completeness = (
-            float(np.average(scores.loc[known, "score"], weights=population[known])) / 100
-        )
-    else:
-        completeness = float(scores["score"].mean()) / 100 if len(scores) else float("nan")
+    completeness = _completeness(scores, "score", population)
     worst_rows = scores.sort_values(["score", "population"], ascending=[True, False]).head(worst)
+    by_basis = {
+        basis: {
+            "completeness": round(_completeness(scores, f"score_{basis}", population), 4),
+            "mean_score": round(float(scores[f"score_{basis}"].mean()), 2),
+        }
+        for basis in ("all", "with_data")
+        if f"score_{basis}" in scores and len(scores)
+    }
+    items = [i for i in score_items(standard) if not i.optional]
     return {
         "compounds": len(scores),
-        "population": round(float(population.sum()), 1) if population.notna().any() else None,
+        "population": round(float(population.sum())) if population.notna().any() else None,
         "completeness": round(completeness, 4),
         "mean_score": round(float(scores["score"].mean()), 2) if len(scores) else None,
+        "scores": by_basis,
+        "items": len(items),
+        "items_with_data": sum(1 for i in items if i.id not in without),
+        "no_data": [i.id for i in items if i.id in without],
         "coverage": {
             "types": coverage_types,
             "categories": coverage_categories,
@@ -361,9 +422,17 @@ def summarise(scores: pd.DataFrame, standard: Standard, *, worst: int = 10) -> d
                 "score": float(r.score),
                 "population": None
                 if pd.isna(getattr(r, "population", np.nan))
-                else float(r.population),
+                else round(float(r.population)),
                 "missing": r.missing,
             }
             for r in worst_rows.itertuples(index=False)
         ],
     }
+
+
+def _completeness(scores: pd.DataFrame, column: str, population: pd.Series) -> float:
+    """Population-weighted mean of a score column over 100 (compound mean without population)."""
+    known = population.notna() & (population > 0)
+    if known.any():
+        return float(np.average(scores.loc[known, column], weights=population[known])) / 100
+    return float(scores[column].mean()) / 100 if len(scores) else float("nan")

@@ -434,7 +434,12 @@ class Study:
         """Score every compound; see :mod:`lifecircle.scoring` for the columns."""
         if "_scores" not in self.__dict__:
             scores = score_communities(
-                self.engine, self.facilities, self.communities, self._groups, self.standard
+                self.engine,
+                self.facilities,
+                self.communities,
+                self._groups,
+                self.standard,
+                score_basis=self.options.score_basis,
             )
             status = self._origin_status()
             for column in status:
@@ -467,6 +472,8 @@ class Study:
         """Coverage, worst-served compounds, completeness, parameters and provenance."""
         scores = self.score()
         facilities = self.facility_snaps()
+        results = summarise(scores, self.standard)
+        checks = self.data_checks()
         return {
             "title": "lifecircle study summary",
             "standard": {
@@ -487,11 +494,78 @@ class Study:
             "facilities_by_type": facilities["type"].value_counts().sort_index().to_dict(),
             "facilities_not_routed": int((facilities["snap_status"] != "ok").sum()),
             "compounds_not_routed": int((scores["route_status"] != "ok").sum()),
-            "results": summarise(scores, self.standard),
+            "results": results,
+            "data_checks": checks,
+            "options": self.options.to_dict(),
             "provenance": self.standard.to_dict(),
-            "warnings": list(self.warnings),
+            "warnings": [*self.warnings, *checks["warnings"]],
             "attribution": self.attribution(),
         }
+
+    def data_checks(self) -> dict[str, Any]:
+        """What the data can and cannot tell, to show beside every verdict.
+
+        ``types_without_data``: types the standard scores of which the inputs
+        hold no facility at all (their items are ``no_data``, not missing);
+        ``scarce_types``: types with implausibly few facilities for the area
+        (fewer than an eighth of what it takes to cover it at the type's
+        threshold), which may be a gap in the data too; ``unrouted``: points
+        that could not be routed, by layer and reason; ``datum``: how each
+        layer fits the streets under each coordinate reading (when checked);
+        ``street_filter``: the ways the walkable filter excluded, by rule.
+        """
+        if "_data_checks" in self.__dict__:
+            return self.__dict__["_data_checks"]
+        types = self.facilities["type"].astype(str)
+        counts = types.value_counts()
+        scored = list(self.standard.scored_types())
+        without = [t for t in scored if counts.get(t, 0) == 0]
+        area_m2 = float(study_area(self.communities, self.boundary, self.network.crs).area)
+        scarce = []
+        for type_id in scored:
+            have = int(counts.get(type_id, 0))
+            radius = self.standard.type_threshold_m(type_id)
+            if not have or not radius:
+                continue
+            # facilities needed to cover the area if each served a full disc of its radius
+            needed = area_m2 / (np.pi * float(radius) ** 2)
+            if have < needed / 8:
+                scarce.append(
+                    {"type": type_id, "facilities": have, "needed_at_least": round(needed, 1)}
+                )
+        warnings = []
+        if without:
+            items = self.score()["no_data"].iloc[0] if len(self.communities) else ""
+            warnings.append(
+                f"{len(without)} of the {len(scored)} facility types the standard scores have no "
+                f"facility at all in the data ({', '.join(without)}); their items ({items}) are "
+                "no_data, not gaps: check the inputs, or add the facilities if they exist"
+            )
+        for entry in scarce:
+            warnings.append(
+                f"only {entry['facilities']} {entry['type']} in the data for an area that needs "
+                f"at least {entry['needed_at_least']:g} to be covered at the type's radius: "
+                "check that the inputs hold them all"
+            )
+        checks = {
+            "types_without_data": without,
+            "scarce_types": scarce,
+            "unrouted": self.unrouted_summary(),
+            "datum": [fit for fit in self.__dict__.get("_datum_fits", [])],
+            "street_filter": dict(getattr(self.network.report, "excluded_by_rule", {}) or {}),
+            "warnings": warnings,
+        }
+        self.__dict__["_data_checks"] = checks
+        return checks
+
+    def unrouted_summary(self) -> dict[str, dict[str, int]]:
+        """Points that could not be routed, counted by layer and reason."""
+        out: dict[str, dict[str, int]] = {}
+        for layer, name in ((FACILITY_LAYER, "facilities"), (ORIGIN_LAYER, "origins")):
+            status = pd.Series(self.engine.snaps(layer).status)
+            bad = status[status != "ok"].value_counts()
+            out[name] = {str(k): int(v) for k, v in bad.items()}
+        return out
 
     def attribution(self) -> list[str]:
         """Licence notes for the data used (OpenStreetMap data is ODbL)."""
