@@ -1451,8 +1451,9 @@ def load_communities(
     front = {
         "community_id": _plain(ids),
         "name": _plain(_names(source, name_name)),
-        "population": np.where(
-            np.isnan(population), households * persons_per_household, population
+        # residents are whole people: households x 2.62 is rounded once, here
+        "population": np.round(
+            np.where(np.isnan(population), households * persons_per_household, population)
         ),
         "households": households,
     }
