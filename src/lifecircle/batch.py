@@ -115,7 +115,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -128,6 +128,9 @@ from shapely.geometry.base import BaseGeometry
 from .config import key_path, read_yaml
 from .errors import InputError, LifecircleError, MissingDataError
 from .options import Options
+
+if TYPE_CHECKING:
+    from .study import Study
 
 logger = logging.getLogger(__name__)
 
@@ -889,6 +892,7 @@ def _area_options(spec: AreaSpec) -> Options:
 def _own_files_study(spec: AreaSpec) -> Any:
     from .study import Study
 
+    assert spec.network is not None and spec.communities is not None
     return Study.from_files(
         spec.network,
         list(spec.facilities),
@@ -900,7 +904,7 @@ def _own_files_study(spec: AreaSpec) -> Any:
     )
 
 
-def _write_area_outputs(study: Any, spec: AreaSpec) -> None:
+def _write_area_outputs(study: Study, spec: AreaSpec) -> None:
     """The outputs of ``lifecircle score``, by the same pipeline."""
     from .pipeline import run_pipeline
 
@@ -1107,7 +1111,7 @@ def _clipped_network(source: SharedSource, reach: BaseGeometry, area_id: str) ->
     return network
 
 
-def _clipped_study(spec: AreaSpec) -> Any:
+def _clipped_study(spec: AreaSpec) -> Study | None:
     """The study of one area cut from the shared layers, or ``None`` without compounds."""
     from .coords import parse_crs
     from .loading import detect_gcj02_shift, load_communities, load_facilities, load_gates
@@ -1231,7 +1235,11 @@ def _load_whole(
     if kind == "network":
         frame = gpkg_ready(load_network(path).segments(to_crs=4326))
         return frame, {"note": f"walkable segments of {path}, loaded once for the batch"}
-    loader = {"facilities": load_facilities, "communities": load_communities}.get(kind, load_gates)
+    loaders: dict[str, Callable[..., Any]] = {
+        "facilities": load_facilities,
+        "communities": load_communities,
+    }
+    loader = loaders.get(kind, load_gates)
     result = loader(path, crs=crs)
     write_table(result.rejects, rejects_path)
     note = (

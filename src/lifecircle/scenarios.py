@@ -48,7 +48,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -63,6 +63,9 @@ from .network import WalkNetwork, network_report
 from .outputs import refuse_to_overwrite, write_json, write_layers, write_table
 from .scoring import summarise
 from .standards import FACILITY_TYPE_IDS
+
+if TYPE_CHECKING:
+    from .study import Study
 
 logger = logging.getLogger(__name__)
 
@@ -644,7 +647,7 @@ def _edit_row(
     }
 
 
-def _plan(study: Any, scenario: Scenario) -> _Plan:
+def _plan(study: Study, scenario: Scenario) -> _Plan:
     rows: list[dict[str, Any]] = []
     facilities = _edited_facilities(study, scenario, rows)
     network = _edited_network(study, scenario, rows)
@@ -659,7 +662,7 @@ def _plan(study: Any, scenario: Scenario) -> _Plan:
 
 
 def _edited_facilities(
-    study: Any, scenario: Scenario, rows: list[dict[str, Any]]
+    study: Study, scenario: Scenario, rows: list[dict[str, Any]]
 ) -> gpd.GeoDataFrame:
     facilities = study.facilities
     ids = facilities["facility_id"].astype(str)
@@ -711,7 +714,7 @@ def _edited_facilities(
     return gpd.GeoDataFrame(merged, geometry=facilities.geometry.name, crs=facilities.crs)
 
 
-def _edited_network(study: Any, scenario: Scenario, rows: list[dict[str, Any]]) -> WalkNetwork:
+def _edited_network(study: Study, scenario: Scenario, rows: list[dict[str, Any]]) -> WalkNetwork:
     net = study.network
     for selector in scenario.remove_links:
         net, drop = _select(net, selector, scenario)
@@ -745,7 +748,7 @@ def _edited_network(study: Any, scenario: Scenario, rows: list[dict[str, Any]]) 
 
 
 def _edited_gates(
-    study: Any, scenario: Scenario, rows: list[dict[str, Any]]
+    study: Study, scenario: Scenario, rows: list[dict[str, Any]]
 ) -> gpd.GeoDataFrame | None:
     if not scenario.add_gates:
         return study.gates
@@ -773,7 +776,7 @@ def _edited_gates(
     return gpd.GeoDataFrame(merged, geometry=study.gates.geometry.name, crs=study.gates.crs)
 
 
-def apply_scenario(study: Any, scenario: Scenario | str | Path) -> Any:
+def apply_scenario(study: Study, scenario: Scenario | str | Path) -> Any:
     """A new study with the scenario's changes; the base study is not modified.
 
     Parameters
@@ -883,7 +886,7 @@ def _verdicts(scores: pd.DataFrame, standard: Any) -> list[tuple[str, str, NDArr
     return out
 
 
-def compare(base: Any, changed: Any, *, scenario: Scenario | None = None) -> ScenarioDiff:
+def compare(base: Study, changed: Study, *, scenario: Scenario | None = None) -> ScenarioDiff:
     """Verdicts and coverage of ``changed`` against ``base``.
 
     Parameters
@@ -1032,7 +1035,7 @@ def _diff_summary(
     }
 
 
-def run_scenario(study: Any, scenario: Scenario | str | Path) -> ScenarioDiff:
+def run_scenario(study: Study, scenario: Scenario | str | Path) -> ScenarioDiff:
     """Load (if needed), apply and compare a scenario in one call.
 
     Examples

@@ -42,7 +42,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -57,6 +57,9 @@ from .errors import InputError, MissingDataError
 from .network import WalkNetwork
 from .outputs import refuse_to_overwrite, write_json, write_layers, write_table
 from .scoring import ORIGIN_LAYER
+
+if TYPE_CHECKING:
+    from .study import Study
 
 logger = logging.getLogger(__name__)
 
@@ -287,7 +290,7 @@ class _Target:
     min_count: int
 
 
-def _resolve_target(study: Any, target: str, threshold_m: float | None) -> _Target:
+def _resolve_target(study: Study, target: str, threshold_m: float | None) -> _Target:
     standard = study.standard
     category = next((c for c in standard.categories if c.id == target), None)
     if category is not None:
@@ -300,9 +303,11 @@ def _resolve_target(study: Any, target: str, threshold_m: float | None) -> _Targ
             column="type",
         )
     requirement = standard.requirement(target)
-    threshold = standard.type_threshold_m(target) if threshold_m is None else threshold_m
+    found = standard.type_threshold_m(target) if threshold_m is None else threshold_m
+    if found is None:
+        raise InputError(f"standard {standard.id} gives no threshold for {target!r}", column="type")
     min_count = requirement.min_count if requirement is not None else 1
-    return _Target(target, "type", float(threshold), (target,), int(min_count))
+    return _Target(target, "type", float(found), (target,), int(min_count))
 
 
 def _population_weights(communities: pd.DataFrame) -> tuple[NDArray[np.float64], str]:
@@ -325,7 +330,7 @@ def _still_needed(scores: pd.DataFrame, target: _Target) -> NDArray[np.int64]:
     return np.where(ok, 0, need)
 
 
-def worst_covered_type(study: Any) -> str:
+def worst_covered_type(study: Study) -> str:
     """The facility type whose absence leaves the most residents failing the standard.
 
     A resident counts against a type when the type is out of reach of their
@@ -394,7 +399,7 @@ def worst_covered_type(study: Any) -> str:
 
 
 def coverage_matrix(
-    study: Any,
+    study: Study,
     candidates: gpd.GeoDataFrame,
     threshold_m: float,
     compounds: NDArray[np.int64],
@@ -602,6 +607,7 @@ def exact_cover(
             "solution known",
             result.message,
         )
+    assert picked is not None
     return np.sort(picked).astype(np.int64), optimal
 
 
@@ -719,7 +725,7 @@ class SitingResult:
 
 
 def recommend_sites(
-    study: Any,
+    study: Study,
     type_id: str,
     k: int,
     *,

@@ -29,6 +29,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from .access import two_step_fca
 from .coords import parse_crs
@@ -520,7 +521,7 @@ class Study:
         counts = types.value_counts()
         scored = list(self.standard.scored_types())
         without = [t for t in scored if counts.get(t, 0) == 0]
-        area_m2 = float(study_area(self.communities, self.boundary, self.network.crs).area)
+        area_m2 = float(shapely.area(study_area(self.communities, self.boundary, self.network.crs)))
         scarce = []
         for type_id in scored:
             have = int(counts.get(type_id, 0))
