@@ -51,7 +51,14 @@ from .standards import Standard, load_standard
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LoadReport", "Study", "concat_facilities", "join_capacity", "load_report"]
+__all__ = [
+    "LoadReport",
+    "Study",
+    "concat_facilities",
+    "join_capacity",
+    "load_boundary",
+    "load_report",
+]
 
 
 @dataclass
@@ -259,6 +266,10 @@ class Study:
             max_snap_m=max_snap_m,
             progress=progress,
         )
+        # the small files first, so that a bad one fails before the network is read
+        boundary_frame = load_boundary(boundary) if boundary is not None else None
+        if not isinstance(standard, Standard):
+            standard = load_standard(options.standard)
         net = load_network(network)
         paths = [facilities] if isinstance(facilities, str | Path) else list(facilities)
         reports: list[LoadReport] = []
@@ -279,13 +290,12 @@ class Study:
             )
             reports.append(load_report(gate_result, "gates"))
             gate_frame = gate_result.data
-        boundary_frame = gpd.read_file(boundary) if boundary is not None else None
         study = cls(
             net,
             fac,
             comm_result.data,
             options=options,
-            standard=standard if isinstance(standard, Standard) else None,
+            standard=standard,
             gates=gate_frame,
             boundary=boundary_frame,
         )
@@ -306,29 +316,8 @@ class Study:
         return study
 
     def resolve_target(self, name: str) -> str:
-        """A type or category id from its id or its Chinese or English name.
-
-        ``养老院`` and ``nursing_home`` both give ``nursing_home``; an unknown
-        name raises :class:`~lifecircle.errors.InputError` listing the choices.
-        """
-        from .taxonomy import default_taxonomy
-
-        text = name.strip()
-        names: dict[str, str] = {}
-        for category in self.standard.categories:
-            for label in (category.id, category.name_zh, getattr(category, "name_en", "")):
-                if label:
-                    names[str(label).lower()] = category.id
-        for ftype in default_taxonomy().types.values():
-            for label in (ftype.id, ftype.name_zh, ftype.name_en):
-                if label:
-                    names.setdefault(str(label).lower(), ftype.id)
-        if text.lower() in names:
-            return names[text.lower()]
-        choices = sorted({v for v in names.values()})
-        raise InputError(
-            f"unknown facility type or category {name!r}; choose one of " + ", ".join(choices)
-        )
+        """A type or category id from its id or its Chinese or English name."""
+        return resolve_target(self.standard, name)
 
     # ------------------------------------------------------------ routing
     @cached_property
@@ -632,10 +621,68 @@ class Study:
         return self.__dict__["_gaps"]
 
 
+def resolve_target(standard: Standard, name: str) -> str:
+    """A type or category id from its id or its Chinese or English name.
+
+    ``养老院`` and ``nursing_home`` both give ``nursing_home``; an unknown
+    name raises :class:`~lifecircle.errors.InputError` listing the choices.
+
+    Examples
+    --------
+    >>> from lifecircle.standards import load_standard
+    >>> resolve_target(load_standard("gb50180-2018"), "养老院")
+    'nursing_home'
+    """
+    from .taxonomy import default_taxonomy
+
+    text = name.strip()
+    names: dict[str, str] = {}
+    for category in standard.categories:
+        for label in (category.id, category.name_zh, getattr(category, "name_en", "")):
+            if label:
+                names[str(label).lower()] = category.id
+    for ftype in default_taxonomy().types.values():
+        for label in (ftype.id, ftype.name_zh, ftype.name_en):
+            if label:
+                names.setdefault(str(label).lower(), ftype.id)
+    if text.lower() in names:
+        return names[text.lower()]
+    choices = sorted(set(names.values()))
+    raise InputError(
+        f"unknown facility type or category {name!r}; choose one of " + ", ".join(choices)
+    )
+
+
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise InputError(f"{what} lack the column(s) {', '.join(missing)}", column=missing[0])
+
+
+def load_boundary(path: str | Path) -> gpd.GeoDataFrame:
+    """The study-area polygon(s) from a GIS file, in WGS84.
+
+    Refuses, naming the file, what is not a boundary: a table without
+    geometries, points or lines, an empty layer, or a file without a CRS.
+    """
+    from .formats import file_format
+
+    file = Path(path)
+    file_format(file, "boundary")
+    try:
+        frame = gpd.read_file(file)
+    except Exception as exc:  # pyogrio raises its own error types for unreadable files
+        raise InputError(f"cannot read the boundary: {exc}", file=file) from None
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.isna().all() or frame.empty:
+        raise InputError("the boundary file holds no polygon", file=file)
+    polygonal = frame.geom_type.isin(["Polygon", "MultiPolygon"])
+    if not polygonal.all():
+        row = int(np.flatnonzero(~polygonal.to_numpy())[0]) + 1
+        kind = frame.geom_type.iloc[row - 1]
+        raise InputError(f"the boundary must be polygons, not {kind}", file=file, row=row)
+    if frame.crs is None:
+        raise InputError("the boundary file has no coordinate system (CRS)", file=file)
+    return frame.to_crs(4326)
 
 
 def load_report(result: Any, kind: str) -> LoadReport:
