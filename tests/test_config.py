@@ -60,3 +60,18 @@ def test_scenario_with_duplicate_keys_is_refused(tmp_path: Path) -> None:
 def test_key_path() -> None:
     assert key_path(["areas", 2, "network"]) == "areas[2].network"
     assert key_path([]) == "(top level)"
+
+
+def test_scenario_facility_far_from_the_study_is_refused(tmp_path: Path) -> None:
+    from lifecircle.options import Options
+    from lifecircle.scenarios import run_scenario
+    from lifecircle.study import Study
+
+    study = Study.from_demo(options=Options(standard="puxieshi-2021", progress=False))
+    far = tmp_path / "far.yaml"
+    far.write_text(
+        "name: far\nadd_facilities:\n  - {id: n1, type: park, lon: 108.66, lat: 28.01}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError, match=r"add_facilities\[0\].*km from the study"):
+        run_scenario(study, far)

@@ -709,9 +709,32 @@ def _edited_facilities(
         ]
     for new, point in zip(scenario.add_facilities, added.geometry, strict=True):
         rows.append(_edit_row("add_facility", new.key, new.id, new.name, new.type, point, 0))
+    _refuse_far_points(study, added.geometry, [f.key for f in scenario.add_facilities], scenario)
     added = added.to_crs(facilities.crs)
     merged = pd.concat([kept, added], ignore_index=True)
     return gpd.GeoDataFrame(merged, geometry=facilities.geometry.name, crs=facilities.crs)
+
+
+def _refuse_far_points(
+    study: Study, points: gpd.GeoSeries, keys: list[str], scenario: Scenario
+) -> None:
+    """An added point beyond the snap limit of every street is a typo, not a plan."""
+    import shapely
+
+    if not len(points):
+        return
+    projected = points.to_crs(study.network.crs).to_numpy()
+    tree = shapely.STRtree(np.asarray(study.network.segment_geometries))
+    (which, _), distances = tree.query_nearest(projected, return_distance=True, all_matches=False)
+    nearest = np.full(len(projected), np.inf)
+    nearest[which] = distances
+    for key, metres in zip(keys, nearest, strict=True):
+        if metres > study.max_snap_m:
+            raise scenario.fail(
+                key,
+                f"the point lies {metres / 1000:,.1f} km from the study's nearest street "
+                f"(beyond the {study.max_snap_m:g} m snap limit): check lon/lat and the crs",
+            )
 
 
 def _edited_network(study: Study, scenario: Scenario, rows: list[dict[str, Any]]) -> WalkNetwork:
@@ -811,11 +834,10 @@ def apply_scenario(study: Study, scenario: Scenario | str | Path) -> Any:
         plan.network,
         plan.facilities,
         study.communities,
+        options=study.options,
         standard=study.standard,
         gates=plan.gates,
         boundary=study.boundary,
-        max_snap_m=study.max_snap_m,
-        progress=study.progress,
     )
     changed.inputs = {**study.inputs, "scenario": scenario.source}
     changed.load_reports = list(study.load_reports)
