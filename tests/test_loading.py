@@ -174,6 +174,8 @@ def test_xlsx_with_sheet_choice(tmp_path):
         load_facilities(path, sheet="设施表", taxonomy=TAX)
     with pytest.raises(InputError, match=r"no coordinate columns.*columns found: 说明"):
         load_communities(path)
+    with pytest.raises(InputError, match=r"sheets \['说明', '设施'\].*sheet=, --sheet"):
+        load_communities(path)
 
 
 def test_xlsx_numeric_ids_and_blank_rows(tmp_path):
@@ -240,9 +242,11 @@ def test_geopackage_layers(tmp_path):
     pois_frame().to_file(path, layer="all_pois", driver="GPKG")
     chosen = load_facilities(path, layer="all_pois", taxonomy=TAX)
     assert_truth(chosen.data)
-    first = load_facilities(path, taxonomy=TAX)
-    assert first.rows_read == 2
-    assert any("read the first, 'schools'" in note for note in first.notes)
+    with pytest.raises(
+        InputError, match=r"2 layers, \['schools', 'all_pois'\].*layer= \(--layer\)"
+    ):
+        load_facilities(path, taxonomy=TAX)
+    assert load_facilities(path, layer="schools", taxonomy=TAX).rows_read == 2
     with pytest.raises(InputError, match="no layer 'shops'"):
         load_facilities(path, layer="shops", taxonomy=TAX)
 
@@ -525,7 +529,8 @@ BAD_FACILITIES = (
 
 @pytest.fixture
 def bad_facilities(tmp_path) -> LoadResult:
-    return load_facilities(write_csv(tmp_path / "pois.csv", BAD_FACILITIES), taxonomy=TAX)
+    path = write_csv(tmp_path / "pois.csv", BAD_FACILITIES)
+    return load_facilities(path, taxonomy=TAX, max_reject_share=1.0)
 
 
 def test_every_bad_facility_row_is_rejected_with_its_reason(bad_facilities):
@@ -679,7 +684,7 @@ def test_community_polygons_repaired_or_rejected(tmp_path):
     assert not bowtie.is_valid
     path = tmp_path / "xq.geojson"
     frame.to_file(path, driver="GeoJSON")
-    result = load_communities(path)
+    result = load_communities(path, max_reject_share=1.0)
     assert list(result.data["community_id"]) == ["C1", "C2"]
     assert result.data.geometry.is_valid.all()
     assert result.data.geometry.iloc[1].area == pytest.approx(bowtie.buffer(0).area * 2)
@@ -735,7 +740,9 @@ def test_gates_with_unknown_communities(tmp_path, communities):
         "G4,,116.30,40.01\n"  # no compound
         "G1,XQ2,116.3032,40.0103\n"  # duplicate gate id
     )
-    result = load_gates(write_csv(tmp_path / "gates.csv", text), communities=communities)
+    result = load_gates(
+        write_csv(tmp_path / "gates.csv", text), communities=communities, max_reject_share=1.0
+    )
     assert list(result.data["gate_id"]) == ["G1", "G3"]
     assert list(result.data["community_id"]) == ["XQ1", "XQ2"]
     assert result.rejects[["row", "column", "reason", "value"]].values.tolist() == [
