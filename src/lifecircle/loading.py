@@ -70,6 +70,7 @@ from .coords import (
     gcj02_to_wgs84,
     looks_projected,
     parse_crs,
+    projected_crs_candidates,
     projected_crs_hint,
     to_wgs84,
 )
@@ -77,14 +78,18 @@ from .errors import InputError, InternalError
 from .osm import is_osm_path, osm_facilities_table, osm_residential_table, read_osm_features
 
 __all__ = [
+    "DEFAULT_MAX_GATE_DISTANCE_M",
     "DEFAULT_MAX_REJECT_SHARE",
     "EXCEL_MAX_CHARS",
     "PERSONS_PER_HOUSEHOLD_2020",
     "REJECT_COLUMNS",
     "LoadResult",
+    "check_network_crs",
     "clean_text",
     "dbf_code_page",
     "detect_gcj02_shift",
+    "gate_distance_warnings",
+    "gate_distances",
     "load_communities",
     "load_facilities",
     "load_gates",
@@ -1277,16 +1282,20 @@ def _projected_error(
     source: _Source, lon_name: str, lat_name: str, x: np.ndarray, y: np.ndarray
 ) -> InputError:
     """Metres where degrees were expected: say so, and which EPSG codes fit."""
+    where = f"columns {lon_name} and {lat_name}" if lon_name != lat_name else f"column {lon_name}"
+    return _metres_error(source.file, where, x, y)
+
+
+def _metres_error(file: Path, where: str, x: np.ndarray, y: np.ndarray) -> InputError:
     order = axis_order(x, y)
     surveyor = ""
     if order == "yx":
         x, y = y, x
         surveyor = " in surveyor order (X northing, Y easting)"
-    where = f"columns {lon_name} and {lat_name}" if lon_name != lat_name else f"column {lon_name}"
     return InputError(
         f"{where} hold projected coordinates in metres{surveyor}, not degrees "
         f"(median {np.median(x):.0f}, {np.median(y):.0f}); {projected_crs_hint(x, y)}",
-        file=source.file,
+        file=file,
     )
 
 
@@ -1361,6 +1370,13 @@ def _geometry_in_wgs84(
     missing = (geometry.isna() | geometry.is_empty).to_numpy(dtype=bool)
     ledger.reject(missing, R_GEOMETRY_MISSING, column="geometry")
     geometry = _blank_out(geometry, ledger.alive)
+    if not crs_name.startswith("EPSG:") and (declared is None or declared.is_geographic):
+        # A GeoJSON without a "crs" member counts as WGS84, whatever its numbers are.
+        centres = shapely.bounds(geometry.to_numpy()[ledger.alive])
+        x, y = (centres[:, 0] + centres[:, 2]) / 2, (centres[:, 1] + centres[:, 3]) / 2
+        if looks_projected(x, y):
+            said = "no CRS" if declared is None else f"{declared.name} (degrees)"
+            raise _metres_error(source.file, f"the geometry (the file declares {said})", x, y)
     if crs_name.startswith("EPSG:"):
         if declared is not None and pyproj.CRS(crs_name) != declared:
             message = f"file declares {declared.to_string()}, crs={crs_name!r} overrides it"
@@ -2125,6 +2141,161 @@ def _gate_communities(
         resolved = resolved.fillna(from_name)
     ledger.reject(resolved.isna().to_numpy(), R_UNKNOWN_COMMUNITY, column=column, values=raw)
     return resolved
+
+
+# ---------------------------------------------------------------------------
+# Checks across layers
+# ---------------------------------------------------------------------------
+
+#: Distance from its compound beyond which a gate is reported.
+DEFAULT_MAX_GATE_DISTANCE_M = 500.0
+# Far gates listed one by one before the rest are only counted.
+_LISTED_GATES = 10
+
+
+def gate_distances(gates: gpd.GeoDataFrame, communities: gpd.GeoDataFrame) -> pd.Series:
+    """Metres from each gate to its own compound (0 inside a compound's polygon).
+
+    Parameters
+    ----------
+    gates
+        ``load_gates(...).data``: ``community_id`` and point geometry.
+    communities
+        ``load_communities(...).data``: ``community_id`` and point or polygon geometry.
+
+    Returns
+    -------
+    pandas.Series
+        Indexed like ``gates``; NaN for a gate whose compound is unknown.
+    """
+    if len(gates) == 0:
+        return pd.Series([], index=gates.index, dtype=float)
+    local = _in_wgs84(gpd.GeoSeries(gates.geometry)).estimate_utm_crs()
+    shapes = gpd.GeoSeries(communities.geometry).set_axis(
+        _id_strings(communities["community_id"].reset_index(drop=True)).to_numpy()
+    )
+    shapes = shapes[~shapes.index.duplicated()]
+    owner = _id_strings(gates["community_id"].reset_index(drop=True))
+    known = owner.isin(shapes.index).to_numpy()
+    distance = np.full(len(gates), np.nan)
+    if known.any():
+        own = _in_wgs84(shapes).to_crs(local).reindex(owner[known].to_numpy())
+        points = _in_wgs84(gpd.GeoSeries(gates.geometry)).to_crs(local).to_numpy()[known]
+        distance[known] = shapely.distance(points, own.to_numpy())
+    return pd.Series(distance, index=gates.index, name="distance_m")
+
+
+def gate_distance_warnings(
+    gates: gpd.GeoDataFrame,
+    communities: gpd.GeoDataFrame,
+    max_m: float = DEFAULT_MAX_GATE_DISTANCE_M,
+) -> list[str]:
+    """Say which gates lie farther than ``max_m`` from their compound.
+
+    A gate two kilometres from its compound is almost always a wrong
+    ``community_id`` or a typing error in its coordinates, and it would make
+    the compound's walking distances wrong without any other sign.
+
+    Parameters
+    ----------
+    gates, communities
+        As for :func:`gate_distances`.
+    max_m
+        Distance in metres; a gate exactly at it is not reported.
+
+    Returns
+    -------
+    list of str
+        One warning per far gate (the first ten; then one line counting the
+        rest), empty when every gate is near its compound.
+
+    Examples
+    --------
+    >>> xq = gpd.GeoDataFrame({"community_id": ["XQ1"]},
+    ...     geometry=gpd.points_from_xy([116.33], [40.0]), crs=4326)
+    >>> gates = gpd.GeoDataFrame({"gate_id": ["G1", "G2"], "community_id": ["XQ1", "XQ1"]},
+    ...     geometry=gpd.points_from_xy([116.331, 116.33], [40.0, 40.02]), crs=4326)
+    >>> [message[:44] for message in gate_distance_warnings(gates, xq)]
+    ['gate G2 lies 2220 m from its compound XQ1 (m']
+    """
+    if not (np.isfinite(max_m) and max_m > 0):
+        raise InputError(f"must be a positive distance, not {max_m!r}", column="max_m")
+    distance = gate_distances(gates, communities)
+    far = np.flatnonzero((distance > max_m).to_numpy())
+    messages = []
+    for position in far[:_LISTED_GATES]:
+        gate = gates.iloc[position]
+        where = ""
+        if "source_file" in gates.columns and "source_row" in gates.columns:
+            where = f" ({gate['source_file']}, row {gate['source_row']})"
+        messages.append(
+            f"gate {gate.get('gate_id', position)}{where} lies {distance.iloc[position]:.0f} m "
+            f"from its compound {gate['community_id']} (more than {max_m:g} m): check its "
+            "compound or its coordinates"
+        )
+    if len(far) > _LISTED_GATES:
+        messages.append(
+            f"{len(far) - _LISTED_GATES} more gates lie more than {max_m:g} m from their compound"
+        )
+    for message in messages:
+        logger.warning(message)
+    return messages
+
+
+def check_network_crs(
+    source: PathArg | gpd.GeoDataFrame | gpd.GeoSeries, *, layer: str | None = None
+) -> None:
+    """Refuse a street network whose coordinates are metres but whose CRS says degrees or nothing.
+
+    Without this, such a file fails deep inside with "Unable to determine
+    UTM CRS". Files are checked from their header (CRS and extent) without
+    reading the features.
+
+    Parameters
+    ----------
+    source
+        A network file readable by GDAL (not OpenStreetMap, which is always
+        WGS84), or a GeoDataFrame or GeoSeries of lines.
+    layer
+        Layer of a multi-layer file.
+
+    Raises
+    ------
+    InputError
+        Naming the EPSG codes the coordinates fit.
+    """
+    if isinstance(source, gpd.GeoDataFrame | gpd.GeoSeries):
+        crs, bounds, name = source.crs, np.asarray(source.total_bounds), "the street network"
+    else:
+        file = Path(source)
+        if is_osm_path(file) or file.suffix.lower() in (".graphml", ".pbf"):
+            return
+        import pyogrio
+
+        try:
+            info = pyogrio.read_info(file, layer=layer, force_total_bounds=True)
+        except Exception as exc:  # pyogrio raises several unrelated types; the loader reports them
+            logger.debug("cannot check the CRS of %s: %s", file, exc)
+            return
+        crs = pyproj.CRS(info["crs"]) if info.get("crs") else None
+        bounds, name = np.asarray(info["total_bounds"], dtype=float), str(file)
+    if crs is not None and not pyproj.CRS(crs).is_geographic:
+        return
+    x, y = bounds[[0, 2]], bounds[[1, 3]]
+    if not looks_projected(x, y):
+        return
+    order = axis_order(x, y)
+    if order == "yx":
+        x, y = y, x
+    codes = projected_crs_candidates(x, y)
+    said = "no CRS" if crs is None else f"{pyproj.CRS(crs).name} (degrees)"
+    fits = ", ".join(codes[:4]) if 0 < len(codes) <= 4 else "a CGCS2000 Gauss-Krüger or UTM zone"
+    raise InputError(
+        f"the street network's coordinates are metres (x {bounds[0]:.0f}..{bounds[2]:.0f}, "
+        f"y {bounds[1]:.0f}..{bounds[3]:.0f}) but it declares {said}; they fit {fits}: "
+        "save it with that CRS (or reproject it to EPSG:4326) and load it again",
+        file=name,
+    )
 
 
 # ---------------------------------------------------------------------------
