@@ -354,8 +354,23 @@ def projected_crs_candidates(
     x_arr, y_arr = _finite_pairs(x, y)
     if len(x_arr) == 0:
         return []
-    codes = [code for code in _candidate_codes(float(np.median(x_arr)), near_lon)]
+    easting = float(np.median(x_arr))
+    if easting < 1_000_000 and near_lon is None:
+        # Every central meridian maps plain metres into its own zone: all fit
+        # when the values are eastings and Chinese northings.
+        plausible = np.mean(_is_easting(x_arr) & _is_northing(y_arr)) >= _MOST
+        every = _every_central_meridian() if plausible else []
+        return [f"EPSG:{code}" for code in every] + (
+            ["EPSG:3857"] if _fits(3857, x_arr, y_arr) else []
+        )
+    codes = _candidate_codes(easting, near_lon)
     return [f"EPSG:{code}" for code in codes if _fits(code, x_arr, y_arr)]
+
+
+def _every_central_meridian() -> list[int]:
+    codes = [_GK3_CM_FIRST + i for i in range(21)]
+    codes += [_GK6_CM_FIRST + i for i in range(11)]
+    return codes + [_UTM_NORTH_FIRST + z for z in _UTM_CHINA_ZONES]
 
 
 def projected_crs_hint(x: ArrayLike, y: ArrayLike, *, near_lon: float | None = None) -> str:
@@ -407,17 +422,12 @@ def _candidate_codes(easting: float, near_lon: float | None) -> list[int]:
         codes.append(_GK6_ZONE_FIRST + zone - _GK6_ZONES.start)
     if zone in _GK3_ZONES:
         codes.append(_GK3_ZONE_FIRST + zone - _GK3_ZONES.start)
-    if zone == 0:
-        if near_lon is None:
-            codes += [_GK3_CM_FIRST + i for i in range(21)]
-            codes += [_GK6_CM_FIRST + i for i in range(11)]
-            codes += [_UTM_NORTH_FIRST + z for z in _UTM_CHINA_ZONES]
-        else:
-            cm3 = min(max(3 * round(near_lon / 3), 75), 135)
-            cm6 = min(max(6 * round((near_lon + 3) / 6) - 3, 75), 135)
-            utm = int((near_lon + 180) // 6) + 1
-            codes += [_GK3_CM_FIRST + (cm3 - 75) // 3, _GK6_CM_FIRST + (cm6 - 75) // 6]
-            codes.append(_UTM_NORTH_FIRST + utm)
+    if zone == 0 and near_lon is not None:
+        cm3 = min(max(3 * round(near_lon / 3), 75), 135)
+        cm6 = min(max(6 * round((near_lon + 3) / 6) - 3, 75), 135)
+        utm = int((near_lon + 180) // 6) + 1
+        codes += [_GK3_CM_FIRST + (cm3 - 75) // 3, _GK6_CM_FIRST + (cm6 - 75) // 6]
+        codes.append(_UTM_NORTH_FIRST + utm)
     codes.append(3857)
     return codes
 
