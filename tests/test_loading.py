@@ -182,6 +182,8 @@ def test_xlsx_with_sheet_choice(tmp_path):
         load_communities(path)
     with pytest.raises(InputError, match=r"sheets \['说明', '设施'\].*sheet=, --sheet"):
         load_communities(path)
+    with pytest.raises(InputError, match=r"no table.*sheets \['说明', '设施'\].*sheet=, --sheet"):
+        load_facilities(path, taxonomy=TAX)
 
 
 def test_xlsx_numeric_ids_and_blank_rows(tmp_path):

@@ -1250,6 +1250,17 @@ def _table_geometry(
     return _points_in_wgs84(lon_values, lat_values, crs_name, ledger, lon_name, lon_raw)
 
 
+def _require_a_table(source: _Source) -> None:
+    """A sheet of one column is notes, not a table, in a workbook of several sheets."""
+    if source.kind != "excel" or len(source.sheets) < 2 or len(source.attribute_columns) > 1:
+        return
+    raise InputError(
+        f"this sheet holds no table (columns found: {', '.join(source.attribute_columns)})"
+        + _sheet_hint(source),
+        file=source.file,
+    )
+
+
 def _sheet_hint(source: _Source) -> str:
     if len(source.sheets) < 2:
         return ""
@@ -1778,6 +1789,7 @@ def load_facilities(
     capacity_name = _pick_column(
         source, capacity_column, _CAPACITY_WORDS, argument="capacity_column"
     )
+    _require_a_table(source)
     _require_type_evidence(source, name_name, type_name)
     tax = taxonomy if taxonomy is not None else _default_taxonomy()
     notes: list[str] = []
