@@ -3,13 +3,17 @@
 Supported inputs, chosen by file suffix:
 
 * text tables ``.csv``, ``.tsv``, ``.txt`` in UTF-8 (with or without BOM),
-  GBK/GB18030 or UTF-16 (Excel's "Unicode text"); the delimiter is guessed
-  from the header line;
+  GBK/GB18030, Big5 (Traditional Chinese) or UTF-16 (Excel's "Unicode
+  text", with or without BOM); the delimiter is guessed from the header line;
 * Excel ``.xlsx``/``.xlsm`` (``sheet=`` picks a sheet, by name or 0-based index).
+  Vertically merged cells (a 类型 cell over a group of rows) are filled down,
+  header rows joined by merged header cells are combined (``坐标_经度``),
+  and formulas saved without their value are named as such.
   In text and Excel tables, title rows above the header (rows filling at most
   one cell, such as "附表1：设施一览表") are skipped and row numbers still
-  count from the top of the sheet;
-* GeoJSON (``.geojson``, ``.json``), GeoPackage (``.gpkg``, ``layer=``),
+  count from the top of the sheet; ``header_row=`` names the header row(s);
+* GeoJSON (``.geojson``, ``.json``), GeoPackage (``.gpkg``; ``layer=`` is
+  required when it has several layers),
   Shapefile (``.shp``; a DBF without ``.cpg`` is read as UTF-8, else as
   GBK/GB18030) and GeoParquet (``.parquet``; a plain Parquet table with
   coordinate columns works too);
@@ -20,7 +24,9 @@ Coordinates
 -----------
 Tables need coordinate columns: ``lon``/``lat``, ``lng``/``lat``,
 ``longitude``/``latitude``, ``x``/``y``, ``经度``/``纬度``, ``东经``/``北纬``,
-or Amap's single ``location`` column holding ``"lng,lat"``. Matching is
+or a single ``location``/``坐标``/``经纬度`` column holding ``"lng,lat"`` (separated
+by ``,`` ``，`` ``、`` ``;`` ``；`` or spaces). Values may be decimal degrees
+or degrees-minutes-seconds (``120°39'12"E``, ``北纬28度0分36秒``). Matching is
 case-insensitive and accepts prefixed or suffixed names such as
 ``wgs84_lng``. Explicit ``lon=``/``lat=``/``location=`` arguments win. A
 ``wkt``/``geometry`` column of WKT text is used when there are no coordinate
@@ -39,10 +45,21 @@ file's declared CRS (with a note), for files whose ``.prj`` is wrong.
 :func:`detect_gcj02_shift` spots GCJ-02 data loaded as WGS84 by comparing it
 with the street network.
 
+Projected metres where degrees are expected (CGCS2000 Gauss-Krüger X/Y,
+with or without the zone prefix, in GIS or surveyor order; a GeoJSON in
+metres without a ``crs`` member) raise an error naming the EPSG codes that
+fit; with an explicit projected ``crs=`` surveyor order is read as such.
+:func:`check_network_crs` does the same check for a street network file.
+
 Row problems do not stop a load: each bad row goes to
 :attr:`LoadResult.rejects` with its row number and the first reason found,
-so that ``len(data) + len(rejects) == rows_read``. Problems with the file
-itself raise :class:`~lifecircle.errors.InputError`.
+so that ``len(data) + len(rejects) == rows_read``. But a layer that loads no
+row, or loses more than ``max_reject_share`` (half, by default) of its rows,
+raises :class:`~lifecircle.errors.InputError` with the commonest reasons and
+what to try; so do problems with the file itself. Text cells are cleaned of
+control characters and cut to Excel's cell limit on loading
+(:func:`clean_text`). :func:`gate_distance_warnings` reports gates far from
+their compound.
 """
 
 from __future__ import annotations
@@ -347,6 +364,7 @@ def read_table(
     ------
     InputError
         Missing, empty, undecodable or unsupported file, unknown sheet/layer,
+        a ``header_row`` beyond the file,
         or a GeoPackage of several layers without ``layer``.
 
     Examples
@@ -1409,7 +1427,12 @@ def _geometry_in_wgs84(
             | (np.abs(bounds[:, [0, 2]]) > 180).any(axis=1)
             | (np.abs(bounds[:, [1, 3]]) > 90).any(axis=1)
         )
-    ledger.reject(outside, R_GEOMETRY_RANGE, column="geometry", values=_bounds_text(bounds))
+    ledger.reject(
+        np.asarray(outside, dtype=bool),
+        R_GEOMETRY_RANGE,
+        column="geometry",
+        values=_bounds_text(bounds),
+    )
     return _blank_out(geometry, ledger.alive)
 
 
@@ -1755,8 +1778,13 @@ def load_facilities(
         Classifies rows into facility types; :func:`lifecircle.taxonomy.default_taxonomy`
         by default. It sees the file's columns (OSM tags, Amap ``typecode``)
         plus ``name`` and ``type`` taken from the columns above.
-    sheet, layer
-        Excel sheet and GeoPackage layer.
+    sheet, layer, header_row
+        Excel sheet, GeoPackage layer and header row number(s); see
+        :func:`read_table`.
+    max_reject_share
+        Share of the rows read that may be rejected before the load fails
+        (facilities of no known type do not count); None never fails. A
+        layer that loads no row always fails.
 
     Returns
     -------
@@ -1911,7 +1939,7 @@ def load_communities(
         Any supported file. OpenStreetMap files give the compounds of
         :func:`lifecircle.osm.osm_residential_table`, with population NaN
         unless a ``population`` tag is set.
-    crs, lon, lat, location, sheet, layer
+    crs, lon, lat, location, sheet, layer, header_row, max_reject_share
         As for :func:`load_facilities`.
     id_column
         Default ``community_id``, ``小区编号``, ``osm_id``, ``id``, ``编号``;
@@ -2070,7 +2098,7 @@ def load_gates(
         ``小区编号``, ``community``, ``小区名称``, ``所属小区``, ``小区``.
     id_column
         Default ``gate_id``, ``出入口编号``, ``id``, ``编号``; else ``<file stem>-<row>``.
-    crs, lon, lat, location, sheet, layer
+    crs, lon, lat, location, sheet, layer, header_row, max_reject_share
         As for :func:`load_facilities`.
 
     Returns
