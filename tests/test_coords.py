@@ -9,13 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lifecircle.coords import (
+    axis_order,
     bd09_to_gcj02,
     bd09_to_wgs84,
     from_wgs84,
     gcj02_to_bd09,
     gcj02_to_wgs84,
+    looks_projected,
     out_of_china,
     parse_crs,
+    projected_crs_candidates,
+    projected_crs_hint,
     to_wgs84,
     wgs84_to_bd09,
     wgs84_to_gcj02,
@@ -170,3 +174,61 @@ def test_epsg_round_trip_through_utm_zone_50():
 def test_cgcs2000_is_within_a_metre_of_wgs84():
     lon, lat = to_wgs84(116.3, 40.0, "EPSG:4490")
     assert float(metres_between(116.3, 40.0, lon, lat)) < 1.0
+
+
+# ---------------------------------------------------------------------------
+# Projected metres where degrees were expected
+# ---------------------------------------------------------------------------
+
+# Points around Wenzhou, Beijing and Urumqi.
+CITIES_LON = np.array([120.65, 120.70, 116.33, 87.6])
+CITIES_LAT = np.array([28.01, 28.05, 40.0, 43.8])
+
+
+@pytest.mark.parametrize(
+    ("code", "index"),
+    [
+        ("EPSG:4528", [0, 1]),  # 3-degree zone 40 (CM 120°E), prefixed
+        ("EPSG:4527", [2]),  # 3-degree zone 39 (CM 117°E), prefixed
+        ("EPSG:4498", [2]),  # 6-degree zone 20 (CM 117°E), prefixed
+    ],
+)
+def test_zone_prefixed_eastings_name_their_zone(code, index):
+    x, y = from_wgs84(CITIES_LON[index], CITIES_LAT[index], code)
+    assert looks_projected(x, y)
+    assert axis_order(x, y) == "xy" and axis_order(y, x) == "yx"
+    assert projected_crs_candidates(x, y) == [code]
+    assert projected_crs_candidates(y, x) == []
+
+
+@pytest.mark.parametrize(
+    ("lon", "lat", "expected"),
+    [
+        (120.65, 28.01, ["EPSG:4549", "EPSG:4510", "EPSG:32651"]),
+        (116.33, 40.0, ["EPSG:4548", "EPSG:4509", "EPSG:32650"]),
+        (87.6, 43.8, ["EPSG:4538", "EPSG:4504", "EPSG:32645"]),
+    ],
+)
+def test_central_meridian_codes_follow_the_area(lon, lat, expected):
+    x, y = from_wgs84(lon, lat, expected[0])
+    assert projected_crs_candidates(x, y, near_lon=lon) == expected
+    without_hint = projected_crs_candidates(x, y)
+    assert set(expected) <= set(without_hint) and len(without_hint) > 30
+    assert "EPSG:4534-4554" in projected_crs_hint(x, y)
+
+
+def test_web_mercator_is_recognised():
+    x, y = pyproj.Transformer.from_crs(4326, 3857, always_xy=True).transform(120.65, 28.01)
+    assert "EPSG:3857" in projected_crs_candidates([x], [y])
+
+
+def test_degrees_and_swapped_degrees_are_not_metres():
+    assert not looks_projected([120.65, 116.3], [28.01, 40.0])
+    assert not looks_projected([28.01, 40.0], [120.65, 116.3])
+    assert looks_projected([2345.6, 1200.0], [1234.5, 800.0])
+    assert axis_order([120.65], [28.01]) is None
+    assert projected_crs_candidates([], []) == []
+
+
+def test_hint_for_metres_that_fit_nothing():
+    assert "fit no CGCS2000" in projected_crs_hint([2345.6], [1234.5])

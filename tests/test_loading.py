@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -15,10 +16,15 @@ import shapely
 from lifecircle.coords import from_wgs84, wgs84_to_bd09, wgs84_to_gcj02
 from lifecircle.errors import InputError
 from lifecircle.loading import (
+    EXCEL_MAX_CHARS,
     PERSONS_PER_HOUSEHOLD_2020,
     REJECT_COLUMNS,
     LoadResult,
+    check_network_crs,
+    clean_text,
     detect_gcj02_shift,
+    gate_distance_warnings,
+    gate_distances,
     load_communities,
     load_facilities,
     load_gates,
@@ -174,6 +180,10 @@ def test_xlsx_with_sheet_choice(tmp_path):
         load_facilities(path, sheet="设施表", taxonomy=TAX)
     with pytest.raises(InputError, match=r"no coordinate columns.*columns found: 说明"):
         load_communities(path)
+    with pytest.raises(InputError, match=r"sheets \['说明', '设施'\].*sheet=, --sheet"):
+        load_communities(path)
+    with pytest.raises(InputError, match=r"no table.*sheets \['说明', '设施'\].*sheet=, --sheet"):
+        load_facilities(path, taxonomy=TAX)
 
 
 def test_xlsx_numeric_ids_and_blank_rows(tmp_path):
@@ -240,9 +250,11 @@ def test_geopackage_layers(tmp_path):
     pois_frame().to_file(path, layer="all_pois", driver="GPKG")
     chosen = load_facilities(path, layer="all_pois", taxonomy=TAX)
     assert_truth(chosen.data)
-    first = load_facilities(path, taxonomy=TAX)
-    assert first.rows_read == 2
-    assert any("read the first, 'schools'" in note for note in first.notes)
+    with pytest.raises(
+        InputError, match=r"2 layers, \['schools', 'all_pois'\].*layer= \(--layer\)"
+    ):
+        load_facilities(path, taxonomy=TAX)
+    assert load_facilities(path, layer="schools", taxonomy=TAX).rows_read == 2
     with pytest.raises(InputError, match="no layer 'shops'"):
         load_facilities(path, layer="shops", taxonomy=TAX)
 
@@ -525,7 +537,8 @@ BAD_FACILITIES = (
 
 @pytest.fixture
 def bad_facilities(tmp_path) -> LoadResult:
-    return load_facilities(write_csv(tmp_path / "pois.csv", BAD_FACILITIES), taxonomy=TAX)
+    path = write_csv(tmp_path / "pois.csv", BAD_FACILITIES)
+    return load_facilities(path, taxonomy=TAX, max_reject_share=1.0)
 
 
 def test_every_bad_facility_row_is_rejected_with_its_reason(bad_facilities):
@@ -679,7 +692,7 @@ def test_community_polygons_repaired_or_rejected(tmp_path):
     assert not bowtie.is_valid
     path = tmp_path / "xq.geojson"
     frame.to_file(path, driver="GeoJSON")
-    result = load_communities(path)
+    result = load_communities(path, max_reject_share=1.0)
     assert list(result.data["community_id"]) == ["C1", "C2"]
     assert result.data.geometry.is_valid.all()
     assert result.data.geometry.iloc[1].area == pytest.approx(bowtie.buffer(0).area * 2)
@@ -735,7 +748,9 @@ def test_gates_with_unknown_communities(tmp_path, communities):
         "G4,,116.30,40.01\n"  # no compound
         "G1,XQ2,116.3032,40.0103\n"  # duplicate gate id
     )
-    result = load_gates(write_csv(tmp_path / "gates.csv", text), communities=communities)
+    result = load_gates(
+        write_csv(tmp_path / "gates.csv", text), communities=communities, max_reject_share=1.0
+    )
     assert list(result.data["gate_id"]) == ["G1", "G3"]
     assert list(result.data["community_id"]) == ["XQ1", "XQ2"]
     assert result.rejects[["row", "column", "reason", "value"]].values.tolist() == [
@@ -895,3 +910,359 @@ def test_gcj02_shift_with_polygons_and_nothing(street_grid):
     lon, lat = wgs84_to_gcj02(points.x, points.y)
     areas = gpd.GeoSeries(shapely.buffer(shapely.points(lon, lat), 1e-5), crs=4326)
     assert detect_gcj02_shift(areas, streets) is not None
+
+
+# ---------------------------------------------------------------------------
+# Nothing loaded, or most rows lost, is an error
+# ---------------------------------------------------------------------------
+
+
+def test_a_layer_that_loads_no_row_fails_with_reasons_and_advice(tmp_path):
+    rows = [f"P{i},示例幼儿园{i},kindergarten,东经一百二十,28.01\n" for i in range(7)]
+    path = write_csv(tmp_path / "pois.csv", "id,name,type,lng,lat\n" + "".join(rows))
+    with pytest.raises(InputError) as caught:
+        load_facilities(path, taxonomy=TAX)
+    message = str(caught.value)
+    assert caught.value.exit_code == 2
+    assert message.startswith("pois.csv: no row loaded: pois.csv: 7 rows read, 0 loaded")
+    assert "coordinate is not a number: 7 rows (e.g. row 2, column lng" in message
+    assert "header_row=" in message and "lon=" in message
+
+
+def test_most_rows_lost_fails_and_the_share_is_an_option(tmp_path):
+    good = "P1,甲,kindergarten,116.33,40.0\nP2,乙,kindergarten,116.34,40.0\n"
+    bad = "P3,丙,kindergarten,116.33,95\nP4,丁,kindergarten,116.33,96\nP5,戊,kindergarten,1,97\n"
+    path = write_csv(tmp_path / "pois.csv", "id,name,type,lng,lat\n" + good + bad)
+    with pytest.raises(InputError, match=r"3 of 5 rows rejected, more than the 50% allowed"):
+        load_facilities(path, taxonomy=TAX)
+    assert len(load_facilities(path, taxonomy=TAX, max_reject_share=0.6).data) == 2
+    assert len(load_facilities(path, taxonomy=TAX, max_reject_share=None).data) == 2
+    with pytest.raises(InputError, match="max_reject_share"):
+        load_facilities(path, taxonomy=TAX, max_reject_share=1.5)
+
+
+def test_facilities_of_no_known_type_are_not_counted_as_lost(tmp_path):
+    rows = "".join(f"R{i},示例餐厅{i},餐饮服务,116.33,40.0\n" for i in range(4))
+    path = write_csv(
+        tmp_path / "pois.csv", "id,name,type,lng,lat\nP1,甲,kindergarten,116.3,40\n" + rows
+    )
+    result = load_facilities(path, taxonomy=TAX)
+    assert len(result.data) == 1 and len(result.rejects) == 4
+    only_unknown = write_csv(tmp_path / "restaurants.csv", "id,name,type,lng,lat\n" + rows)
+    with pytest.raises(InputError, match=r"no row loaded.*no facility type matched: 4 rows"):
+        load_facilities(only_unknown, taxonomy=TAX)
+
+
+def test_gates_of_unknown_compounds_fail_with_their_advice(tmp_path, communities):
+    text = "gate_id,小区编号,lng,lat\nG1,XQ8,116.33,40.0\nG2,XQ9,116.34,40.0\n"
+    with pytest.raises(InputError, match=r"unknown community_id: 2 rows.*community_column="):
+        load_gates(write_csv(tmp_path / "gates.csv", text), communities=communities)
+
+
+# ---------------------------------------------------------------------------
+# Coordinates as Chinese offices write them
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("separator", [",", "，", "、", ";", "；", " ", "\u3000", " , "])
+def test_every_separator_in_a_single_lng_lat_cell(tmp_path, separator):
+    cells = [
+        f'"{lng:.6f}{separator}{lat:.6f}"'
+        for lng, lat in zip(POIS["lng"], POIS["lat"], strict=False)
+    ]
+    rows = [
+        f"{i},{n},{t},{c}"
+        for i, n, t, c in zip(POIS["id"], POIS["name"], POIS["type"], cells, strict=False)
+    ]
+    path = write_csv(tmp_path / "pois.csv", "id,name,type,坐标\n" + "\n".join(rows) + "\n")
+    result = load_facilities(path, taxonomy=TAX)
+    assert_truth(result.data)
+    assert result.rejects.empty
+
+
+def dms(value: float, positive: str, negative: str) -> str:
+    hemisphere = positive if value >= 0 else negative
+    value = abs(value)
+    degrees, rest = int(value), (abs(value) - int(value)) * 60
+    minutes, seconds = int(rest), (rest - int(rest)) * 60
+    return f"{degrees}°{minutes}′{seconds:.4f}″{hemisphere}"
+
+
+def test_degrees_minutes_seconds_columns(tmp_path):
+    lng = [dms(v, "E", "W") for v in POIS["lng"]]
+    lat = [dms(v, "N", "S") for v in POIS["lat"]]
+    table = POIS.assign(lng=lng, lat=lat)
+    path = tmp_path / "dms.csv"
+    table.to_csv(path, index=False)
+    result = load_facilities(path, taxonomy=TAX)
+    assert_truth(result.data, tolerance_m=0.01)
+
+
+@pytest.mark.parametrize(
+    ("cell", "lon", "lat"),
+    [
+        ("120°39'00\"E, 28°00'36\"N", 120.65, 28.01),
+        ("东经120度39分0秒、北纬28度0分36秒", 120.65, 28.01),
+        ("120°39′ 28°0.6′", 120.65, 28.01),
+        ("74°0'0\"W,40°30'0\"N", -74.0, 40.5),
+    ],
+)
+def test_degrees_minutes_seconds_in_one_cell(tmp_path, cell, lon, lat):
+    quoted = cell.replace('"', '""')
+    path = write_csv(tmp_path / "g.csv", f'gate_id,小区,location\nG1,XQ1,"{quoted}"\n')
+    data = load_gates(path).data
+    assert data.geometry.x[0] == pytest.approx(lon, abs=1e-9)
+    assert data.geometry.y[0] == pytest.approx(lat, abs=1e-9)
+
+
+def test_minutes_beyond_sixty_are_not_a_coordinate(tmp_path):
+    text = "gate_id,小区,lng,lat\nG1,XQ1,120°75′,28.0\nG2,XQ1,120.5,28.0\n"
+    result = load_gates(write_csv(tmp_path / "g.csv", text))
+    assert result.rejects["reason"].tolist() == ["coordinate is not a number"]
+
+
+def test_cgcs2000_metres_read_as_degrees_name_the_fitting_codes(tmp_path):
+    x, y = from_wgs84(POIS["lng"], POIS["lat"], "EPSG:4527")  # 3-degree zone 39, prefixed
+    path = tmp_path / "survey.csv"
+    POIS.drop(columns=["lng", "lat"]).assign(X=x, Y=y).to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"projected coordinates in metres.*fit EPSG:4527 \("):
+        load_facilities(path, taxonomy=TAX)
+    assert_truth(load_facilities(path, crs="EPSG:4527", taxonomy=TAX).data, tolerance_m=0.01)
+
+
+def test_metres_without_zone_prefix_list_the_central_meridian_codes(tmp_path):
+    x, y = from_wgs84(POIS["lng"], POIS["lat"], "EPSG:4548")  # CM 117°E
+    path = tmp_path / "survey.csv"
+    POIS.drop(columns=["lng", "lat"]).assign(x=x, y=y).to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"EPSG:4534-4554.*EPSG:4549 for 120°E"):
+        load_facilities(path, taxonomy=TAX)
+
+
+def test_surveyor_order_x_northing_is_detected_and_read(tmp_path):
+    easting, northing = from_wgs84(POIS["lng"], POIS["lat"], "EPSG:4527")
+    path = tmp_path / "survey.csv"
+    POIS.drop(columns=["lng", "lat"]).assign(X=northing, Y=easting).to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"surveyor order.*EPSG:4527"):
+        load_facilities(path, taxonomy=TAX)
+    result = load_facilities(path, crs="EPSG:4527", taxonomy=TAX)
+    assert_truth(result.data, tolerance_m=0.01)
+    assert any("surveyor order" in note for note in result.notes)
+
+
+def test_geojson_in_metres_without_a_crs_member(tmp_path):
+    x, y = from_wgs84(POIS["lng"], POIS["lat"], "EPSG:4527")
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"id": i, "name": n, "type": t},
+            "geometry": {"type": "Point", "coordinates": [float(a), float(b)]},
+        }
+        for i, n, t, a, b in zip(POIS["id"], POIS["name"], POIS["type"], x, y, strict=False)
+    ]
+    path = tmp_path / "metres.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), "utf-8")
+    with pytest.raises(InputError, match=r"the geometry \(the file declares .*metres.*EPSG:4527"):
+        load_facilities(path, taxonomy=TAX)
+    assert_truth(load_facilities(path, crs="EPSG:4527", taxonomy=TAX).data, tolerance_m=0.01)
+
+
+def test_network_in_metres_without_a_crs_gets_a_clear_error(tmp_path):
+    x, y = from_wgs84([116.30, 116.34], [40.0, 40.0], "EPSG:4527")
+    line = {"type": "LineString", "coordinates": [[x[0], y[0]], [x[1], y[1]]]}
+    collection = {"type": "Feature", "properties": {"highway": "residential"}, "geometry": line}
+    path = tmp_path / "streets.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [collection]}), "utf-8")
+    with pytest.raises(InputError, match=r"metres .* declares .*they fit EPSG:4527"):
+        check_network_crs(path)
+    frame = gpd.read_file(path).set_crs("EPSG:4527", allow_override=True)
+    check_network_crs(frame)  # a projected CRS is trusted
+    check_network_crs(frame.to_crs(4326))
+    with pytest.raises(InputError, match="declares no CRS"):
+        check_network_crs(gpd.GeoSeries(frame.geometry.to_numpy()))
+
+
+def test_gates_far_from_their_compound_are_reported(tmp_path):
+    compounds = gpd.GeoDataFrame(
+        {"community_id": ["C1", "C2"], "name": ["甲", "乙"]},
+        geometry=[shapely.box(116.330, 40.000, 116.332, 40.002), shapely.Point(116.34, 40.0)],
+        crs=4326,
+    )
+    text = (
+        "gate_id,community_id,lng,lat\n"
+        "G1,C1,116.331,40.001\n"  # inside its polygon
+        "G2,C1,116.331,40.0020\n"  # on its edge
+        "G3,C2,116.340,40.0040\n"  # 444 m north of a point compound
+        "G4,C1,116.331,40.0200\n"  # 2 km away
+    )
+    gates = load_gates(write_csv(tmp_path / "gates.csv", text), communities=compounds).data
+    distance = gate_distances(gates, compounds)
+    expected = metres([116.34, 116.331], [40.0, 40.002], [116.34, 116.331], [40.004, 40.02])
+    assert distance.tolist()[:2] == [0.0, pytest.approx(0.0, abs=1e-6)]
+    assert distance.tolist()[2:] == pytest.approx(expected, rel=2e-3)
+    warnings = gate_distance_warnings(gates, compounds)
+    assert len(warnings) == 1
+    assert warnings[0].startswith("gate G4 (gates.csv, row 5) lies 199")
+    assert "from its compound C1 (more than 500 m)" in warnings[0]
+    assert len(gate_distance_warnings(gates, compounds, max_m=400)) == 2
+
+
+def test_demo_gates_are_all_near_their_compounds():
+    from lifecircle.datasets import demo_data
+
+    demo = demo_data()
+    compounds = load_communities(demo.compounds).data
+    gates = load_gates(demo.gates, communities=compounds).data
+    assert gate_distance_warnings(gates, compounds) == []
+
+
+# ---------------------------------------------------------------------------
+# Excel and text as they really come
+# ---------------------------------------------------------------------------
+
+
+def merged_header_workbook(path: Path, *, title: bool = False) -> Path:
+    """序号 and 名称 merged over two header rows, 坐标 merged over 经度 and 纬度."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    top = 1
+    if title:
+        sheet["A1"] = "附表2：设施一览表"
+        sheet.merge_cells("A1:E1")
+        top = 2
+    sheet.cell(top, 1, "序号")
+    sheet.cell(top, 2, "名称")
+    sheet.cell(top, 3, "类型")
+    sheet.cell(top, 4, "坐标")
+    sheet.cell(top + 1, 4, "经度")
+    sheet.cell(top + 1, 5, "纬度")
+    for column in "ABC":
+        sheet.merge_cells(f"{column}{top}:{column}{top + 1}")
+    sheet.merge_cells(f"D{top}:E{top}")
+    for _, row in POIS.iterrows():
+        sheet.append([row["id"], row["name"], row["type"], row["lng"], row["lat"]])
+    book.save(path)
+    return path
+
+
+@pytest.mark.parametrize("title", [False, True])
+def test_two_row_merged_excel_header_is_combined(tmp_path, title):
+    path = merged_header_workbook(tmp_path / "pois.xlsx", title=title)
+    result = load_facilities(path, taxonomy=TAX, id_column="序号")
+    assert_truth(result.data)
+    first = 3 + title
+    assert result.data["source_row"].tolist() == list(range(first, first + 4))
+    assert f"header rows {1 + title}-{2 + title} combined" in result.notes
+    assert "坐标_经度" in read_table(path).columns
+
+
+def test_vertically_merged_type_cells_are_filled_down(tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["类型", "名称", "经度", "纬度"])
+    groups = [("kindergarten", 14), ("primary_school", 20), ("supermarket", 6)]
+    row = 2
+    for type_id, size in groups:
+        for i in range(size):
+            sheet.append([type_id if i == 0 else None, f"{type_id}{i}", 116.3 + i / 1e3, 40.0])
+        sheet.merge_cells(f"A{row}:A{row + size - 1}")
+        row += size
+    book.save(tmp_path / "groups.xlsx")
+    result = load_facilities(tmp_path / "groups.xlsx", taxonomy=TAX)
+    assert len(result.data) == 40 and result.rejects.empty
+    assert result.data["type"].value_counts().to_dict() == {
+        "primary_school": 20,
+        "kindergarten": 14,
+        "supermarket": 6,
+    }
+    assert "37 cells of vertically merged ranges filled with the merged value" in result.notes
+
+
+def test_formulas_without_cached_values_are_named(tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["名称", "类型", "经度", "纬度"])
+    for i in range(3):
+        sheet.append([f"幼儿园{i}", "kindergarten", f"=116.3+{i}/1000", 40.0])
+    book.save(tmp_path / "formulas.xlsx")  # openpyxl stores formulas, never their values
+    with pytest.raises(InputError) as caught:
+        load_facilities(tmp_path / "formulas.xlsx", taxonomy=TAX)
+    message = str(caught.value)
+    assert (
+        "formula without a cached value: 3 rows (e.g. row 2, column 经度, value '=116.3+0/1000')"
+        in message
+    )
+    assert "open the file in Excel or LibreOffice and save it" in message
+
+
+def test_header_row_option_for_text_and_excel(tmp_path):
+    junk = "导出时间,2024-05-01\n制表人,张三\n"
+    path = write_csv(tmp_path / "pois.csv", junk + pois_csv_text())
+    with pytest.raises(InputError, match="row 3: cannot split into columns"):
+        load_facilities(path, taxonomy=TAX)
+    result = load_facilities(path, taxonomy=TAX, header_row=3)
+    assert_truth(result.data)
+    assert result.data["source_row"].tolist() == [4, 5, 6, 7]
+    two_rows = write_csv(tmp_path / "two.csv", "id,name,type,坐标,\n,,,lng,lat\n")
+    two_rows.write_text(two_rows.read_text() + pois_csv_text().split("\n", 1)[1])
+    combined = load_facilities(two_rows, taxonomy=TAX, header_row=[1, 2])
+    assert_truth(combined.data)
+    assert combined.data["source_row"].tolist() == [3, 4, 5, 6]
+    excel = merged_header_workbook(tmp_path / "pois.xlsx")
+    by_option = load_facilities(excel, taxonomy=TAX, header_row=(1, 2), id_column="序号")
+    assert_truth(by_option.data)
+    with pytest.raises(InputError, match="header_row"):
+        load_facilities(path, taxonomy=TAX, header_row=0)
+
+
+def test_big5_traditional_chinese_is_recognised(tmp_path):
+    names = ["清華附小", "荷清苑幼兒園", "物美超市(五道口店)", "便利商店"]
+    table = POIS.assign(
+        name=names, 地址=["北京市海澱區成府路", "海澱區", "五道口購物中心", "雙清路"]
+    )
+    path = write_csv(tmp_path / "pois.csv", table.to_csv(index=False), "cp950")
+    result = load_facilities(path, taxonomy=TAX)
+    assert_truth(result.data)
+    assert result.data["name"].tolist() == names
+    assert "read as Big5 (Traditional Chinese) text" in result.notes
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom(tmp_path, encoding):
+    path = write_csv(tmp_path / "pois.txt", pois_csv_text("\t"), encoding)
+    result = load_facilities(path, taxonomy=TAX)
+    assert_truth(result.data)
+    assert list(result.data["name"]) == list(POIS["name"])
+    assert "read as UTF-16 (no BOM) text" in result.notes
+
+
+def test_control_characters_are_cleaned_so_excel_can_be_written(tmp_path):
+    table = POIS.assign(name=["清华\x00附小", "荷清苑\x07幼儿园", "物美\x1b超市", "便利店"])
+    path = write_csv(tmp_path / "pois.csv", table.to_csv(index=False))
+    result = load_facilities(path, taxonomy=TAX)
+    assert result.data["name"].tolist() == ["清华附小", "荷清苑幼儿园", "物美超市", "便利店"]
+    assert "control characters (NUL and the like) removed from cells of name (3)" in result.notes
+    pd.DataFrame(result.data.drop(columns="geometry")).to_excel(tmp_path / "out.xlsx")
+
+
+def test_very_long_strings_are_cut_with_a_note(tmp_path, recwarn):
+    table = POIS.assign(备注=["很长" * 20000, "短", "", "x"])
+    path = write_csv(tmp_path / "pois.csv", table.to_csv(index=False))
+    result = load_facilities(path, taxonomy=TAX)
+    assert result.data["备注"].str.len().tolist() == [EXCEL_MAX_CHARS, 1, 0, 1]
+    assert f"texts longer than {EXCEL_MAX_CHARS} characters (Excel's limit) cut in 备注 (1)" in (
+        result.notes
+    )
+    assert len(recwarn) == 0
+
+
+def test_clean_text_keeps_tabs_newlines_and_other_values():
+    series = pd.Series(["a\tb\nc\r", None, 3.5, "\ufffe\x7fz"])
+    assert clean_text(series).tolist()[:1] == ["a\tb\nc\r"]
+    cleaned = clean_text(series)
+    assert cleaned[1] is None and cleaned[2] == 3.5 and cleaned[3] == "z"

@@ -33,13 +33,17 @@ from .errors import InputError
 
 __all__ = [
     "CRS_ALIASES",
+    "axis_order",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
     "from_wgs84",
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
+    "looks_projected",
     "out_of_china",
     "parse_crs",
+    "projected_crs_candidates",
+    "projected_crs_hint",
     "to_wgs84",
     "wgs84_to_bd09",
     "wgs84_to_gcj02",
@@ -247,3 +251,196 @@ def from_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str) -> tuple[FloatArray, Fl
     x, y = _as_arrays(lon, lat)
     out_x, out_y = transformer.transform(x, y)
     return np.asarray(out_x, dtype=float), np.asarray(out_y, dtype=float)
+
+
+# ---------------------------------------------------------------------------
+# Projected coordinates written where degrees were expected
+# ---------------------------------------------------------------------------
+
+# CGCS2000 Gauss-Krüger systems in the EPSG registry, as (first code, first zone
+# or central meridian, step). Zone-prefixed eastings carry the zone number in
+# front of the 500 000 m false easting (zone 40: 40 500 000).
+_GK6_ZONE_FIRST, _GK6_ZONES = 4491, range(13, 24)
+_GK3_ZONE_FIRST, _GK3_ZONES = 4513, range(25, 46)
+_GK6_CM_FIRST, _GK3_CM_FIRST = 4502, 4534
+_UTM_NORTH_FIRST, _UTM_CHINA_ZONES = 32600, range(43, 54)
+# China's extent with a margin, in degrees (west, south, east, north).
+_CHINA_BOX = (72.0, 3.0, 136.0, 54.0)
+# Ranges of plausible Chinese eastings and northings in metres.
+_EASTING_PLAIN = (1.0e5, 9.0e5)
+_EASTING_PREFIXED = (1.3e7, 4.6e7)
+_NORTHING = (1.5e6, 6.5e6)
+_MOST = 0.9
+
+
+def looks_projected(x: ArrayLike, y: ArrayLike) -> bool:
+    """True when most coordinate pairs are beyond any reading as degrees (metres, then).
+
+    Examples
+    --------
+    >>> looks_projected([40512345.0, 40513000.0], [3099876.0, 3100200.0])
+    True
+    >>> looks_projected([120.65, 120.66], [28.01, 28.02])
+    False
+    """
+    x_arr, y_arr = _finite_pairs(x, y)
+    if len(x_arr) == 0:
+        return False
+    x_abs, y_abs = np.abs(x_arr), np.abs(y_arr)
+    # Swapped degrees (a longitude of 116 in the latitude column) are not metres.
+    beyond = ((x_abs > 180) & (y_abs > 90)) | (x_abs > 360) | (y_abs > 360)
+    return bool(np.mean(beyond) >= 0.5)
+
+
+def axis_order(x: ArrayLike, y: ArrayLike) -> str | None:
+    """Whether Chinese projected metres are easting, northing (``"xy"``) or the reverse.
+
+    Chinese surveyors write X for the northing and Y for the easting, the
+    opposite of GIS order. Eastings (false easting 500 000 m, maybe with a
+    zone prefix) and Chinese northings (1 500 000 to 6 500 000 m) do not
+    overlap, so the order can be told from the values.
+
+    Returns
+    -------
+    str or None
+        ``"xy"``, ``"yx"``, or None when neither order fits most pairs.
+
+    Examples
+    --------
+    >>> axis_order([3099876.0], [40512345.0]), axis_order([512345.0], [3099876.0])
+    ('yx', 'xy')
+    """
+    x_arr, y_arr = _finite_pairs(x, y)
+    if len(x_arr) == 0:
+        return None
+    if np.mean(_is_easting(x_arr) & _is_northing(y_arr)) >= _MOST:
+        return "xy"
+    if np.mean(_is_northing(x_arr) & _is_easting(y_arr)) >= _MOST:
+        return "yx"
+    return None
+
+
+def projected_crs_candidates(
+    x: ArrayLike, y: ArrayLike, *, near_lon: float | None = None
+) -> list[str]:
+    """EPSG codes under which projected metres fall inside China.
+
+    Tries the CGCS2000 Gauss-Krüger systems (3- and 6-degree zones, with the
+    zone prefix in the easting or without), WGS84 / UTM north and Web Mercator.
+    A zone-prefixed easting names its zone; without a prefix every central
+    meridian fits equally, unless ``near_lon`` (say, the street network's
+    longitude) says where the data should be.
+
+    Parameters
+    ----------
+    x, y
+        Eastings and northings in metres (GIS order; see :func:`axis_order`).
+    near_lon
+        Approximate longitude of the study area, to pick the central meridian.
+
+    Returns
+    -------
+    list of str
+        ``"EPSG:<code>"`` for every system that puts at least 90 % of the
+        points inside its own area of use and inside China.
+
+    Examples
+    --------
+    >>> projected_crs_candidates([40512345.0], [3099876.0])
+    ['EPSG:4528']
+    >>> projected_crs_candidates([512345.0], [3099876.0], near_lon=120.6)
+    ['EPSG:4549', 'EPSG:4510', 'EPSG:32651']
+    """
+    x_arr, y_arr = _finite_pairs(x, y)
+    if len(x_arr) == 0:
+        return []
+    easting = float(np.median(x_arr))
+    if easting < 1_000_000 and near_lon is None:
+        # Every central meridian maps plain metres into its own zone: all fit
+        # when the values are eastings and Chinese northings.
+        plausible = np.mean(_is_easting(x_arr) & _is_northing(y_arr)) >= _MOST
+        every = _every_central_meridian() if plausible else []
+        return [f"EPSG:{code}" for code in every] + (
+            ["EPSG:3857"] if _fits(3857, x_arr, y_arr) else []
+        )
+    codes = _candidate_codes(easting, near_lon)
+    return [f"EPSG:{code}" for code in codes if _fits(code, x_arr, y_arr)]
+
+
+def _every_central_meridian() -> list[int]:
+    codes = [_GK3_CM_FIRST + i for i in range(21)]
+    codes += [_GK6_CM_FIRST + i for i in range(11)]
+    return codes + [_UTM_NORTH_FIRST + z for z in _UTM_CHINA_ZONES]
+
+
+def projected_crs_hint(x: ArrayLike, y: ArrayLike, *, near_lon: float | None = None) -> str:
+    """A sentence saying which EPSG codes fit projected metres, for error messages.
+
+    Examples
+    --------
+    >>> projected_crs_hint([40512345.0], [3099876.0])
+    'they fit EPSG:4528 (CGCS2000 / 3-degree Gauss-Kruger zone 40); pass crs=EPSG:4528'
+    """
+    codes = projected_crs_candidates(x, y, near_lon=near_lon)
+    if not codes:
+        return (
+            "they fit no CGCS2000 Gauss-Krüger, UTM or Web Mercator system inside China; "
+            "pass the file's EPSG code with crs=EPSG:<code>"
+        )
+    if len(codes) <= 4:
+        named = ", ".join(f"{code} ({pyproj.CRS(code).name})" for code in codes)
+        return f"they fit {named}; pass crs={codes[0]}"
+    return (
+        "they fit any CGCS2000 Gauss-Krüger central meridian: EPSG:4534-4554 for 3-degree "
+        "zones (code 4534 + (CM - 75) / 3, e.g. EPSG:4549 for 120°E), EPSG:4502-4512 for "
+        "6-degree zones, or WGS84 / UTM EPSG:32643-32653; pass the one for your area with "
+        "crs=EPSG:<code>"
+    )
+
+
+def _finite_pairs(x: ArrayLike, y: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    x_arr, y_arr = _as_arrays(x, y)
+    x_arr, y_arr = x_arr.ravel(), y_arr.ravel()
+    finite = np.isfinite(x_arr) & np.isfinite(y_arr)
+    return x_arr[finite], y_arr[finite]
+
+
+def _is_easting(values: FloatArray) -> NDArray[np.bool_]:
+    plain = (values >= _EASTING_PLAIN[0]) & (values <= _EASTING_PLAIN[1])
+    prefixed = (values >= _EASTING_PREFIXED[0]) & (values < _EASTING_PREFIXED[1])
+    return plain | prefixed
+
+
+def _is_northing(values: FloatArray) -> NDArray[np.bool_]:
+    return (values >= _NORTHING[0]) & (values <= _NORTHING[1])
+
+
+def _candidate_codes(easting: float, near_lon: float | None) -> list[int]:
+    zone = int(easting // 1_000_000)
+    codes: list[int] = []
+    if zone in _GK6_ZONES:
+        codes.append(_GK6_ZONE_FIRST + zone - _GK6_ZONES.start)
+    if zone in _GK3_ZONES:
+        codes.append(_GK3_ZONE_FIRST + zone - _GK3_ZONES.start)
+    if zone == 0 and near_lon is not None:
+        cm3 = min(max(3 * round(near_lon / 3), 75), 135)
+        cm6 = min(max(6 * round((near_lon + 3) / 6) - 3, 75), 135)
+        utm = int((near_lon + 180) // 6) + 1
+        codes += [_GK3_CM_FIRST + (cm3 - 75) // 3, _GK6_CM_FIRST + (cm6 - 75) // 6]
+        codes.append(_UTM_NORTH_FIRST + utm)
+    codes.append(3857)
+    return codes
+
+
+def _fits(code: int, x: FloatArray, y: FloatArray) -> bool:
+    crs = pyproj.CRS.from_epsg(code)
+    transformer = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    lon, lat = transformer.transform(x, y)
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    west, south, east, north = _CHINA_BOX
+    inside = (lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)
+    area = crs.area_of_use
+    if area is not None and code != 3857:
+        margin = 1.0
+        inside &= (lon >= area.west - margin) & (lon <= area.east + margin)
+    return bool(np.mean(inside) >= _MOST)

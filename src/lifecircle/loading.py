@@ -3,13 +3,17 @@
 Supported inputs, chosen by file suffix:
 
 * text tables ``.csv``, ``.tsv``, ``.txt`` in UTF-8 (with or without BOM),
-  GBK/GB18030 or UTF-16 (Excel's "Unicode text"); the delimiter is guessed
-  from the header line;
+  GBK/GB18030, Big5 (Traditional Chinese) or UTF-16 (Excel's "Unicode
+  text", with or without BOM); the delimiter is guessed from the header line;
 * Excel ``.xlsx``/``.xlsm`` (``sheet=`` picks a sheet, by name or 0-based index).
+  Vertically merged cells (a 类型 cell over a group of rows) are filled down,
+  header rows joined by merged header cells are combined (``坐标_经度``),
+  and formulas saved without their value are named as such.
   In text and Excel tables, title rows above the header (rows filling at most
   one cell, such as "附表1：设施一览表") are skipped and row numbers still
-  count from the top of the sheet;
-* GeoJSON (``.geojson``, ``.json``), GeoPackage (``.gpkg``, ``layer=``),
+  count from the top of the sheet; ``header_row=`` names the header row(s);
+* GeoJSON (``.geojson``, ``.json``), GeoPackage (``.gpkg``; ``layer=`` is
+  required when it has several layers),
   Shapefile (``.shp``; a DBF without ``.cpg`` is read as UTF-8, else as
   GBK/GB18030) and GeoParquet (``.parquet``; a plain Parquet table with
   coordinate columns works too);
@@ -20,7 +24,9 @@ Coordinates
 -----------
 Tables need coordinate columns: ``lon``/``lat``, ``lng``/``lat``,
 ``longitude``/``latitude``, ``x``/``y``, ``经度``/``纬度``, ``东经``/``北纬``,
-or Amap's single ``location`` column holding ``"lng,lat"``. Matching is
+or a single ``location``/``坐标``/``经纬度`` column holding ``"lng,lat"`` (separated
+by ``,`` ``，`` ``、`` ``;`` ``；`` or spaces). Values may be decimal degrees
+or degrees-minutes-seconds (``120°39'12"E``, ``北纬28度0分36秒``). Matching is
 case-insensitive and accepts prefixed or suffixed names such as
 ``wgs84_lng``. Explicit ``lon=``/``lat=``/``location=`` arguments win. A
 ``wkt``/``geometry`` column of WKT text is used when there are no coordinate
@@ -39,10 +45,21 @@ file's declared CRS (with a note), for files whose ``.prj`` is wrong.
 :func:`detect_gcj02_shift` spots GCJ-02 data loaded as WGS84 by comparing it
 with the street network.
 
+Projected metres where degrees are expected (CGCS2000 Gauss-Krüger X/Y,
+with or without the zone prefix, in GIS or surveyor order; a GeoJSON in
+metres without a ``crs`` member) raise an error naming the EPSG codes that
+fit; with an explicit projected ``crs=`` surveyor order is read as such.
+:func:`check_network_crs` does the same check for a street network file.
+
 Row problems do not stop a load: each bad row goes to
 :attr:`LoadResult.rejects` with its row number and the first reason found,
-so that ``len(data) + len(rejects) == rows_read``. Problems with the file
-itself raise :class:`~lifecircle.errors.InputError`.
+so that ``len(data) + len(rejects) == rows_read``. But a layer that loads no
+row, or loses more than ``max_reject_share`` (half, by default) of its rows,
+raises :class:`~lifecircle.errors.InputError` with the commonest reasons and
+what to try; so do problems with the file itself. Text cells are cleaned of
+control characters and cut to Excel's cell limit on loading
+(:func:`clean_text`). :func:`gate_distance_warnings` reports gates far from
+their compound.
 """
 
 from __future__ import annotations
@@ -65,16 +82,31 @@ import pandas as pd
 import pyproj
 import shapely
 
-from .coords import gcj02_to_wgs84, parse_crs, to_wgs84
+from .coords import (
+    axis_order,
+    gcj02_to_wgs84,
+    looks_projected,
+    parse_crs,
+    projected_crs_candidates,
+    projected_crs_hint,
+    to_wgs84,
+)
 from .errors import InputError, InternalError
 from .osm import osm_facilities_table, osm_residential_table, read_osm_features
 
 __all__ = [
+    "DEFAULT_MAX_GATE_DISTANCE_M",
+    "DEFAULT_MAX_REJECT_SHARE",
+    "EXCEL_MAX_CHARS",
     "PERSONS_PER_HOUSEHOLD_2020",
     "REJECT_COLUMNS",
     "LoadResult",
+    "check_network_crs",
+    "clean_text",
     "dbf_code_page",
     "detect_gcj02_shift",
+    "gate_distance_warnings",
+    "gate_distances",
     "load_communities",
     "load_facilities",
     "load_gates",
@@ -89,11 +121,24 @@ PathArg = str | PathLike[str]
 #: Average household size in China's 2020 census (第七次全国人口普查): 2.62 persons.
 PERSONS_PER_HOUSEHOLD_2020 = 2.62
 
+#: Share of rows a layer may lose to bad input before loading fails.
+DEFAULT_MAX_REJECT_SHARE = 0.5
+
 #: Columns of :attr:`LoadResult.rejects`.
 REJECT_COLUMNS: tuple[str, ...] = ("file", "row", "column", "reason", "value")
 
 # Rows searched for the header below title rows.
 _TITLE_SCAN_ROWS = 10
+# UTF-16 without a BOM: share of byte pairs with a zero byte on one side.
+_UTF16_ZERO_SHARE = 0.2
+# Big5 read as GBK: share of Han characters outside GB2312 (GBK text has almost none).
+_BIG5_OUTSIDE_GB2312 = 0.2
+# Excel refuses longer cell texts.
+EXCEL_MAX_CHARS = 32767
+# Characters an Excel cell cannot hold (openpyxl's illegal set, DEL, non-characters).
+_CONTROL_CHARACTERS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]"
+# Rows below the header that may still belong to it (multi-row headers).
+_MAX_HEADER_DEPTH = 3
 # Share of rows that must agree before columns are judged swapped.
 _NEARLY_ALL = 0.95
 # GCJ-02 check: the correction must at least halve the median distance and gain this much.
@@ -112,6 +157,7 @@ R_LAT_RANGE = "latitude outside -90..90"
 R_LON_RANGE = "longitude outside -180..180"
 R_LOCATION_FORMAT = "location is not 'lng,lat'"
 R_TRANSFORM = "coordinate could not be transformed to WGS84"
+R_FORMULA = "formula without a cached value"
 R_GEOMETRY_MISSING = "geometry is missing or empty"
 R_GEOMETRY_WKT = "geometry is not valid WKT"
 R_GEOMETRY_RANGE = "geometry coordinates outside -180..180 / -90..90"
@@ -121,8 +167,30 @@ R_UNKNOWN_COMMUNITY = "unknown community_id"
 R_EMPTY_COMMUNITY = "community_id is empty"
 
 _COORDINATE_REASONS = frozenset(
-    {R_COORD_EMPTY, R_COORD_NOT_NUMBER, R_LAT_RANGE, R_LON_RANGE, R_LOCATION_FORMAT, R_TRANSFORM}
+    {
+        R_COORD_EMPTY,
+        R_COORD_NOT_NUMBER,
+        R_LAT_RANGE,
+        R_LON_RANGE,
+        R_LOCATION_FORMAT,
+        R_TRANSFORM,
+        R_FORMULA,
+    }
 )
+# Degrees, minutes and seconds as written in Chinese and Western sheets:
+# 120°39'12.5"E, 北纬28°0′36″, 28度0分36秒 (after NFKC, ″ becomes ′′).
+_HEMISPHERE = r"[NSEWnsew]|[东西南北][经纬]?"
+_DMS = (
+    rf"^\s*(?P<before>{_HEMISPHERE})?\s*(?P<deg>[+-]?\d+(?:\.\d+)?)\s*[°度º˚]\s*"
+    r"(?:(?P<min>\d+(?:\.\d+)?)\s*(?:['′’]|分)\s*)?"
+    r"(?:(?P<sec>\d+(?:\.\d+)?)\s*(?:\"|′′|''|”|秒)\s*)?"
+    rf"(?P<after>{_HEMISPHERE})?\s*$"
+)
+_NEGATIVE_HEMISPHERES = ("S", "W", "西", "南")
+# A single "lng,lat" cell: one of , 、 ; (full-width forms become these under NFKC),
+# else whitespace between two values.
+_LOCATION_SEPARATED = r"^\s*([^,、;]+?)\s*[,、;]\s*([^,、;]+?)\s*$"
+_LOCATION_SPACED = r"^\s*(\S+)\s+(\S+)\s*$"
 
 # Header words, in order of preference. Matching ignores case, spaces, '_' and '-'.
 _FACILITY_ID_WORDS = ("facility_id", "poi_id", "osm_id", "id", "uid", "设施编号", "编号")
@@ -258,7 +326,11 @@ def _reason_kind(reason: str) -> str:
 
 
 def read_table(
-    path: PathArg, *, sheet: str | int | None = None, layer: str | None = None
+    path: PathArg,
+    *,
+    sheet: str | int | None = None,
+    layer: str | None = None,
+    header_row: int | Sequence[int] | None = None,
 ) -> pd.DataFrame | gpd.GeoDataFrame:
     """Read a table or geographic file as it is, without validating anything.
 
@@ -275,14 +347,25 @@ def read_table(
     path
         Any supported file (see the module documentation).
     sheet
-        Excel sheet name or 0-based index; the first sheet by default.
+        Excel sheet name or 0-based index; the first sheet by default. When
+        it is not given and the first sheet holds no table (notes, say), the
+        error lists the sheets.
     layer
-        GeoPackage layer; the first one by default.
+        GeoPackage layer; required when the file has several.
+    header_row
+        Spreadsheet row number (1-based) of the header in text and Excel
+        files, or several consecutive row numbers for a multi-row header,
+        whose cells are joined with ``_`` per column (``坐标_经度``). By
+        default the header is the first row filling two or more cells, and in
+        Excel the rows below it join the header while merged header cells
+        span them and they hold no numbers.
 
     Raises
     ------
     InputError
-        Missing, empty, undecodable or unsupported file, or unknown sheet/layer.
+        Missing, empty, undecodable or unsupported file, unknown sheet/layer,
+        a ``header_row`` beyond the file,
+        or a GeoPackage of several layers without ``layer``.
 
     Examples
     --------
@@ -297,10 +380,11 @@ def read_table(
     kind = _file_kind(file)
     if kind == "osm":
         return read_osm_features(file)
+    header_rows = _header_rows(header_row)
     if kind == "text":
-        return _read_text(file)
+        return _read_text(file, header_rows)
     if kind == "excel":
-        return _read_excel(file, sheet)
+        return _read_excel(file, sheet, header_rows)
     if kind == "parquet":
         return _read_parquet(file)
     return _read_geo(file, layer)
@@ -322,19 +406,40 @@ def _file_kind(file: Path) -> str:
     return file_format(file, "table")
 
 
-def _read_text(file: Path) -> pd.DataFrame:
+def _header_rows(header_row: int | Sequence[int] | None) -> tuple[int, ...] | None:
+    """0-based positions of the header rows given as 1-based spreadsheet row numbers."""
+    if header_row is None:
+        return None
+    rows = (header_row,) if isinstance(header_row, int) else tuple(header_row)
+    if (
+        not rows
+        or not all(isinstance(r, int) and r >= 1 for r in rows)
+        or list(rows) != list(range(rows[0], rows[0] + len(rows)))
+    ):
+        raise InputError(
+            f"must be a row number (1 = first row) or consecutive row numbers, not {header_row!r}",
+            column="header_row",
+        )
+    return tuple(r - 1 for r in rows)
+
+
+def _read_text(file: Path, header_rows: tuple[int, ...] | None) -> pd.DataFrame:
     raw = file.read_bytes()
     if not raw.strip():
         raise InputError("file is empty", file=file)
     text, encoding = _decode(raw, file)
     text = text.lstrip("\ufeff")
     tab_separated = file.suffix.lower() == ".tsv"
-    first_lines = text.split("\n", _TITLE_SCAN_ROWS)[:_TITLE_SCAN_ROWS]
+    scan = max(_TITLE_SCAN_ROWS, (header_rows[-1] + 1) if header_rows else 0)
+    first_lines = text.split("\n", scan)[:scan]
     fields = [
         next(csv.reader([line], delimiter="\t" if tab_separated else _guess_delimiter(line)), [])
         for line in first_lines
     ]
-    header = _header_index(fields)
+    header = _header_index(fields) if header_rows is None else header_rows[0]
+    depth = 1 if header_rows is None else len(header_rows)
+    if header + depth > len(first_lines):
+        raise InputError(f"header_row {header + depth} is beyond the end of the file", file=file)
     delimiter = "\t" if tab_separated else _guess_delimiter(first_lines[header])
     try:
         table = pd.read_csv(
@@ -345,6 +450,7 @@ def _read_text(file: Path) -> pd.DataFrame:
             keep_default_na=False,
             skip_blank_lines=False,
             index_col=False,
+            header=0 if depth == 1 else None,
         )
     except pd.errors.EmptyDataError as exc:
         raise InputError("file is empty", file=file) from exc
@@ -355,8 +461,14 @@ def _read_text(file: Path) -> pd.DataFrame:
             file=file,
             row=int(line.group(1)) if line else None,
         ) from exc
-    table.attrs["notes"] = [f"read as {encoding} text", *_title_note(header)]
-    table.attrs["first_data_row"] = header + 2
+    notes = [f"read as {encoding} text", *_title_note(header)]
+    if depth > 1:
+        head = table.iloc[:depth].to_numpy(dtype=object)
+        table = table.iloc[depth:].reset_index(drop=True)
+        table.columns = _unique_headers(_combined_header(list(head)))
+        notes.append(f"header rows {header + 1}-{header + depth} combined")
+    table.attrs["notes"] = notes
+    table.attrs["first_data_row"] = header + depth + 1
     return table
 
 
@@ -381,12 +493,21 @@ def _title_note(header: int) -> list[str]:
 
 
 def _decode(raw: bytes, file: Path) -> tuple[str, str]:
-    """Decode UTF-8 (BOM or not), then GB18030 (a superset of GBK); UTF-16 by its BOM."""
+    """Decode UTF-16 (by BOM or by its zero bytes), UTF-8, Big5 or GB18030 (GBK)."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return raw.decode("utf-16"), "UTF-16"
+    utf16 = _utf16_without_bom(raw)
+    if utf16 is not None:
+        try:
+            return raw.decode(utf16), "UTF-16 (no BOM)"
+        except UnicodeDecodeError:
+            pass
     try:
         return raw.decode("utf-8-sig"), "UTF-8"
     except UnicodeDecodeError as utf8_error:
+        big5 = _as_big5(raw)
+        if big5 is not None:
+            return big5, "Big5 (Traditional Chinese)"
         try:
             return raw.decode("gb18030"), "GB18030 (GBK)"
         except UnicodeDecodeError as gb_error:
@@ -402,35 +523,209 @@ def _decode(raw: bytes, file: Path) -> tuple[str, str]:
             ) from gb_error
 
 
+def _utf16_without_bom(raw: bytes) -> str | None:
+    """``utf-16-le``/``-be`` when zero bytes fall on one side of most byte pairs.
+
+    Tables are full of ASCII digits, separators and line ends, which UTF-16
+    writes with a zero high byte; 8-bit encodings never contain zero bytes.
+    """
+    sample = raw[: 1 << 14]
+    if len(sample) < 4 or len(raw) % 2:
+        return None
+    even = sample[0::2].count(0) / (len(sample) / 2)
+    odd = sample[1::2].count(0) / (len(sample) / 2)
+    if odd >= _UTF16_ZERO_SHARE and even < 0.01:
+        return "utf-16-le"
+    if even >= _UTF16_ZERO_SHARE and odd < 0.01:
+        return "utf-16-be"
+    return None
+
+
+def _as_big5(raw: bytes) -> str | None:
+    """The text as Big5 when it is Big5, not GBK; None otherwise.
+
+    Most Big5 byte pairs are valid GB18030 too, so decoding alone cannot tell.
+    Simplified Chinese in GBK stays almost entirely within GB2312, while Big5
+    read as GBK gives many characters outside it (every Big5 trail byte below
+    0xA1 lands in the GBK extension), so the share outside GB2312 decides.
+    """
+    try:
+        big5 = raw.decode("cp950")
+    except UnicodeDecodeError:
+        return None
+    gb = raw.decode("gb18030", errors="replace")
+    han = [c for c in gb if "\u4e00" <= c <= "\u9fff"]
+    if not han:
+        return None
+    outside = sum(1 for c in han if not _in_gb2312(c))
+    return big5 if outside / len(han) >= _BIG5_OUTSIDE_GB2312 else None
+
+
+def _in_gb2312(char: str) -> bool:
+    try:
+        char.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _guess_delimiter(header_line: str) -> str:
     counts = {sep: header_line.count(sep) for sep in (",", "\t", ";", "|")}
     best = max(counts, key=lambda sep: counts[sep])
     return best if counts[best] else ","
 
 
-def _read_excel(file: Path, sheet: str | int | None) -> pd.DataFrame:
+# A merged range as 0-based (first row, last row, first column, last column).
+_Merge = tuple[int, int, int, int]
+
+
+def _read_excel(
+    file: Path, sheet: str | int | None, header_rows: tuple[int, ...] | None
+) -> pd.DataFrame:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
-        workbook = openpyxl.load_workbook(file, read_only=True, data_only=True)
+        # Not read-only: merged cell ranges are only known to a fully loaded sheet.
+        workbook = openpyxl.load_workbook(file, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, OSError, KeyError) as exc:
         raise InputError(f"cannot open as an Excel workbook: {exc}", file=file) from exc
     try:
         worksheet = _pick_sheet(workbook, sheet, file)
-        rows = list(worksheet.iter_rows(values_only=True))
+        title, sheets = str(worksheet.title), list(workbook.sheetnames)
+        rows = [list(row) for row in worksheet.iter_rows(values_only=True)]
+        merges: list[_Merge] = [
+            (m.min_row - 1, m.max_row - 1, m.min_col - 1, m.max_col - 1)
+            for m in worksheet.merged_cells.ranges
+        ]
     finally:
         workbook.close()
+    notes = [f"read sheet {title!r}"]
     if not any(any(cell is not None for cell in row) for row in rows[:_TITLE_SCAN_ROWS]):
-        raise InputError(f"sheet {worksheet.title!r} is empty", file=file)
-    header = _header_index(rows)
-    names = _unique_headers(rows[header])
-    table = pd.DataFrame.from_records(rows[header + 1 :], columns=names)
-    unnamed = [name for name, cell in zip(names, rows[header], strict=True) if cell is None]
+        raise InputError(f"sheet {title!r} is empty{_other_sheets(sheets, title)}", file=file)
+    formulas = _uncached_formulas(file, title, rows)
+    if formulas:
+        notes.append(
+            f"{formulas} cells hold formulas without a stored value (the file was not saved "
+            "by Excel); open it in Excel or LibreOffice and save it to store the values"
+        )
+    if header_rows is None:
+        header = _header_index(rows)
+        block = _header_block(rows, merges, header)
+    else:
+        block = list(header_rows)
+        if block[-1] >= len(rows):
+            raise InputError(f"header_row {block[-1] + 1} is beyond the last row", file=file)
+    header, last = block[0], block[-1]
+    notes += _fill_merges(rows, merges, header, last)
+    head = [rows[i] for i in block]
+    names = _unique_headers(_combined_header(head))
+    table = pd.DataFrame.from_records(rows[last + 1 :], columns=names)
+    unnamed = [n for n, *cells in zip(names, *head, strict=True) if all(c is None for c in cells)]
     table = table.drop(columns=[c for c in unnamed if table[c].isna().all()])
-    table.attrs["notes"] = [f"read sheet {worksheet.title!r}", *_title_note(header)]
-    table.attrs["first_data_row"] = header + 2
+    notes += _title_note(header)
+    if len(block) > 1:
+        notes.append(f"header rows {header + 1}-{last + 1} combined")
+    table.attrs["notes"] = notes
+    table.attrs["first_data_row"] = last + 2
+    table.attrs["sheets"] = sheets
     return table
+
+
+def _other_sheets(sheets: list[str], title: str) -> str:
+    others = [name for name in sheets if name != title]
+    return f"; the workbook's other sheets are {others} (choose with sheet=)" if others else ""
+
+
+def _uncached_formulas(file: Path, title: str, rows: list[list[Any]]) -> int:
+    """Put formula text where a formula has no stored value; return how many.
+
+    Files written by scripts (openpyxl, pandas) keep formulas but no computed
+    values, which an Excel reader sees as empty cells.
+    """
+    if not any(cell is None for row in rows for cell in row):
+        return 0
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(file, read_only=True, data_only=False)
+    count = 0
+    try:
+        for i, formula_row in enumerate(workbook[title].iter_rows(values_only=True)):
+            if i >= len(rows):
+                break
+            row = rows[i]
+            for j, cell in enumerate(formula_row[: len(row)]):
+                if row[j] is None and isinstance(cell, str) and cell.startswith("="):
+                    row[j] = cell
+                    count += 1
+    finally:
+        workbook.close()
+    return count
+
+
+def _header_block(rows: Sequence[Sequence[Any]], merges: list[_Merge], header: int) -> list[int]:
+    """The header row and the rows below that still belong to it.
+
+    A row joins the header when a merged header cell reaches down into it or
+    spans several columns above it (as "坐标" over "经度" and "纬度"), and it
+    holds text but no numbers.
+    """
+    block = [header]
+    while len(block) < _MAX_HEADER_DEPTH and block[-1] + 1 < len(rows):
+        below = block[-1] + 1
+        reaches = any(r0 <= block[-1] < below <= r1 for r0, r1, _, _ in merges)
+        spans = any(r0 == r1 == block[-1] and c1 > c0 for r0, r1, c0, c1 in merges)
+        cells = [c for c in rows[below] if c is not None and str(c).strip() != ""]
+        if not (reaches or spans) or not cells or any(_looks_numeric(c) for c in cells):
+            break
+        block.append(below)
+    return block
+
+
+def _looks_numeric(cell: Any) -> bool:
+    if isinstance(cell, int | float):
+        return True
+    try:
+        float(unicodedata.normalize("NFKC", str(cell)).strip())
+    except ValueError:
+        return False
+    return True
+
+
+def _fill_merges(rows: list[list[Any]], merges: list[_Merge], header: int, last: int) -> list[str]:
+    """Give every cell of a merged range its value: header merges in both directions,
+    data merges down their rows only (a 类型 cell merged over a group of rows)."""
+    filled = 0
+    for r0, r1, c0, c1 in merges:
+        in_header = r0 <= last and r1 >= header
+        if not in_header and (r0 < header or r1 == r0):
+            continue
+        if r0 >= len(rows) or c0 >= len(rows[r0]):
+            continue
+        value = rows[r0][c0]
+        for r in range(r0, min(r1, len(rows) - 1) + 1):
+            for c in range(c0, min(c1, len(rows[r]) - 1) + 1):
+                if (r, c) != (r0, c0):
+                    rows[r][c] = value
+                    filled += r > last
+    if not filled:
+        return []
+    return [f"{filled} cells of vertically merged ranges filled with the merged value"]
+
+
+def _combined_header(head: Sequence[Sequence[Any]]) -> list[Any]:
+    """One name per column from one or more header rows: their distinct texts joined by '_'."""
+    width = max(len(row) for row in head)
+    names: list[Any] = []
+    for column in range(width):
+        parts: list[str] = []
+        for row in head:
+            cell = row[column] if column < len(row) else None
+            text = "" if cell is None or pd.isna(cell) else str(cell).strip()
+            if text and (not parts or parts[-1] != text):
+                parts.append(text)
+        names.append("_".join(parts) if parts else None)
+    return names
 
 
 def _pick_sheet(workbook: Any, sheet: str | int | None, file: Path) -> Any:
@@ -450,7 +745,8 @@ def _unique_headers(cells: Sequence[Any]) -> list[str]:
     names: list[str] = []
     seen: dict[str, int] = {}
     for position, cell in enumerate(cells, start=1):
-        name = f"column_{position}" if cell is None else str(cell).strip()
+        text = "" if cell is None else str(cell).strip()
+        name = text or f"column_{position}"
         if name in seen:
             seen[name] += 1
             name = f"{name}.{seen[name]}"
@@ -488,8 +784,9 @@ def _read_geo(file: Path, layer: str | None) -> gpd.GeoDataFrame:
     if layer is not None and layer not in layers:
         raise InputError(f"no layer {layer!r}; the file has {layers}", file=file)
     if layer is None and len(layers) > 1:
-        notes.append(
-            f"file has layers {layers}; read the first, {layers[0]!r} (choose with layer=)"
+        raise InputError(
+            f"the file has {len(layers)} layers, {layers}; choose one with layer= (--layer)",
+            file=file,
         )
     chosen = layer if layer is not None else (layers[0] if layers else None)
     try:
@@ -551,6 +848,7 @@ class _Source:
     rows: np.ndarray
     kind: str
     notes: list[str]
+    sheets: list[str] = field(default_factory=list)
 
     @property
     def has_geometry(self) -> bool:
@@ -621,13 +919,20 @@ def _open_source(
     *,
     sheet: str | int | None,
     layer: str | None,
+    header_row: int | Sequence[int] | None = None,
     osm_reader: Callable[[Path], gpd.GeoDataFrame],
 ) -> _Source:
     kind = _file_kind(file)
-    table = osm_reader(file) if kind == "osm" else read_table(file, sheet=sheet, layer=layer)
+    table = (
+        osm_reader(file)
+        if kind == "osm"
+        else read_table(file, sheet=sheet, layer=layer, header_row=header_row)
+    )
     notes = list(table.attrs.get("notes", []))
     first_row = int(table.attrs.get("first_data_row", 1))
+    sheets = [str(name) for name in table.attrs.get("sheets", [])]
     table.attrs = {}
+    notes += _clean_table(table)
     rows = np.arange(len(table), dtype=np.int64) + first_row
     if kind in ("text", "excel"):
         blank = _blank_rows(table)
@@ -640,7 +945,61 @@ def _open_source(
         if tabular:
             what = "no data rows below the header"
         raise InputError(what, file=file, row=first_row if tabular else None)
-    return _Source(file=file, table=table, rows=rows, kind=kind, notes=notes)
+    return _Source(file=file, table=table, rows=rows, kind=kind, notes=notes, sheets=sheets)
+
+
+def clean_text(series: pd.Series, *, max_chars: int = EXCEL_MAX_CHARS) -> pd.Series:
+    """Text cells without control characters and no longer than ``max_chars``.
+
+    NUL and the other C0 control characters (tab, line feed and carriage
+    return excepted), DEL and the non-characters U+FFFE/U+FFFF are removed:
+    Excel files cannot hold them and openpyxl refuses to write them. Texts
+    longer than Excel's cell limit are cut. Cells that are not text are kept.
+
+    Examples
+    --------
+    >>> clean_text(pd.Series(["示例\\x00幼儿园", 5, "a" * 9]), max_chars=6).tolist()
+    ['示例幼儿园', 5, 'aaaaaa']
+    """
+    values = series.to_numpy(dtype=object)
+    is_text = np.array([isinstance(v, str) for v in values], dtype=bool)
+    if not is_text.any():
+        return series
+    text = pd.Series(values[is_text], dtype=object).str.replace(_CONTROL_CHARACTERS, "", regex=True)
+    text = text.str.slice(0, max_chars)
+    out = values.copy()
+    out[is_text] = text.to_numpy(dtype=object)
+    return pd.Series(out, index=series.index, name=series.name, dtype=series.dtype)
+
+
+def _clean_table(table: pd.DataFrame, max_chars: int = EXCEL_MAX_CHARS) -> list[str]:
+    """Clean every text column in place (see :func:`clean_text`); say what changed."""
+    geometry = table.geometry.name if isinstance(table, gpd.GeoDataFrame) else None
+    controlled: dict[str, int] = {}
+    cut: dict[str, int] = {}
+    for column in table.columns:
+        values = table[column]
+        if column == geometry or not (
+            values.dtype == object or pd.api.types.is_string_dtype(values)
+        ):
+            continue
+        text = values.astype("string")
+        has_control = text.str.contains(_CONTROL_CHARACTERS, regex=True).fillna(False)
+        too_long = (text.str.len() > max_chars).fillna(False)
+        if has_control.any() or too_long.any():
+            table[column] = clean_text(values, max_chars=max_chars)
+        if has_control.any():
+            controlled[str(column)] = int(has_control.sum())
+        if too_long.any():
+            cut[str(column)] = int(too_long.sum())
+    notes = []
+    if controlled:
+        listed = ", ".join(f"{c} ({n})" for c, n in controlled.items())
+        notes.append(f"control characters (NUL and the like) removed from cells of {listed}")
+    if cut:
+        listed = ", ".join(f"{c} ({n})" for c, n in cut.items())
+        notes.append(f"texts longer than {max_chars} characters (Excel's limit) cut in {listed}")
+    return notes
 
 
 def _blank_rows(table: pd.DataFrame) -> np.ndarray:
@@ -769,6 +1128,31 @@ def _parse_numbers(series: pd.Series, *, thousands: bool = False) -> _Numbers:
     return _Numbers(values, empty, ~empty & ~np.isfinite(values))
 
 
+def _parse_coordinates(series: pd.Series) -> _Numbers:
+    """Decimal degrees, or degrees-minutes-seconds, from raw cells."""
+    numbers = _parse_numbers(series)
+    if not numbers.not_number.any():
+        return numbers
+    text = series.astype("string").str.normalize("NFKC")
+    parts = text.str.extract(_DMS)
+    degrees = pd.to_numeric(parts["deg"], errors="coerce").to_numpy(dtype=float)
+    minutes = pd.to_numeric(parts["min"], errors="coerce").fillna(0).to_numpy(dtype=float)
+    seconds = pd.to_numeric(parts["sec"], errors="coerce").fillna(0).to_numpy(dtype=float)
+    hemisphere = parts["before"].fillna(parts["after"]).fillna("").str.upper()
+    south_west = hemisphere.str.startswith(_NEGATIVE_HEMISPHERES).to_numpy(dtype=bool)
+    value = np.abs(degrees) + minutes / 60 + seconds / 3600
+    value = np.where(south_west | (degrees < 0), -value, value)
+    usable = numbers.not_number & np.isfinite(value) & (minutes < 60) & (seconds < 60)
+    values = np.where(usable, value, numbers.values)
+    return _Numbers(values, numbers.empty, numbers.not_number & ~usable)
+
+
+def _formula_cells(raw: pd.Series) -> np.ndarray:
+    """Cells holding formula text: an Excel formula whose value was never stored."""
+    text = raw.astype("string").str.lstrip()
+    return text.str.startswith("=").fillna(False).to_numpy(dtype=bool)
+
+
 def _is_geographic(crs_name: str) -> bool:
     return crs_name in ("wgs84", "gcj02", "bd09") or pyproj.CRS(crs_name).is_geographic
 
@@ -820,7 +1204,7 @@ def _table_geometry(
         raise InputError(
             "no coordinate columns found; expected lon/lat, lng/lat, longitude/latitude, x/y, "
             "经度/纬度 or an Amap 'location' column (or name them with lon=, lat=, location=); "
-            f"columns found: {', '.join(columns)}",
+            f"columns found: {', '.join(columns)}{_sheet_hint(source)}",
             file=source.file,
         )
     if pair is None:
@@ -830,13 +1214,27 @@ def _table_geometry(
     else:
         lon_name, lat_name = pair
         lon_raw, lat_raw = table[lon_name], table[lat_name]
-        x, y = _parse_numbers(lon_raw), _parse_numbers(lat_raw)
+        x, y = _parse_coordinates(lon_raw), _parse_coordinates(lat_raw)
         for numbers, name, raw in ((x, lon_name, lon_raw), (y, lat_name, lat_raw)):
+            ledger.reject(_formula_cells(raw), R_FORMULA, column=name, values=raw)
             ledger.reject(numbers.empty, R_COORD_EMPTY, column=name, values=raw)
             ledger.reject(numbers.not_number, R_COORD_NOT_NUMBER, column=name, values=raw)
         hint_columns = [lon_name, lat_name]
     _warn_datum_hint(hint_columns, crs_name, source, notes)
     lon_values, lat_values = x.values, y.values
+    alive = ledger.alive
+    if _is_geographic(crs_name) and looks_projected(lon_values[alive], lat_values[alive]):
+        raise _projected_error(source, lon_name, lat_name, lon_values[alive], lat_values[alive])
+    if not _is_geographic(crs_name) and axis_order(lon_values[alive], lat_values[alive]) == "yx":
+        message = (
+            f"columns {lon_name} and {lat_name} are in surveyor order (X northing, Y easting); "
+            "read them as easting, northing"
+        )
+        logger.warning("%s: %s", source.file.name, message)
+        notes.append(message)
+        lon_values, lat_values = lat_values, lon_values
+        lon_name, lat_name = lat_name, lon_name
+        lon_raw, lat_raw = lat_raw, lon_raw
     if _is_geographic(crs_name):
         reason = _swap_reason(lon_values[ledger.alive], lat_values[ledger.alive])
         if reason is not None:
@@ -856,19 +1254,64 @@ def _table_geometry(
     return _points_in_wgs84(lon_values, lat_values, crs_name, ledger, lon_name, lon_raw)
 
 
+def _require_a_table(source: _Source) -> None:
+    """A sheet of one column is notes, not a table, in a workbook of several sheets."""
+    if source.kind != "excel" or len(source.sheets) < 2 or len(source.attribute_columns) > 1:
+        return
+    raise InputError(
+        f"this sheet holds no table (columns found: {', '.join(source.attribute_columns)})"
+        + _sheet_hint(source),
+        file=source.file,
+    )
+
+
+def _sheet_hint(source: _Source) -> str:
+    if len(source.sheets) < 2:
+        return ""
+    return f"; the workbook has sheets {source.sheets}: is it another one (sheet=, --sheet)?"
+
+
 def _split_location(
     values: pd.Series, ledger: _Ledger, column: str
 ) -> tuple[_Numbers, _Numbers, pd.Series, pd.Series]:
-    """Amap's ``location`` cells, "lng,lat" (a full-width comma is accepted too)."""
+    """Single-cell "lng,lat" values, as Amap and survey sheets write them.
+
+    The two values may be separated by ``,`` ``，`` ``、`` ``;`` ``；`` or
+    whitespace, and each may be decimal or degrees-minutes-seconds.
+    """
     text = values.astype("string").str.normalize("NFKC").str.strip()
     empty = (text.isna() | (text == "")).to_numpy(dtype=bool)
+    ledger.reject(_formula_cells(values), R_FORMULA, column=column, values=values)
     ledger.reject(empty, R_COORD_EMPTY, column=column, values=values)
-    parts = text.str.extract(r"^\s*([^,\s]+)\s*,\s*([^,\s]+)\s*$")
+    parts = text.str.extract(_LOCATION_SEPARATED)
+    spaced = text.str.extract(_LOCATION_SPACED)
+    parts = parts.where(parts[0].notna(), spaced)
     malformed = parts[0].isna().to_numpy(dtype=bool)
     ledger.reject(malformed, R_LOCATION_FORMAT, column=column, values=values)
-    x, y = _parse_numbers(parts[0]), _parse_numbers(parts[1])
+    x, y = _parse_coordinates(parts[0]), _parse_coordinates(parts[1])
     ledger.reject(x.not_number | y.not_number, R_COORD_NOT_NUMBER, column=column, values=values)
     return x, y, values, values
+
+
+def _projected_error(
+    source: _Source, lon_name: str, lat_name: str, x: np.ndarray, y: np.ndarray
+) -> InputError:
+    """Metres where degrees were expected: say so, and which EPSG codes fit."""
+    where = f"columns {lon_name} and {lat_name}" if lon_name != lat_name else f"column {lon_name}"
+    return _metres_error(source.file, where, x, y)
+
+
+def _metres_error(file: Path, where: str, x: np.ndarray, y: np.ndarray) -> InputError:
+    order = axis_order(x, y)
+    surveyor = ""
+    if order == "yx":
+        x, y = y, x
+        surveyor = " in surveyor order (X northing, Y easting)"
+    return InputError(
+        f"{where} hold projected coordinates in metres{surveyor}, not degrees "
+        f"(median {np.median(x):.0f}, {np.median(y):.0f}); {projected_crs_hint(x, y)}",
+        file=file,
+    )
 
 
 def _warn_datum_hint(
@@ -942,6 +1385,13 @@ def _geometry_in_wgs84(
     missing = (geometry.isna() | geometry.is_empty).to_numpy(dtype=bool)
     ledger.reject(missing, R_GEOMETRY_MISSING, column="geometry")
     geometry = _blank_out(geometry, ledger.alive)
+    if not crs_name.startswith("EPSG:") and (declared is None or declared.is_geographic):
+        # A GeoJSON without a "crs" member counts as WGS84, whatever its numbers are.
+        centres = shapely.bounds(geometry.to_numpy()[ledger.alive])
+        x, y = (centres[:, 0] + centres[:, 2]) / 2, (centres[:, 1] + centres[:, 3]) / 2
+        if looks_projected(x, y):
+            said = "no CRS" if declared is None else f"{declared.name} (degrees)"
+            raise _metres_error(source.file, f"the geometry (the file declares {said})", x, y)
     if crs_name.startswith("EPSG:"):
         if declared is not None and pyproj.CRS(crs_name) != declared:
             message = f"file declares {declared.to_string()}, crs={crs_name!r} overrides it"
@@ -963,7 +1413,12 @@ def _geometry_in_wgs84(
             | (np.abs(bounds[:, [0, 2]]) > 180).any(axis=1)
             | (np.abs(bounds[:, [1, 3]]) > 90).any(axis=1)
         )
-    ledger.reject(outside, R_GEOMETRY_RANGE, column="geometry", values=_bounds_text(bounds))
+    ledger.reject(
+        np.asarray(outside, dtype=bool),
+        R_GEOMETRY_RANGE,
+        column="geometry",
+        values=_bounds_text(bounds),
+    )
     return _blank_out(geometry, ledger.alive)
 
 
@@ -1125,6 +1580,7 @@ def _assemble(
     front: dict[str, Any],
     geometry: gpd.GeoSeries,
     notes: list[str],
+    max_reject_share: float | None,
 ) -> LoadResult:
     """Derived columns first, then the file's own columns, only the rows still alive."""
     keep = ledger.alive
@@ -1147,13 +1603,89 @@ def _assemble(
     )
     if len(result.data) + len(result.rejects) != result.rows_read:
         raise InternalError(f"{result.summary()}: loaded and rejected rows do not add up")
+    for note in result.notes:
+        logger.info("%s: %s", source.file.name, note)
+    if max_reject_share is not None:
+        _require_most_rows(result, max_reject_share)
     if len(result.data) == 0:
         logger.warning("%s; nothing was loaded", result.summary())
     else:
         logger.info(result.summary())
-    for note in result.notes:
-        logger.info("%s: %s", source.file.name, note)
     return result
+
+
+def _check_share(max_reject_share: float | None) -> None:
+    if max_reject_share is None:
+        return
+    if not (np.isfinite(max_reject_share) and 0 <= max_reject_share <= 1):
+        raise InputError(
+            f"must be between 0 and 1, not {max_reject_share!r}", column="max_reject_share"
+        )
+
+
+def _require_most_rows(result: LoadResult, max_reject_share: float) -> None:
+    """Fail when nothing loaded, or when bad rows exceed ``max_reject_share`` of those read.
+
+    Facilities of no known type are out of scope rather than broken (a POI
+    export holds restaurants too), so they count only when nothing is left.
+    """
+    reasons = result.rejects["reason"].astype(str)
+    lost = int((reasons != R_NO_TYPE).sum())
+    if len(result.data) and lost <= max_reject_share * result.rows_read:
+        return
+    top = result.rejects.groupby("reason", sort=False).agg(
+        count=("row", "size"),
+        row=("row", "first"),
+        column=("column", "first"),
+        value=("value", "first"),
+    )
+    top = top.sort_values("count", ascending=False, kind="stable").head(3)
+    listed = "; ".join(
+        f"{reason}: {int(item['count'])} rows (e.g. row {item['row']}"
+        + (f", column {item['column']}" if isinstance(item["column"], str) else "")
+        + (f", value {str(item['value'])[:40]!r}" if str(item["value"]) else "")
+        + ")"
+        for reason, item in top.iterrows()
+    )
+    hints = list(dict.fromkeys(_reject_hint(str(reason)) for reason in top.index))
+    what = (
+        "no row loaded"
+        if len(result.data) == 0
+        else f"{lost} of {result.rows_read} rows rejected, more than the "
+        f"{max_reject_share:.0%} allowed (max_reject_share)"
+    )
+    raise InputError(
+        f"{what}: {result.summary()}. Most common reasons: {listed}. To try: "
+        + "; ".join(h for h in hints if h),
+        file=Path(result.source).name,
+    )
+
+
+def _reject_hint(reason: str) -> str:
+    """What to try against the commonest kinds of rejected rows."""
+    if reason == R_FORMULA:
+        return (
+            "the cells hold formulas whose values were never stored: open the file in "
+            "Excel or LibreOffice and save it"
+        )
+    if reason in (R_COORD_EMPTY, R_COORD_NOT_NUMBER, R_LOCATION_FORMAT):
+        return (
+            "check that the header row was found (header_row=, --header-row) and the sheet "
+            "is the right one (sheet=, --sheet), or name the coordinate columns with lon=, "
+            "lat= or location="
+        )
+    if reason in (R_LAT_RANGE, R_LON_RANGE, R_GEOMETRY_RANGE, R_TRANSFORM):
+        return "say which coordinate system the values are in with crs= (an EPSG code)"
+    if reason == R_NO_TYPE:
+        return "name the type column with type_column= or check the facility types"
+    if reason in (R_UNKNOWN_COMMUNITY, R_EMPTY_COMMUNITY):
+        return (
+            "check that each gate names its compound by the compounds file's community_id "
+            "or unique name (community_column=)"
+        )
+    if reason.startswith("duplicate"):
+        return "name the id column with id_column="
+    return "see the rejected rows for details, or raise max_reject_share="
 
 
 def _resolve_clashes(
@@ -1206,6 +1738,8 @@ def load_facilities(
     taxonomy: TaxonomyLike | None = None,
     sheet: str | int | None = None,
     layer: str | None = None,
+    header_row: int | Sequence[int] | None = None,
+    max_reject_share: float | None = DEFAULT_MAX_REJECT_SHARE,
 ) -> LoadResult:
     """Load facilities (POIs) and give each a facility type.
 
@@ -1230,8 +1764,13 @@ def load_facilities(
         Classifies rows into facility types; :func:`lifecircle.taxonomy.default_taxonomy`
         by default. It sees the file's columns (OSM tags, Amap ``typecode``)
         plus ``name`` and ``type`` taken from the columns above.
-    sheet, layer
-        Excel sheet and GeoPackage layer.
+    sheet, layer, header_row
+        Excel sheet, GeoPackage layer and header row number(s); see
+        :func:`read_table`.
+    max_reject_share
+        Share of the rows read that may be rejected before the load fails
+        (facilities of no known type do not count); None never fails. A
+        layer that loads no row always fails.
 
     Returns
     -------
@@ -1254,13 +1793,17 @@ def load_facilities(
     """
     file = _check_file(path)
     crs_name = parse_crs(crs)
-    source = _open_source(file, sheet=sheet, layer=layer, osm_reader=osm_facilities_table)
+    _check_share(max_reject_share)
+    source = _open_source(
+        file, sheet=sheet, layer=layer, header_row=header_row, osm_reader=osm_facilities_table
+    )
     id_name = _pick_column(source, id_column, _FACILITY_ID_WORDS, argument="id_column")
     name_name = _pick_column(source, name_column, _FACILITY_NAME_WORDS, argument="name_column")
     type_name = _pick_column(source, type_column, _TYPE_WORDS, argument="type_column")
     capacity_name = _pick_column(
         source, capacity_column, _CAPACITY_WORDS, argument="capacity_column"
     )
+    _require_a_table(source)
     _require_type_evidence(source, name_name, type_name)
     tax = taxonomy if taxonomy is not None else _default_taxonomy()
     notes: list[str] = []
@@ -1282,7 +1825,7 @@ def load_facilities(
         "category": _plain(_categories(tax, types)),
         "capacity": capacity,
     }
-    return _assemble(source, ledger, front, geometry, notes)
+    return _assemble(source, ledger, front, geometry, notes, max_reject_share)
 
 
 def _default_taxonomy() -> TaxonomyLike:
@@ -1371,6 +1914,8 @@ def load_communities(
     persons_per_household: float = PERSONS_PER_HOUSEHOLD_2020,
     sheet: str | int | None = None,
     layer: str | None = None,
+    header_row: int | Sequence[int] | None = None,
+    max_reject_share: float | None = DEFAULT_MAX_REJECT_SHARE,
 ) -> LoadResult:
     """Load residential compounds (小区) as points or (multi)polygons.
 
@@ -1380,7 +1925,7 @@ def load_communities(
         Any supported file. OpenStreetMap files give the compounds of
         :func:`lifecircle.osm.osm_residential_table`, with population NaN
         unless a ``population`` tag is set.
-    crs, lon, lat, location, sheet, layer
+    crs, lon, lat, location, sheet, layer, header_row, max_reject_share
         As for :func:`load_facilities`.
     id_column
         Default ``community_id``, ``小区编号``, ``osm_id``, ``id``, ``编号``;
@@ -1423,7 +1968,10 @@ def load_communities(
             f"must be a positive number, not {persons_per_household!r}",
             column="persons_per_household",
         )
-    source = _open_source(file, sheet=sheet, layer=layer, osm_reader=osm_residential_table)
+    _check_share(max_reject_share)
+    source = _open_source(
+        file, sheet=sheet, layer=layer, header_row=header_row, osm_reader=osm_residential_table
+    )
     id_name = _pick_column(source, id_column, _COMMUNITY_ID_WORDS, argument="id_column")
     name_name = _pick_column(source, name_column, _COMMUNITY_NAME_WORDS, argument="name_column")
     population_name = _pick_column(
@@ -1457,7 +2005,7 @@ def load_communities(
         ),
         "households": households,
     }
-    return _assemble(source, ledger, front, geometry, notes)
+    return _assemble(source, ledger, front, geometry, notes, max_reject_share)
 
 
 def _community_shapes(geometry: gpd.GeoSeries, ledger: _Ledger, notes: list[str]) -> gpd.GeoSeries:
@@ -1519,6 +2067,8 @@ def load_gates(
     id_column: str | None = None,
     sheet: str | int | None = None,
     layer: str | None = None,
+    header_row: int | Sequence[int] | None = None,
+    max_reject_share: float | None = DEFAULT_MAX_REJECT_SHARE,
 ) -> LoadResult:
     """Load the gates (出入口) of residential compounds.
 
@@ -1535,7 +2085,7 @@ def load_gates(
         ``小区编号``, ``community``, ``小区名称``, ``所属小区``, ``小区``.
     id_column
         Default ``gate_id``, ``出入口编号``, ``id``, ``编号``; else ``<file stem>-<row>``.
-    crs, lon, lat, location, sheet, layer
+    crs, lon, lat, location, sheet, layer, header_row, max_reject_share
         As for :func:`load_facilities`.
 
     Returns
@@ -1558,7 +2108,10 @@ def load_gates(
     """
     file = _check_file(path)
     crs_name = parse_crs(crs)
-    source = _open_source(file, sheet=sheet, layer=layer, osm_reader=_osm_gates_unsupported)
+    _check_share(max_reject_share)
+    source = _open_source(
+        file, sheet=sheet, layer=layer, header_row=header_row, osm_reader=_osm_gates_unsupported
+    )
     id_name = _pick_column(source, id_column, _GATE_ID_WORDS, argument="id_column")
     community_name = _pick_column(
         source, community_column, _GATE_COMMUNITY_WORDS, argument="community_column"
@@ -1580,7 +2133,7 @@ def load_gates(
     _reject_duplicates(ids, ledger, id_name, "gate_id")
     geometry = _as_points(geometry, ledger.alive, notes, "gates")
     front = {"gate_id": _plain(ids), "community_id": _plain(community_ids)}
-    return _assemble(source, ledger, front, geometry, notes)
+    return _assemble(source, ledger, front, geometry, notes, max_reject_share)
 
 
 def _osm_gates_unsupported(file: Path) -> gpd.GeoDataFrame:
@@ -1615,6 +2168,161 @@ def _gate_communities(
         resolved = resolved.fillna(from_name)
     ledger.reject(resolved.isna().to_numpy(), R_UNKNOWN_COMMUNITY, column=column, values=raw)
     return resolved
+
+
+# ---------------------------------------------------------------------------
+# Checks across layers
+# ---------------------------------------------------------------------------
+
+#: Distance from its compound beyond which a gate is reported.
+DEFAULT_MAX_GATE_DISTANCE_M = 500.0
+# Far gates listed one by one before the rest are only counted.
+_LISTED_GATES = 10
+
+
+def gate_distances(gates: gpd.GeoDataFrame, communities: gpd.GeoDataFrame) -> pd.Series:
+    """Metres from each gate to its own compound (0 inside a compound's polygon).
+
+    Parameters
+    ----------
+    gates
+        ``load_gates(...).data``: ``community_id`` and point geometry.
+    communities
+        ``load_communities(...).data``: ``community_id`` and point or polygon geometry.
+
+    Returns
+    -------
+    pandas.Series
+        Indexed like ``gates``; NaN for a gate whose compound is unknown.
+    """
+    if len(gates) == 0:
+        return pd.Series([], index=gates.index, dtype=float)
+    local = _in_wgs84(gpd.GeoSeries(gates.geometry)).estimate_utm_crs()
+    shapes = gpd.GeoSeries(communities.geometry).set_axis(
+        _id_strings(communities["community_id"].reset_index(drop=True)).to_numpy()
+    )
+    shapes = shapes[~shapes.index.duplicated()]
+    owner = _id_strings(gates["community_id"].reset_index(drop=True))
+    known = owner.isin(shapes.index).to_numpy()
+    distance = np.full(len(gates), np.nan)
+    if known.any():
+        own = _in_wgs84(shapes).to_crs(local).reindex(owner[known].to_numpy())
+        points = _in_wgs84(gpd.GeoSeries(gates.geometry)).to_crs(local).to_numpy()[known]
+        distance[known] = shapely.distance(points, own.to_numpy())
+    return pd.Series(distance, index=gates.index, name="distance_m")
+
+
+def gate_distance_warnings(
+    gates: gpd.GeoDataFrame,
+    communities: gpd.GeoDataFrame,
+    max_m: float = DEFAULT_MAX_GATE_DISTANCE_M,
+) -> list[str]:
+    """Say which gates lie farther than ``max_m`` from their compound.
+
+    A gate two kilometres from its compound is almost always a wrong
+    ``community_id`` or a typing error in its coordinates, and it would make
+    the compound's walking distances wrong without any other sign.
+
+    Parameters
+    ----------
+    gates, communities
+        As for :func:`gate_distances`.
+    max_m
+        Distance in metres; a gate exactly at it is not reported.
+
+    Returns
+    -------
+    list of str
+        One warning per far gate (the first ten; then one line counting the
+        rest), empty when every gate is near its compound.
+
+    Examples
+    --------
+    >>> xq = gpd.GeoDataFrame({"community_id": ["XQ1"]},
+    ...     geometry=gpd.points_from_xy([116.33], [40.0]), crs=4326)
+    >>> gates = gpd.GeoDataFrame({"gate_id": ["G1", "G2"], "community_id": ["XQ1", "XQ1"]},
+    ...     geometry=gpd.points_from_xy([116.331, 116.33], [40.0, 40.02]), crs=4326)
+    >>> [message[:44] for message in gate_distance_warnings(gates, xq)]
+    ['gate G2 lies 2220 m from its compound XQ1 (m']
+    """
+    if not (np.isfinite(max_m) and max_m > 0):
+        raise InputError(f"must be a positive distance, not {max_m!r}", column="max_m")
+    distance = gate_distances(gates, communities)
+    far = np.flatnonzero((distance > max_m).to_numpy())
+    messages = []
+    for position in far[:_LISTED_GATES]:
+        gate = gates.iloc[position]
+        where = ""
+        if "source_file" in gates.columns and "source_row" in gates.columns:
+            where = f" ({gate['source_file']}, row {gate['source_row']})"
+        messages.append(
+            f"gate {gate.get('gate_id', position)}{where} lies {distance.iloc[position]:.0f} m "
+            f"from its compound {gate['community_id']} (more than {max_m:g} m): check its "
+            "compound or its coordinates"
+        )
+    if len(far) > _LISTED_GATES:
+        messages.append(
+            f"{len(far) - _LISTED_GATES} more gates lie more than {max_m:g} m from their compound"
+        )
+    for message in messages:
+        logger.warning(message)
+    return messages
+
+
+def check_network_crs(
+    source: PathArg | gpd.GeoDataFrame | gpd.GeoSeries, *, layer: str | None = None
+) -> None:
+    """Refuse a street network whose coordinates are metres but whose CRS says degrees or nothing.
+
+    Without this, such a file fails deep inside with "Unable to determine
+    UTM CRS". Files are checked from their header (CRS and extent) without
+    reading the features.
+
+    Parameters
+    ----------
+    source
+        A network file readable by GDAL (not OpenStreetMap, which is always
+        WGS84), or a GeoDataFrame or GeoSeries of lines.
+    layer
+        Layer of a multi-layer file.
+
+    Raises
+    ------
+    InputError
+        Naming the EPSG codes the coordinates fit.
+    """
+    if isinstance(source, gpd.GeoDataFrame | gpd.GeoSeries):
+        crs, bounds, name = source.crs, np.asarray(source.total_bounds), "the street network"
+    else:
+        file = Path(source)
+        if is_osm_path(file) or file.suffix.lower() in (".graphml", ".pbf"):
+            return
+        import pyogrio
+
+        try:
+            info = pyogrio.read_info(file, layer=layer, force_total_bounds=True)
+        except Exception as exc:  # pyogrio raises several unrelated types; the loader reports them
+            logger.debug("cannot check the CRS of %s: %s", file, exc)
+            return
+        crs = pyproj.CRS(info["crs"]) if info.get("crs") else None
+        bounds, name = np.asarray(info["total_bounds"], dtype=float), str(file)
+    if crs is not None and not pyproj.CRS(crs).is_geographic:
+        return
+    x, y = bounds[[0, 2]], bounds[[1, 3]]
+    if not looks_projected(x, y):
+        return
+    order = axis_order(x, y)
+    if order == "yx":
+        x, y = y, x
+    codes = projected_crs_candidates(x, y)
+    said = "no CRS" if crs is None else f"{pyproj.CRS(crs).name} (degrees)"
+    fits = ", ".join(codes[:4]) if 0 < len(codes) <= 4 else "a CGCS2000 Gauss-Krüger or UTM zone"
+    raise InputError(
+        f"the street network's coordinates are metres (x {bounds[0]:.0f}..{bounds[2]:.0f}, "
+        f"y {bounds[1]:.0f}..{bounds[3]:.0f}) but it declares {said}; they fit {fits}: "
+        "save it with that CRS (or reproject it to EPSG:4326) and load it again",
+        file=name,
+    )
 
 
 # ---------------------------------------------------------------------------
