@@ -238,7 +238,7 @@ def test_grid_kinds_and_limits():
 
 def test_capacity_table_errors_name_the_row(tmp_path: Path):
     from lifecircle.errors import InputError
-    from lifecircle.study import join_capacity
+    from lifecircle.loading import join_capacity
 
     facilities = gpd.GeoDataFrame(
         {"facility_id": ["k1", "k2"], "type": ["kindergarten"] * 2},

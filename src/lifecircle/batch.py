@@ -1041,7 +1041,7 @@ def _load_shared(
     source: SharedSource, kind: str, region: BaseGeometry, inputs_dir: Path, loader: Callable
 ) -> _Loaded | None:
     """Load the part of a shared layer near ``region``; ``None`` when nothing is there."""
-    from .study import LoadReport, load_report
+    from .loading import LoadReport, load_report
 
     frame = _extent_frame(source, region)
     if source.prepared:
@@ -1114,8 +1114,15 @@ def _clipped_network(source: SharedSource, reach: BaseGeometry, area_id: str) ->
 def _clipped_study(spec: AreaSpec) -> Study | None:
     """The study of one area cut from the shared layers, or ``None`` without compounds."""
     from .coords import parse_crs
-    from .loading import detect_gcj02_shift, load_communities, load_facilities, load_gates
-    from .study import Study, concat_facilities, join_capacity
+    from .loading import (
+        concat_facilities,
+        detect_gcj02_shift,
+        join_capacity,
+        load_communities,
+        load_facilities,
+        load_gates,
+    )
+    from .study import Study
 
     clip = spec.clip
     assert clip is not None

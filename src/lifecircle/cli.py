@@ -46,7 +46,7 @@ standards_app = typer.Typer(
 app.add_typer(standards_app, name="standards")
 
 DEFAULT_DEMO_OUT = Path("lifecircle-demo")
-STUDY_GROUPS = ("crs", "study", "run", "render")
+STUDY_GROUPS = ("read", "crs", "study", "run", "render")
 
 # The input files of a study, as flags (see lifecircle.options.Inputs).
 _INPUT_FLAGS: dict[str, tuple[Any, str, bool]] = {

@@ -91,8 +91,8 @@ from .coords import (
     projected_crs_hint,
     to_wgs84,
 )
-from .errors import InputError, InternalError
-from .osm import osm_facilities_table, osm_residential_table, read_osm_features
+from .errors import InputError, InternalError, MissingDataError
+from .osm import is_osm_path, osm_facilities_table, osm_residential_table, read_osm_features
 
 __all__ = [
     "DEFAULT_MAX_GATE_DISTANCE_M",
@@ -2404,3 +2404,243 @@ def _point_array(points: gpd.GeoSeries) -> np.ndarray:
 def _nearest_distance(tree: shapely.STRtree, points: gpd.GeoSeries) -> np.ndarray:
     _, distances = tree.query_nearest(points.to_numpy(), return_distance=True, all_matches=False)
     return distances
+
+
+# ---------------------------------------------------------------------------
+# Every layer of a study, loaded and checked together
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class LoadReport:
+    """What was read from each input file, and what was rejected and why."""
+
+    source: str
+    kind: str
+    rows_read: int
+    loaded: int
+    rejects: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable summary (reasons counted, not listed)."""
+        reasons = self.rejects["reason"].value_counts().to_dict() if len(self.rejects) else {}
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "rows_read": self.rows_read,
+            "loaded": self.loaded,
+            "rejected": len(self.rejects),
+            "rejected_by_reason": {str(k): int(v) for k, v in reasons.items()},
+            "notes": list(self.notes),
+        }
+
+
+def load_boundary(path: str | Path) -> gpd.GeoDataFrame:
+    """The study-area polygon(s) from a GIS file, in WGS84.
+
+    Refuses, naming the file, what is not a boundary: a table without
+    geometries, points or lines, an empty layer, or a file without a CRS.
+    """
+    from .formats import file_format
+
+    file = Path(path)
+    file_format(file, "boundary")
+    try:
+        frame = gpd.read_file(file)
+    except Exception as exc:  # pyogrio raises its own error types for unreadable files
+        raise InputError(f"cannot read the boundary: {exc}", file=file) from None
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.isna().all() or frame.empty:
+        raise InputError("the boundary file holds no polygon", file=file)
+    polygonal = frame.geom_type.isin(["Polygon", "MultiPolygon"])
+    if not polygonal.all():
+        row = int(np.flatnonzero(~polygonal.to_numpy())[0]) + 1
+        kind = frame.geom_type.iloc[row - 1]
+        raise InputError(f"the boundary must be polygons, not {kind}", file=file, row=row)
+    if frame.crs is None:
+        raise InputError("the boundary file has no coordinate system (CRS)", file=file)
+    return frame.to_crs(4326)
+
+
+def load_report(result: Any, kind: str) -> LoadReport:
+    """What one loaded input contributed: rows read, loaded, rejected, notes."""
+    return LoadReport(
+        source=str(result.source),
+        kind=kind,
+        rows_read=int(result.rows_read),
+        loaded=len(result.data),
+        rejects=result.rejects,
+        notes=list(result.notes),
+    )
+
+
+def concat_facilities(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    """Facilities from several files in one table, ids made unique by file."""
+    if not frames:
+        raise MissingDataError("no facility file given")
+    fac = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
+    duplicated = fac["facility_id"].astype(str).duplicated(keep=False)
+    if duplicated.any():
+        # ids from different files may collide; keep them unique and traceable
+        fac.loc[duplicated, "facility_id"] = (
+            fac.loc[duplicated, "source_file"].map(lambda p: Path(str(p)).stem)
+            + ":"
+            + fac.loc[duplicated, "facility_id"].astype(str)
+        )
+    return fac
+
+
+def join_capacity(facilities: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    """Add capacities (seats, beds) from a table of facility ``id`` and ``capacity``."""
+    table = read_table(path)
+    if not {"id", "capacity"} <= set(table.columns):
+        raise InputError("the capacity table needs the columns id and capacity", file=path)
+    first_row = int(table.attrs.get("first_data_row", 2))
+    ids = table["id"].astype(str).str.strip()
+    blank = ids.isin(["", "nan", "None"]) & table["capacity"].astype(str).str.strip().isin(
+        ["", "nan", "None"]
+    )
+    table, ids = table[~blank.to_numpy()], ids[~blank.to_numpy()]
+    capacity = pd.to_numeric(table["capacity"], errors="coerce")
+    bad = capacity.isna() | (capacity < 0)
+    if bad.any():
+        position = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(
+            "capacity must be a non-negative number",
+            file=path,
+            row=int(table.index[position]) + first_row,
+            column="capacity",
+        )
+    lookup = pd.Series(capacity.to_numpy(), index=ids.to_numpy())
+    joined = facilities["facility_id"].astype(str).map(lookup)
+    out = facilities.copy()
+    existing = out["capacity"] if "capacity" in out else pd.Series(np.nan, index=out.index)
+    out["capacity"] = joined.where(joined.notna(), existing).astype(float)
+    unknown = ~ids.isin(facilities["facility_id"].astype(str))
+    if unknown.any():
+        logger.warning("%s: %d capacity rows name no loaded facility", path, int(unknown.sum()))
+    return out
+
+
+_CRS_OPTION = {
+    "facilities": "--facilities-crs",
+    "communities": "--communities-crs",
+    "gates": "--gates-crs",
+    "candidates": "--candidates-crs",
+}
+
+
+@dataclass
+class StudyLayers:
+    """Every input layer of a study, loaded, with what the checks found."""
+
+    network: Any
+    facilities: gpd.GeoDataFrame
+    communities: gpd.GeoDataFrame
+    gates: gpd.GeoDataFrame | None
+    boundary: gpd.GeoDataFrame | None
+    reports: list[LoadReport]
+    inputs: dict[str, str]
+    datum_fits: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_layers(
+    network: PathArg,
+    facilities: PathArg | Sequence[PathArg],
+    communities: PathArg,
+    *,
+    gates: PathArg | None = None,
+    boundary: PathArg | None = None,
+    capacity: PathArg | None = None,
+    options: Any = None,
+    taxonomy: TaxonomyLike | None = None,
+) -> StudyLayers:
+    """Load the network and every layer of a study, and check them against each other.
+
+    The small files come first, so that a bad one fails before the network is
+    read. Each point or polygon layer is then checked against the streets
+    under every coordinate reading (:func:`lifecircle.datum.fit_layer`): a
+    layer declared ``auto`` is read in the best fit, and a declared system
+    that another reading beats clearly gives a warning naming the option to
+    pass. Gates far from their compound are warned about too.
+
+    Parameters
+    ----------
+    network, facilities, communities, gates, boundary, capacity
+        Paths of the inputs (``facilities`` may be several).
+    options
+        :class:`lifecircle.options.Options` (coordinate systems, sheet,
+        header row, layer, the reject share).
+    taxonomy
+        Facility types to classify with (default: the packaged taxonomy).
+    """
+    from .datum import AUTO, fit_layer
+    from .network import load_network
+    from .options import Options
+
+    opts: Options = options or Options()
+    read = {
+        "sheet": opts.sheet_value(),
+        "layer": opts.layer,
+        "header_row": opts.header_rows(),
+        "max_reject_share": opts.max_reject_share,
+    }
+    boundary_frame = load_boundary(boundary) if boundary is not None else None
+    check_network_crs(network)
+    net = load_network(network)
+    paths = [facilities] if isinstance(facilities, str | PathLike) else list(facilities)
+    reports: list[LoadReport] = []
+    fits: list[dict[str, Any]] = []
+    warnings: list[str] = []
+
+    def declared(layer: str) -> str:
+        return opts.layer_crs(layer)
+
+    def as_loaded(layer: str) -> str:
+        return "wgs84" if declared(layer).lower() == AUTO else declared(layer)
+
+    def checked(frame: gpd.GeoDataFrame, layer: str, source: str) -> gpd.GeoDataFrame:
+        if not len(frame):
+            return frame
+        frame, fit = fit_layer(
+            frame,
+            declared(layer),
+            net,
+            layer=layer,
+            source=source,
+            option=_CRS_OPTION.get(layer, "--crs"),
+        )
+        fits.append(fit.to_dict())
+        if fit.mismatch and fit.message:
+            warnings.append(fit.message)
+        return frame
+
+    frames = []
+    for path in paths:
+        result = load_facilities(path, crs=as_loaded("facilities"), taxonomy=taxonomy, **read)
+        reports.append(load_report(result, "facilities"))
+        frames.append(checked(result.data, "facilities", str(path)))
+    fac = concat_facilities(frames)
+    if capacity is not None:
+        fac = join_capacity(fac, Path(capacity))
+    comm = load_communities(communities, crs=as_loaded("communities"), **read)
+    reports.append(load_report(comm, "communities"))
+    comm_frame = checked(comm.data, "communities", str(communities))
+    gate_frame = None
+    if gates is not None:
+        gate_result = load_gates(gates, communities=comm_frame, crs=as_loaded("gates"), **read)
+        reports.append(load_report(gate_result, "gates"))
+        gate_frame = checked(gate_result.data, "gates", str(gates))
+        warnings += gate_distance_warnings(gate_frame, comm_frame)
+    inputs = {
+        "network": str(network),
+        "facilities": ";".join(str(p) for p in paths),
+        "communities": str(communities),
+        **({"gates": str(gates)} if gates else {}),
+        **({"boundary": str(boundary)} if boundary else {}),
+        **({"capacity": str(capacity)} if capacity else {}),
+    }
+    return StudyLayers(
+        net, fac, comm_frame, gate_frame, boundary_frame, reports, inputs, fits, warnings
+    )

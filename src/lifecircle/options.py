@@ -85,6 +85,19 @@ class Options:
     communities_crs: str | None = _opt(None, "Override --crs for compounds", group="crs")
     gates_crs: str | None = _opt(None, "Override --crs for gates", group="crs")
     candidates_crs: str | None = _opt(None, "Override --crs for siting candidates", group="crs")
+    # -- reading the input tables
+    sheet: str | None = _opt(
+        None, "Excel sheet to read (name or 1-based number; default: the first)", group="read"
+    )
+    header_row: str | None = _opt(
+        None,
+        "Header row(s) of the input tables, 1-based, e.g. 3 or 2,3 for a two-row header "
+        "(default: found automatically)",
+        group="read",
+    )
+    layer: str | None = _opt(
+        None, "Layer of a multi-layer GIS file such as a GeoPackage", group="read"
+    )
     # -- the study
     standard: str = _opt(DEFAULT_STANDARD, "Standard profile: id or YAML path", group="study")
     walk_speed: float | None = _opt(
@@ -163,6 +176,10 @@ class Options:
             raise InputError(f"cell_m must be between 10 and 1000 metres, got {self.cell_m}")
         if not self.minutes or min(self.minutes) <= 0:
             raise InputError("minutes must be positive numbers")
+        if self.header_row is not None:
+            rows = _as_list("header_row", self.header_row)
+            if any(not str(r).strip().isdigit() or int(str(r).strip()) < 1 for r in rows):
+                raise InputError(f"header_row takes row numbers from 1, got {self.header_row!r}")
         if not 0 < self.max_reject_share <= 1:
             raise InputError(f"max_reject_share must be in (0, 1], got {self.max_reject_share}")
         for name in ("crs", "facilities_crs", "communities_crs", "gates_crs", "candidates_crs"):
@@ -176,6 +193,19 @@ class Options:
             raise InputError(f"unknown option(s): {', '.join(sorted(unknown))}")
         kept = {k: v for k, v in changes.items() if v is not None}
         return dataclasses.replace(self, **kept)
+
+    def header_rows(self) -> int | list[int] | None:
+        """``header_row`` as the loaders take it (1-based)."""
+        if self.header_row is None:
+            return None
+        rows = [int(_number("header_row", v)) for v in _as_list("header_row", self.header_row)]
+        return rows[0] if len(rows) == 1 else rows
+
+    def sheet_value(self) -> str | int | None:
+        """``sheet`` as the loaders take it: a 1-based number or a name."""
+        if self.sheet is None:
+            return None
+        return int(self.sheet) if self.sheet.isdigit() else self.sheet
 
     def layer_crs(self, layer: str) -> str:
         """The coordinate system declared for ``layer`` (its own, or ``crs``)."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -32,11 +31,11 @@ import pandas as pd
 import shapely
 
 from .access import two_step_fca
-from .coords import parse_crs
 from .engine import ReachEngine
 from .errors import InputError, MissingDataError
 from .gaps import dissolve_gaps, grid_cells, score_cells, study_area
 from .isochrones import DEFAULT_BUFFER_M, DEFAULT_MINUTES, isochrones
+from .loading import LoadReport
 from .network import WalkNetwork, load_network
 from .options import DEMO_STANDARD, Inputs, Options
 from .scoring import (
@@ -51,39 +50,7 @@ from .standards import Standard, load_standard
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "LoadReport",
-    "Study",
-    "concat_facilities",
-    "join_capacity",
-    "load_boundary",
-    "load_report",
-]
-
-
-@dataclass
-class LoadReport:
-    """What was read from each input file, and what was rejected and why."""
-
-    source: str
-    kind: str
-    rows_read: int
-    loaded: int
-    rejects: pd.DataFrame
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable summary (reasons counted, not listed)."""
-        reasons = self.rejects["reason"].value_counts().to_dict() if len(self.rejects) else {}
-        return {
-            "source": self.source,
-            "kind": self.kind,
-            "rows_read": self.rows_read,
-            "loaded": self.loaded,
-            "rejected": len(self.rejects),
-            "rejected_by_reason": {str(k): int(v) for k, v in reasons.items()},
-            "notes": list(self.notes),
-        }
+__all__ = ["Study", "resolve_target"]
 
 
 class Study:
@@ -248,12 +215,14 @@ class Study:
         """Load every input file and build a study.
 
         ``crs`` is the coordinate system of the facility, compound and gate
-        files (``wgs84``, ``gcj02``, ``bd09`` or ``EPSG:n``);
+        files (``wgs84``, ``gcj02``, ``bd09``, ``EPSG:n`` or ``auto``);
         ``facilities_crs``, ``communities_crs`` and ``gates_crs`` override it
-        per file. Facilities given as WGS84 that sit off the streets by a
-        GCJ-02-like shift raise a warning in :attr:`warnings`.
+        per file. Every layer is checked against the streets under each
+        reading (see :func:`lifecircle.loading.load_layers`): ``auto`` picks
+        the best fit, and a declared system that another clearly beats gives
+        a warning in :attr:`warnings` naming the option to pass.
         """
-        from .loading import detect_gcj02_shift, load_communities, load_facilities, load_gates
+        from .loading import load_layers
 
         options = (options or Options()).replace(
             crs=crs,
@@ -266,53 +235,31 @@ class Study:
             max_snap_m=max_snap_m,
             progress=progress,
         )
-        # the small files first, so that a bad one fails before the network is read
-        boundary_frame = load_boundary(boundary) if boundary is not None else None
         if not isinstance(standard, Standard):
-            standard = load_standard(options.standard)
-        net = load_network(network)
-        paths = [facilities] if isinstance(facilities, str | Path) else list(facilities)
-        reports: list[LoadReport] = []
-        frames = []
-        for path in paths:
-            result = load_facilities(path, crs=options.layer_crs("facilities"), taxonomy=taxonomy)
-            reports.append(load_report(result, "facilities"))
-            frames.append(result.data)
-        fac = concat_facilities(frames)
-        if capacity is not None:
-            fac = join_capacity(fac, Path(capacity))
-        comm_result = load_communities(communities, crs=options.layer_crs("communities"))
-        reports.append(load_report(comm_result, "communities"))
-        gate_frame = None
-        if gates is not None:
-            gate_result = load_gates(
-                gates, communities=comm_result.data, crs=options.layer_crs("gates")
-            )
-            reports.append(load_report(gate_result, "gates"))
-            gate_frame = gate_result.data
+            standard = load_standard(options.standard)  # a bad profile fails before any reading
+        layers = load_layers(
+            network,
+            facilities,
+            communities,
+            gates=gates,
+            boundary=boundary,
+            capacity=capacity,
+            options=options,
+            taxonomy=taxonomy,
+        )
         study = cls(
-            net,
-            fac,
-            comm_result.data,
+            layers.network,
+            layers.facilities,
+            layers.communities,
             options=options,
             standard=standard,
-            gates=gate_frame,
-            boundary=boundary_frame,
+            gates=layers.gates,
+            boundary=layers.boundary,
         )
-        study.load_reports = reports
-        study.inputs = {
-            "network": str(network),
-            "facilities": ";".join(str(p) for p in paths),
-            "communities": str(communities),
-            **({"gates": str(gates)} if gates else {}),
-            **({"boundary": str(boundary)} if boundary else {}),
-            **({"capacity": str(capacity)} if capacity else {}),
-        }
-        if parse_crs(options.layer_crs("facilities")) == "wgs84" and len(fac):
-            message = detect_gcj02_shift(fac.geometry, net.lines_wgs84())
-            if message:
-                logger.warning(message)
-                study.warnings.append(message)
+        study.load_reports = layers.reports
+        study.inputs = layers.inputs
+        study.warnings += layers.warnings
+        study.__dict__["_datum_fits"] = layers.datum_fits
         return study
 
     def resolve_target(self, name: str) -> str:
@@ -657,91 +604,3 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> 
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise InputError(f"{what} lack the column(s) {', '.join(missing)}", column=missing[0])
-
-
-def load_boundary(path: str | Path) -> gpd.GeoDataFrame:
-    """The study-area polygon(s) from a GIS file, in WGS84.
-
-    Refuses, naming the file, what is not a boundary: a table without
-    geometries, points or lines, an empty layer, or a file without a CRS.
-    """
-    from .formats import file_format
-
-    file = Path(path)
-    file_format(file, "boundary")
-    try:
-        frame = gpd.read_file(file)
-    except Exception as exc:  # pyogrio raises its own error types for unreadable files
-        raise InputError(f"cannot read the boundary: {exc}", file=file) from None
-    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.isna().all() or frame.empty:
-        raise InputError("the boundary file holds no polygon", file=file)
-    polygonal = frame.geom_type.isin(["Polygon", "MultiPolygon"])
-    if not polygonal.all():
-        row = int(np.flatnonzero(~polygonal.to_numpy())[0]) + 1
-        kind = frame.geom_type.iloc[row - 1]
-        raise InputError(f"the boundary must be polygons, not {kind}", file=file, row=row)
-    if frame.crs is None:
-        raise InputError("the boundary file has no coordinate system (CRS)", file=file)
-    return frame.to_crs(4326)
-
-
-def load_report(result: Any, kind: str) -> LoadReport:
-    """What one loaded input contributed: rows read, loaded, rejected, notes."""
-    return LoadReport(
-        source=str(result.source),
-        kind=kind,
-        rows_read=int(result.rows_read),
-        loaded=len(result.data),
-        rejects=result.rejects,
-        notes=list(result.notes),
-    )
-
-
-def concat_facilities(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
-    """Facilities from several files in one table, ids made unique by file."""
-    if not frames:
-        raise MissingDataError("no facility file given")
-    fac = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
-    duplicated = fac["facility_id"].astype(str).duplicated(keep=False)
-    if duplicated.any():
-        # ids from different files may collide; keep them unique and traceable
-        fac.loc[duplicated, "facility_id"] = (
-            fac.loc[duplicated, "source_file"].map(lambda p: Path(str(p)).stem)
-            + ":"
-            + fac.loc[duplicated, "facility_id"].astype(str)
-        )
-    return fac
-
-
-def join_capacity(facilities: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
-    """Add capacities (seats, beds) from a table of facility ``id`` and ``capacity``."""
-    from .loading import read_table
-
-    table = read_table(path)
-    if not {"id", "capacity"} <= set(table.columns):
-        raise InputError("the capacity table needs the columns id and capacity", file=path)
-    first_row = int(table.attrs.get("first_data_row", 2))
-    ids = table["id"].astype(str).str.strip()
-    blank = ids.isin(["", "nan", "None"]) & table["capacity"].astype(str).str.strip().isin(
-        ["", "nan", "None"]
-    )
-    table, ids = table[~blank.to_numpy()], ids[~blank.to_numpy()]
-    capacity = pd.to_numeric(table["capacity"], errors="coerce")
-    bad = capacity.isna() | (capacity < 0)
-    if bad.any():
-        position = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(
-            "capacity must be a non-negative number",
-            file=path,
-            row=int(table.index[position]) + first_row,
-            column="capacity",
-        )
-    lookup = pd.Series(capacity.to_numpy(), index=ids.to_numpy())
-    joined = facilities["facility_id"].astype(str).map(lookup)
-    out = facilities.copy()
-    existing = out["capacity"] if "capacity" in out else pd.Series(np.nan, index=out.index)
-    out["capacity"] = joined.where(joined.notna(), existing).astype(float)
-    unknown = ~ids.isin(facilities["facility_id"].astype(str))
-    if unknown.any():
-        logger.warning("%s: %d capacity rows name no loaded facility", path, int(unknown.sum()))
-    return out
