@@ -18,12 +18,14 @@ from lifecircle.shuttle import (
     ShuttleParams,
     brute_force_plan,
     drivable_network,
+    evaluate_lines,
     evaluate_loop,
     loop_order,
     plan_shuttle,
     ride_times,
     shuttle_defaults,
     solve_instance,
+    solve_lines,
     trip_times,
     write_shuttle_outputs,
 )
@@ -254,3 +256,34 @@ def test_runs_on_the_demo():
     assert reach.loc["hospital", "with_shuttle"] == 0
     assert any("示例中心医院" in note for note in plan.notes)
     assert isinstance(plan.timetable, pd.DataFrame) and len(plan.timetable)
+
+
+def test_two_lines_share_the_stops_and_each_trip_rides_one():
+    # a hub at x=0 with stops west and east: two lines beat one long loop for these trips
+    x = np.array([0.0, -1500.0, -3000.0, 1500.0, 3000.0])
+    drive = np.abs(x[:, None] - x[None, :])
+    instance = ShuttleInstance(
+        access_m=np.array([[9e9, 9e9, 20.0, 9e9, 9e9], [9e9, 9e9, 9e9, 9e9, 20.0]]),
+        egress_m=np.array([[20.0], [9e9], [9e9], [9e9], [9e9]]),
+        drive_m=drive,
+        direct_m=np.array([[9e9], [9e9]]),
+        weights=np.array([10.0, 20.0]),
+        fixed=np.array([0]),
+    )
+    lines, value = solve_lines(instance, 4, PARAMS, 2)
+    assert sorted(sorted(line) for line in lines) == [[0, 1, 2], [0, 3, 4]]
+    # each rides 3000 m back to the hub on its own line: walk 0.4, wait 3, ride 10, walk
+    # 0.4, and a dwell of 0.5 when the line passes the nearer stop on the way back
+    _, best = evaluate_lines(instance, lines, PARAMS)
+    line_of = {line[1]: line for line in lines} | {line[2]: line for line in lines}
+    expected = [0.4 + 3 + 10 + 0.4 + (0.0 if line_of[r][-1] == r else 0.5) for r in (2, 4)]
+    assert best[:, 0] == pytest.approx(expected)
+    assert value == 30.0
+    _, single = solve_instance(instance, 4, PARAMS)
+    assert single < value  # one loop: the ride from one end passes the far side
+
+
+def test_demo_with_two_lines():
+    plan = plan_shuttle(Study.from_demo(), 4, lines=2)
+    assert plan.lines == 2 and set(plan.route["line"]) == {1, 2}
+    assert plan.summary()["lines"] == 2

@@ -76,6 +76,7 @@ __all__ = [
     "ShuttlePlan",
     "brute_force_plan",
     "drivable_network",
+    "evaluate_lines",
     "evaluate_loop",
     "is_drivable",
     "loop_order",
@@ -83,6 +84,8 @@ __all__ = [
     "ride_times",
     "shuttle_defaults",
     "solve_instance",
+    "solve_lines",
+    "split_lines",
     "trip_times",
     "write_shuttle_outputs",
 ]
@@ -525,6 +528,101 @@ def solve_instance(
     return loop, value
 
 
+def evaluate_lines(
+    instance: ShuttleInstance, lines: Sequence[Sequence[int]], params: ShuttleParams
+) -> tuple[float, NDArray[np.float64]]:
+    """:func:`evaluate_loop` for several loops: each trip rides one line (no transfers).
+
+    Returns
+    -------
+    value, best
+        Residents aged 60+ reaching each type in time, summed over types, and
+        the best door-to-door minutes over all lines (and walking).
+    """
+    best = instance.direct_m / params.walk_speed_m_per_min
+    for line in lines:
+        best = np.minimum(best, evaluate_loop(instance, line, params)[1])
+    reached = best <= params.target_min + 1e-9
+    return float((instance.weights[:, None] * reached).sum()), best
+
+
+def split_lines(
+    drive: NDArray[np.float64], n_lines: int, *, time_limit_s: int = _ROUTING_TIME_LIMIT_S
+) -> list[list[int]]:
+    """Share the stops among ``n_lines`` loops from stop 0 (OR-Tools vehicle routing).
+
+    Every stop but 0 is on exactly one line; all lines start and end at stop 0,
+    where they meet. The longest line is kept short (a span cost), so that the
+    lines are balanced. Empty lines are dropped.
+
+    Examples
+    --------
+    >>> x = np.array([0.0, -100.0, -200.0, 100.0, 200.0])
+    >>> sorted(sorted(line) for line in split_lines(np.abs(x[:, None] - x[None, :]), 2))
+    [[0, 1, 2], [0, 3, 4]]
+    """
+    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+    m = int(drive.shape[0])
+    if n_lines < 1:
+        raise InputError(f"the number of lines must be at least 1, got {n_lines}")
+    if m <= 2 or n_lines == 1:
+        return [list(range(m))]
+    costs = np.round(np.where(np.isfinite(drive), drive, 1e9) * 10.0).astype(np.int64)
+    manager = pywrapcp.RoutingIndexManager(m, int(n_lines), 0)
+    routing = pywrapcp.RoutingModel(manager)
+
+    def cost(i: int, j: int) -> int:
+        return int(costs[manager.IndexToNode(i), manager.IndexToNode(j)])
+
+    callback = routing.RegisterTransitCallback(cost)
+    routing.SetArcCostEvaluatorOfAllVehicles(callback)
+    routing.AddDimension(callback, 0, int(costs.sum()) + 1, True, "length")
+    routing.GetDimensionOrDie("length").SetGlobalSpanCostCoefficient(100)
+    search = pywrapcp.DefaultRoutingSearchParameters()
+    search.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
+    search.local_search_metaheuristic = (
+        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    )
+    search.time_limit.seconds = int(time_limit_s)
+    solution = routing.SolveWithParameters(search)
+    if solution is None:
+        logger.warning("OR-Tools found no split into lines; running one loop")
+        return [loop_order(drive)]
+    lines = []
+    for vehicle in range(int(n_lines)):
+        index, line = routing.Start(vehicle), []
+        while not routing.IsEnd(index):
+            line.append(manager.IndexToNode(index))
+            index = solution.Value(routing.NextVar(index))
+        if len(line) > 1:
+            lines.append(line)
+    return lines or [list(range(m))]
+
+
+def solve_lines(
+    instance: ShuttleInstance,
+    k: int,
+    params: ShuttleParams,
+    n_lines: int,
+    *,
+    method: str = "greedy",
+) -> tuple[list[list[int]], float]:
+    """:func:`solve_instance`, then the stops shared among ``n_lines`` loops.
+
+    The lines meet at the first stop of the single loop (a destination stop
+    when there is one). Returns the lines (candidate positions, each starting
+    at the shared stop) and the objective of :func:`evaluate_lines`.
+    """
+    loop, value = solve_instance(instance, k, params, method=method)
+    if n_lines == 1 or len(loop) <= 2:
+        return [loop], value
+    stops = np.asarray(loop, dtype=np.int64)
+    parts = split_lines(instance.drive_m[np.ix_(stops, stops)], n_lines)
+    lines = [[int(stops[i]) for i in part] for part in parts]
+    return lines, evaluate_lines(instance, lines, params)[0]
+
+
 def brute_force_plan(
     instance: ShuttleInstance, k: int, params: ShuttleParams
 ) -> tuple[list[int], float]:
@@ -570,15 +668,16 @@ class ShuttlePlan:
     Attributes
     ----------
     stops
-        ``stop_id`` (S01... in loop order), ``seq``, ``kind`` (``destination``
+        One row per stop of each line: ``line``, ``stop_id`` (S01... in loop
+        order; a stop shared by lines keeps its id), ``seq``, ``kind`` (``destination``
         or ``boarding``), ``near`` (destination types within the access walk),
         ``residents_60plus_in_walk`` (within ``max_access_walk_m``), ``arrive_min``
         (minutes after the loop leaves S01) and points (WGS84).
     route
-        One row per leg: ``leg``, ``from_stop``, ``to_stop``, ``length_m``,
+        One row per leg: ``line``, ``leg``, ``from_stop``, ``to_stop``, ``length_m``,
         ``drive_min`` and the driven line (WGS84).
     timetable
-        ``trip``, ``seq``, ``stop_id``, ``arrive``, ``depart`` (HH:MM) over the
+        ``line``, ``trip``, ``seq``, ``stop_id``, ``arrive``, ``depart`` (HH:MM) over the
         service hours.
     reach
         Per destination type: ``type``, ``residents_60plus``, ``walk_only``,
@@ -601,16 +700,18 @@ class ShuttlePlan:
     vehicles: int
     method: str
     notes: list[str] = field(default_factory=list)
+    lines: int = 1
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary (``summary.json`` key ``shuttle``)."""
         defaults = shuttle_defaults()
         return {
             "k_boarding_stops": self.k,
-            "stops": len(self.stops),
+            "stops": int(self.stops["stop_id"].nunique()),
+            "lines": self.lines,
             "destination_types": list(self.destination_types),
             "loop_km": round(float(self.route["length_m"].sum()) / 1000.0, 3),
-            "cycle_min": round(self.cycle_min, 1),
+            "cycle_min": round(self.cycle_min, 1),  # the longest line
             "vehicles_needed": self.vehicles,
             "method": self.method,
             "parameters": {
@@ -641,9 +742,10 @@ def plan_shuttle(
     groups: pd.DataFrame | None = None,
     spacing_m: float = 100.0,
     method: str = "greedy",
+    lines: int = 1,
     service_hours: tuple[str, str] = ("07:00", "19:00"),
 ) -> ShuttlePlan:
-    """Plan stops and a loop route for a free elderly shuttle.
+    """Plan stops and a loop route (or ``lines`` loops) for a free elderly shuttle.
 
     Parameters
     ----------
@@ -667,6 +769,9 @@ def plan_shuttle(
         Spacing of candidate stops along the drivable streets.
     method
         ``greedy`` or ``exact`` maximal covering for the boarding stops.
+    lines
+        Number of loop lines sharing the stops (default one loop); lines meet
+        at one stop, and trips ride one line (no transfers).
     service_hours
         First and last departure of the timetable (``HH:MM``).
 
@@ -692,10 +797,10 @@ def plan_shuttle(
     instance, notes, engine = _build_instance(
         study, drive_net, candidates, dest_frame, dest_types, groups, params
     )
-    loop, _ = solve_instance(instance, int(k), params, method=method)
-    _, best, _ = evaluate_loop(instance, loop, params)
+    loops, _ = solve_lines(instance, int(k), params, int(lines), method=method)
+    _, best = evaluate_lines(instance, loops, params)
     plan = _assemble(
-        study, drive_net, engine, candidates, instance, loop, dest_types,
+        study, drive_net, engine, candidates, instance, loops, dest_types,
         best, params, int(k), method, service_hours,
     )  # fmt: skip
     plan.notes = notes + plan.notes
@@ -854,7 +959,7 @@ def _assemble(
     drive_engine: ReachEngine,
     candidates: gpd.GeoDataFrame,
     instance: ShuttleInstance,
-    loop: list[int],
+    loops: list[list[int]],
     dest_types: list[str],
     best: NDArray[np.float64],
     params: ShuttleParams,
@@ -862,69 +967,88 @@ def _assemble(
     method: str,
     service_hours: tuple[str, str],
 ) -> ShuttlePlan:
-    stops = np.asarray(loop, dtype=np.int64)
-    m = stops.size
-    legs_m = instance.drive_m[stops, np.roll(stops, -1)] if m >= 2 else np.zeros(m)
-    legs_min = legs_m / params.vehicle_m_per_min
-    # arrival at each stop after leaving the first: legs plus dwells at the stops between
-    arrive = (
-        np.concatenate([[0.0], np.cumsum(legs_min)[:-1] + params.dwell_min * np.arange(m - 1)])
-        if m
-        else np.zeros(0)
-    )
-    cycle = float(legs_min.sum() + params.dwell_min * m)  # back at the first stop, ready to go
-    stop_ids = [f"S{i + 1:02d}" for i in range(m)]
-    fixed = set(instance.fixed.tolist())
-    near = [
-        ";".join(
-            t
-            for c, t in enumerate(dest_types)
-            if instance.egress_m[s, c] <= params.max_access_walk_m
+    order = list(dict.fromkeys(s for loop in loops for s in loop))
+    stop_id = {s: f"S{i + 1:02d}" for i, s in enumerate(order)}
+    stop_frames, routes, tables, cycles, vehicles = [], [], [], [], 0
+    for number, loop in enumerate(loops, start=1):
+        stops = np.asarray(loop, dtype=np.int64)
+        m = stops.size
+        legs_m = instance.drive_m[stops, np.roll(stops, -1)] if m >= 2 else np.zeros(m)
+        legs_min = legs_m / params.vehicle_m_per_min
+        # arrival at each stop after leaving the first: legs plus dwells at the stops between
+        arrive = (
+            np.concatenate([[0.0], np.cumsum(legs_min)[:-1] + params.dwell_min * np.arange(m - 1)])
+            if m
+            else np.zeros(0)
         )
-        for s in stops
-    ]
-    in_walk = [
-        float(instance.weights[instance.access_m[:, s] <= params.max_access_walk_m].sum())
-        for s in stops
-    ]
-    stop_frame = gpd.GeoDataFrame(
-        {
-            "stop_id": stop_ids,
-            "seq": np.arange(1, m + 1),
-            "kind": ["destination" if s in fixed else "boarding" for s in stops],
-            "near": near,
-            "residents_60plus_in_walk": np.round(in_walk, 0),
-            "arrive_min": np.round(arrive, 1),
-        },
-        geometry=candidates.geometry.to_numpy()[stops] if m else [],
-        crs=candidates.crs,
-    ).to_crs(4326)
-    route = _route_legs(drive_engine, stops, stop_ids, legs_m, legs_min, drive_net)
-    timetable = _timetable(stop_ids, arrive, cycle, params, service_hours)
+        cycle = float(legs_min.sum() + params.dwell_min * m)  # back at the first stop
+        ids = [stop_id[int(s)] for s in stops]
+        frame = _stops_frame(instance, candidates, stops, ids, arrive, dest_types, params)
+        frame.insert(0, "line", number)
+        stop_frames.append(frame)
+        route = _route_legs(drive_engine, stops, ids, legs_m, legs_min, drive_net)
+        route.insert(0, "line", number)
+        routes.append(route)
+        table = _timetable(ids, arrive, cycle, params, service_hours)
+        table.insert(0, "line", number)
+        tables.append(table)
+        cycles.append(cycle)
+        vehicles += max(1, math.ceil(cycle / params.headway_min)) if m >= 2 else 0
     reach, compounds = _reach_tables(study, instance, best, dest_types, params)
-    vehicles = max(1, math.ceil(cycle / params.headway_min)) if m >= 2 else 0
     notes = [
-        f"{vehicles} vehicle(s) keep a {params.headway_min:g}-minute headway on a "
-        f"{cycle:.1f}-minute loop",
+        f"{vehicles} vehicle(s) keep a {params.headway_min:g}-minute headway on "
+        + ", ".join(f"a {c:.1f}-minute loop" for c in cycles),
         "one-way streets are not modelled; check the route against turning rules",
     ]
-    unrouted = int(np.isinf(instance.drive_m[np.ix_(stops, stops)]).sum()) if m else 0
+    all_stops = np.asarray(order, dtype=np.int64)
+    unrouted = int(np.isinf(instance.drive_m[np.ix_(all_stops, all_stops)]).sum()) if order else 0
     if unrouted:
         notes.append(f"{unrouted} stop pair(s) are not connected by drivable streets")
     return ShuttlePlan(
-        stops=stop_frame,
-        route=route,
-        timetable=timetable,
+        stops=gpd.GeoDataFrame(pd.concat(stop_frames, ignore_index=True), crs=4326),
+        route=gpd.GeoDataFrame(pd.concat(routes, ignore_index=True), crs=4326),
+        timetable=pd.concat(tables, ignore_index=True),
         reach=reach,
         compounds=compounds,
         params=params,
         destination_types=dest_types,
         k=k,
-        cycle_min=cycle,
+        cycle_min=max(cycles) if cycles else 0.0,
         vehicles=vehicles,
         method=method,
         notes=notes,
+        lines=len(loops),
     )
+
+
+def _stops_frame(
+    instance: ShuttleInstance,
+    candidates: gpd.GeoDataFrame,
+    stops: NDArray[np.int64],
+    ids: list[str],
+    arrive: NDArray[np.float64],
+    dest_types: list[str],
+    params: ShuttleParams,
+) -> gpd.GeoDataFrame:
+    fixed = set(instance.fixed.tolist())
+    walk = params.max_access_walk_m
+    near = [
+        ";".join(t for c, t in enumerate(dest_types) if instance.egress_m[s, c] <= walk)
+        for s in stops
+    ]
+    in_walk = [float(instance.weights[instance.access_m[:, s] <= walk].sum()) for s in stops]
+    return gpd.GeoDataFrame(
+        {
+            "stop_id": ids,
+            "seq": np.arange(1, stops.size + 1),
+            "kind": ["destination" if s in fixed else "boarding" for s in stops],
+            "near": near,
+            "residents_60plus_in_walk": np.round(in_walk, 0),
+            "arrive_min": np.round(arrive, 1),
+        },
+        geometry=candidates.geometry.to_numpy()[stops] if stops.size else [],
+        crs=candidates.crs,
+    ).to_crs(4326)
 
 
 def _route_legs(
