@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lifecircle.errors import InputError
@@ -385,6 +385,7 @@ def test_type_threshold_takes_the_largest_category_threshold(tmp_path: Path) -> 
     assert std.scored_types() == ["kindergarten", "clinic", "park", "fitness", "supermarket"]
 
 
+@settings(deadline=None)
 @given(speed=st.floats(min_value=20, max_value=150, allow_nan=False))
 def test_minute_thresholds_scale_with_speed(speed: float) -> None:
     std = load_standard("puxieshi-2021", walk_speed=speed)
