@@ -11,6 +11,15 @@ facilities within ``d0`` of ``i``. ``A_i`` is supply per resident; dividing by
 the standard's demand per resident gives a ratio where 1.0 means supply meets
 demand. The catchment is the type's threshold in the standard, and distances
 are walking distances from the compound's gates.
+
+Demand is counted among the residents the type serves: a standard's demand
+entry names its ``beneficiaries`` (children of 3-6 for kindergarten seats,
+residents of 60+ for nursing-home beds), and ``P_k`` is that group's population
+(:func:`lifecircle.census.group_populations`). The required supply per member
+of the group is ``per_1000_beneficiaries / 1000`` when the profile gives it;
+otherwise ``per_1000_residents`` is converted with the group's share of the
+study's residents (DERIVED: 30 seats per 1,000 residents with 3.6 % of them
+aged 3-6 is 0.84 seats per child).
 """
 
 from __future__ import annotations
@@ -21,13 +30,14 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from .census import group_column, group_populations
 from .engine import ReachEngine
 from .scoring import FACILITY_LAYER, ORIGIN_LAYER
-from .standards import Standard
+from .standards import ALL_RESIDENTS, Demand, Standard
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["two_step_fca", "two_step_fca_from_pairs"]
+__all__ = ["required_per_member", "two_step_fca", "two_step_fca_from_pairs"]
 
 
 def two_step_fca_from_pairs(
@@ -77,22 +87,39 @@ def two_step_fca(
     population: NDArray[np.float64],
     origin_groups: NDArray[np.int64],
     standard: Standard,
+    group_pops: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """2SFCA for every type the standard gives a demand for.
+
+    Parameters
+    ----------
+    engine, facilities, origin_groups
+        The reach engine (layers ``facilities`` and ``origins``), the facilities
+        in layer order and the compound of every origin point.
+    population
+        All residents of every compound (NaN unknown).
+    standard
+        Gives the demand entries and catchments.
+    group_pops
+        :func:`lifecircle.census.group_populations` of the compounds, in order;
+        when not given, groups are estimated from ``population`` with the
+        default census shares.
 
     Returns
     -------
     pandas.DataFrame
         One row per compound (in order) with ``<type>_supply_per_1000`` (units
-        of capacity per 1,000 residents within reach) and
-        ``<type>_supply_ratio`` (supply over the standard's demand; 1.0 means
-        met). Types whose facilities carry no capacity are left out, with a
-        log message.
+        of capacity per 1,000 residents of the beneficiary group within reach)
+        and ``<type>_supply_ratio`` (supply over the standard's demand; 1.0
+        means met). Types whose facilities carry no capacity are left out, with
+        a log message.
     """
     n = len(population)
     out = pd.DataFrame(index=range(n))
     if "capacity" not in facilities:
         return out
+    if group_pops is None:
+        group_pops = group_populations(pd.DataFrame({"population": population}))
     types = facilities["type"].to_numpy()
     capacity = facilities["capacity"].to_numpy(dtype=float)
     for demand in standard.demand:
@@ -103,13 +130,48 @@ def two_step_fca(
         catchment = standard.type_threshold_m(demand.type)
         if catchment is None:
             continue
+        served = _group_array(group_pops, demand.beneficiaries, population)
         pairs = engine.within(
             FACILITY_LAYER, ORIGIN_LAYER, catchment, source_index=index, groups=origin_groups
         )
         cap = np.zeros(len(facilities))
         cap[index] = capacity[index]
-        supply = two_step_fca_from_pairs(pairs, cap, population)
+        supply = two_step_fca_from_pairs(pairs, cap, served)
         out[f"{demand.type}_supply_per_1000"] = np.round(supply * 1000.0, 2)
-        required = demand.per_1000_residents / 1000.0
+        required = required_per_member(demand, population, served)
         out[f"{demand.type}_supply_ratio"] = np.round(supply / required, 3) if required else np.nan
     return out
+
+
+def _group_array(
+    group_pops: pd.DataFrame, group: str, population: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    if group == ALL_RESIDENTS:
+        return np.asarray(population, dtype=float)
+    return group_pops[group_column(group)].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+
+
+def required_per_member(
+    demand: Demand, population: NDArray[np.float64], served: NDArray[np.float64]
+) -> float:
+    """Capacity each member of the demand's group needs.
+
+    ``per_1000_beneficiaries / 1000`` when given; else ``per_1000_residents``
+    over the group's share of all residents (DERIVED).
+
+    Examples
+    --------
+    >>> d = Demand("kindergarten", 30.0, "seats", "ASSUMPTION", "S", "", "age_3_6")
+    >>> required_per_member(d, np.array([1000.0]), np.array([40.0]))
+    0.75
+    """
+    if demand.per_1000_beneficiaries is not None:
+        return demand.per_1000_beneficiaries / 1000.0
+    per_resident = (demand.per_1000_residents or 0.0) / 1000.0
+    if demand.beneficiaries == ALL_RESIDENTS:
+        return per_resident
+    total = float(np.nansum(population))
+    members = float(np.nansum(served))
+    if members <= 0:
+        return 0.0
+    return per_resident * total / members

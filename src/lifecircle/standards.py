@@ -8,7 +8,7 @@ id of its source and a confidence status, so that every output can show which
 figures were read in the standard and which are assumptions.
 
 Profiles ship with the package (``gb50180-2018``, ``puxieshi-2021``,
-``tdt1062-2021``) and users can write their own with the same schema
+``six-kinds-15min``, ``tdt1062-2021``) and users can write their own with the same schema
 (``data/standards/schema.json``). Profiles are validated on load; every problem is
 reported as an :class:`~lifecircle.errors.InputError` naming the file and the key
 path, e.g. ``requirements[3].type``.
@@ -54,6 +54,7 @@ import yaml
 from .errors import InputError, InternalError
 
 __all__ = [
+    "ALL_RESIDENTS",
     "FACILITY_TYPE_IDS",
     "MAX_WALK_SPEED",
     "MIN_WALK_SPEED",
@@ -65,6 +66,7 @@ __all__ = [
     "Requirement",
     "Standard",
     "Tier",
+    "beneficiary_groups",
     "check_threshold_rule",
     "check_walk_speed",
     "list_standards",
@@ -114,6 +116,10 @@ STATUSES: tuple[str, ...] = (
 
 THRESHOLD_RULES: tuple[str, ...] = ("metres", "minutes")
 
+# The beneficiary group of items that serve everyone (data/census_shares.yaml).
+ALL_RESIDENTS = "all"
+_GROUPS_FILE = "census_shares.yaml"
+
 # Source id recorded when the user overrides the profile's walking speed.
 USER_OVERRIDE_SOURCE = "USER_OVERRIDE"
 
@@ -154,6 +160,7 @@ class Tier:
     status: str
     source: str
     note: str
+    quote: str = ""
 
 
 @dataclass(frozen=True)
@@ -176,11 +183,17 @@ class Requirement:
     optional: bool
     weight: float
     min_count: int
+    beneficiaries: str = ALL_RESIDENTS
+    quote: str = ""
 
 
 @dataclass(frozen=True)
 class CategoryRule:
-    """A group of facility types; met when any member type is within the threshold."""
+    """A group of facility types; met when any member type is within the threshold.
+
+    ``status`` is that of the category and its distance; ``members_status`` that of
+    the choice of member types (the same unless the profile says otherwise).
+    """
 
     id: str
     name_zh: str
@@ -194,18 +207,30 @@ class CategoryRule:
     clause: str
     weight: float
     note: str = ""
+    beneficiaries: str = ALL_RESIDENTS
+    quote: str = ""
+    members_status: str = ""
 
 
 @dataclass(frozen=True)
 class Demand:
-    """Per-capita demand for one facility type, for capacity-aware measures."""
+    """Per-capita demand for one facility type, for capacity-aware measures.
+
+    ``per_1000_beneficiaries`` is the demand per 1,000 residents of the
+    ``beneficiaries`` group (e.g. beds per 1,000 residents aged 60+);
+    ``per_1000_residents`` the same demand per 1,000 of all residents. At least
+    one is given.
+    """
 
     type: str
-    per_1000_residents: float
+    per_1000_residents: float | None
     unit: str
     status: str
     source: str
     note: str
+    beneficiaries: str = ALL_RESIDENTS
+    per_1000_beneficiaries: float | None = None
+    quote: str = ""
 
 
 Item = Requirement | CategoryRule
@@ -278,7 +303,7 @@ class Standard:
         Examples
         --------
         >>> len(load_standard("puxieshi-2021").categories_for_tier("15min"))
-        5
+        4
         """
         return tuple(c for c in self.categories if c.tier == tier_id)
 
@@ -435,7 +460,7 @@ class Standard:
         >>> frame = load_standard("puxieshi-2021").provenance()
         >>> row = frame.iloc[0]
         >>> row["item"], float(row["threshold_m"]), row["status"]
-        ('education', 900.0, 'ASSUMPTION')
+        ('education', 900.0, 'CONFIRMED')
         """
         rows = [self._provenance_row("requirement", r, r.type) for r in self.requirements]
         rows += [self._provenance_row("category", c, c.id) for c in self.categories]
@@ -460,6 +485,9 @@ class Standard:
             "basis": basis,
             "optional": False if is_category else item.optional,
             "members": ",".join(item.types) if is_category else item.type,
+            "beneficiaries": item.beneficiaries,
+            "quote": item.quote,
+            "members_status": item.members_status if is_category else item.status,
             "standard": self.id,
         }
 
@@ -522,6 +550,9 @@ _PROVENANCE_COLUMNS = [
     "basis",
     "optional",
     "members",
+    "beneficiaries",
+    "quote",
+    "members_status",
     "standard",
 ]
 
@@ -591,7 +622,7 @@ def list_standards() -> list[dict[str, str]]:
     Examples
     --------
     >>> [s["id"] for s in list_standards()]
-    ['gb50180-2018', 'puxieshi-2021', 'tdt1062-2021']
+    ['gb50180-2018', 'puxieshi-2021', 'six-kinds-15min', 'tdt1062-2021']
     """
     listing = []
     for resource in _packaged_profiles().values():
@@ -640,7 +671,7 @@ def load_standard(
     --------
     >>> std = load_standard("puxieshi-2021", walk_speed=60)
     >>> [c.id for c in std.categories]
-    ['education', 'commerce', 'transport', 'culture_sports', 'elderly_care']
+    ['education', 'commerce_transport', 'culture_sports', 'elderly_care']
     """
     standard = _load_unmodified(name_or_path)
     if walk_speed is None and threshold_rule is None:
@@ -863,12 +894,38 @@ def _semantic_problems(data: Mapping[str, Any]) -> Iterable[str]:
     yield from _duplicate_problems("requirements", requirements, "type", "requirement")
     yield from _duplicate_problems("categories", categories, "id", "category")
     yield from _duplicate_problems("demand", data.get("demand") or [], "type", "demand entry")
+    yield from _beneficiary_problems(data)
     for index, category in enumerate(categories):
         if category["id"] in FACILITY_TYPE_IDS:
             yield (
                 f"categories[{index}].id: {category['id']!r} is a facility type id; category "
                 "ids become <id>_ok columns and must differ from type ids"
             )
+
+
+@cache
+def beneficiary_groups() -> tuple[str, ...]:
+    """The beneficiary group ids defined in ``data/census_shares.yaml``.
+
+    Examples
+    --------
+    >>> "age_60plus" in beneficiary_groups()
+    True
+    """
+    text = (resources.files(_PACKAGE) / "data" / _GROUPS_FILE).read_text(encoding="utf-8")
+    return tuple(yaml.safe_load(text)["groups"])
+
+
+def _beneficiary_problems(data: Mapping[str, Any]) -> Iterable[str]:
+    known = beneficiary_groups()
+    for section in ("requirements", "categories", "demand"):
+        for index, entry in enumerate(data.get(section) or []):
+            group = entry.get("beneficiaries", ALL_RESIDENTS)
+            if group not in known:
+                yield (
+                    f"{section}[{index}].beneficiaries: unknown group {group!r}; "
+                    f"known groups: {', '.join(known)}"
+                )
 
 
 def _walk_speed_problems(walk_speed: Mapping[str, Any]) -> Iterable[str]:
@@ -980,6 +1037,7 @@ def _build_tier(raw: Mapping[str, Any]) -> Tier:
         status=raw["status"],
         source=raw["source"],
         note=str(raw.get("note", "")).strip(),
+        quote=str(raw.get("quote", "")).strip(),
     )
 
 
@@ -996,6 +1054,8 @@ def _build_requirement(raw: Mapping[str, Any]) -> Requirement:
         optional=bool(raw.get("optional", False)),
         weight=float(raw.get("weight", 1.0)),
         min_count=int(raw.get("min_count", 1)),
+        beneficiaries=str(raw.get("beneficiaries", ALL_RESIDENTS)),
+        quote=str(raw.get("quote", "")).strip(),
     )
 
 
@@ -1013,15 +1073,21 @@ def _build_category(raw: Mapping[str, Any]) -> CategoryRule:
         clause=str(raw.get("clause", "")).strip(),
         weight=float(raw.get("weight", 1.0)),
         note=str(raw.get("note", "")).strip(),
+        beneficiaries=str(raw.get("beneficiaries", ALL_RESIDENTS)),
+        quote=str(raw.get("quote", "")).strip(),
+        members_status=str(raw.get("members_status", raw["status"])),
     )
 
 
 def _build_demand(raw: Mapping[str, Any]) -> Demand:
     return Demand(
         type=raw["type"],
-        per_1000_residents=float(raw["per_1000_residents"]),
+        per_1000_residents=_optional_float(raw.get("per_1000_residents")),
         unit=raw["unit"],
         status=raw["status"],
         source=raw["source"],
         note=str(raw.get("note", "")).strip(),
+        beneficiaries=str(raw.get("beneficiaries", ALL_RESIDENTS)),
+        per_1000_beneficiaries=_optional_float(raw.get("per_1000_beneficiaries")),
+        quote=str(raw.get("quote", "")).strip(),
     )
