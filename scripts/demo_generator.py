@@ -74,6 +74,7 @@ def build_demo_files() -> dict[str, bytes]:
         DEMO_FILES["pois"]: _pois_csv(area),
         DEMO_FILES["capacity"]: _capacity_csv(area),
     }
+    files[DEMO_FILES["districts"]] = _districts_geojson(files[DEMO_FILES["boundary"]])
     files[README_NAME] = _readme(area).encode("utf-8")
     return files
 
@@ -1252,6 +1253,36 @@ def _boundary_geojson(area: Area) -> bytes:
     )
 
 
+def _districts_geojson(boundary_geojson: bytes) -> bytes:
+    """Six SYNTHETIC 社区 (residents' committees): the boundary cut in a 3 x 2 grid."""
+    import geopandas as gpd
+
+    from lifecircle.onemap import demo_districts
+
+    boundary = gpd.read_file(io.BytesIO(boundary_geojson))
+    districts = demo_districts(boundary)
+    features = []
+    for row in districts.itertuples(index=False):
+        geometry = shapely.geometry.mapping(shapely.geometry.polygon.orient(row.geometry, 1.0))
+        rings = [[[round(x, 7), round(y, 7)] for x, y in ring] for ring in geometry["coordinates"]]
+        features.append(
+            _feature(
+                {
+                    "district_id": row.district_id,
+                    "district_name": row.district_name,
+                    "synthetic": True,
+                },
+                "Polygon",
+                rings,
+            )
+        )
+    return _feature_collection(
+        "synthetic_districts",
+        "SYNTHETIC 社区 (residents' committee areas; not real places); WGS84.",
+        features,
+    )
+
+
 def _compounds_geojson(area: Area) -> bytes:
     features = [
         _feature(
@@ -1408,6 +1439,7 @@ committed files are byte-identical to the generator's output.
 | `synthetic_gates.csv` | compound gates `gate_id`, `community_id`, `lng`, `lat` | WGS84 |
 | `synthetic_pois_amap_gcj02.csv` | an Amap (高德) POI export, UTF-8 with BOM | **GCJ-02** |
 | `synthetic_capacity.csv` | kindergarten seats and nursing-home beds by POI id | - |
+| `synthetic_districts.geojson` | six 社区 (residents' committees), a 3 x 2 grid | WGS84 |
 
 The GeoJSON files carry `"synthetic": true` and `"license": "CC0-1.0"` as
 foreign members. The POI table has the columns of an Amap export (`id`,

@@ -20,6 +20,8 @@ GCJ-02):
   ``lng``, ``lat``).
 * ``synthetic_pois_amap_gcj02.csv`` - an Amap (高德) POI export, UTF-8 with BOM.
 * ``synthetic_capacity.csv`` - kindergarten seats and nursing-home beds.
+* ``synthetic_districts.geojson`` - six 社区 (residents' committee areas) for
+  the facility one-map.
 
 Examples
 --------
@@ -55,7 +57,7 @@ class DemoData:
 
     Attributes
     ----------
-    streets, pois, compounds, gates, boundary, river, capacity
+    streets, pois, compounds, gates, boundary, river, capacity, districts
         Paths of the GeoJSON and CSV files (see the module docstring).
     crs_pois
         Coordinate system of the POI table (Amap exports are GCJ-02).
@@ -70,6 +72,7 @@ class DemoData:
     boundary: Path
     river: Path
     capacity: Path
+    districts: Path
     crs_pois: str = "gcj02"
     description: str = DEMO_DESCRIPTION
 
@@ -82,6 +85,7 @@ DEMO_FILES: dict[str, str] = {
     "boundary": "synthetic_boundary.geojson",
     "river": "synthetic_river.geojson",
     "capacity": "synthetic_capacity.csv",
+    "districts": "synthetic_districts.geojson",
 }
 README_NAME = "README.md"
 

@@ -2543,6 +2543,7 @@ class StudyLayers:
     inputs: dict[str, str]
     datum_fits: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    districts: gpd.GeoDataFrame | None = None
 
 
 def load_layers(
@@ -2553,6 +2554,7 @@ def load_layers(
     gates: PathArg | None = None,
     boundary: PathArg | None = None,
     capacity: PathArg | None = None,
+    districts: PathArg | None = None,
     options: Any = None,
     taxonomy: TaxonomyLike | None = None,
 ) -> StudyLayers:
@@ -2587,6 +2589,11 @@ def load_layers(
         "max_reject_share": opts.max_reject_share,
     }
     boundary_frame = load_boundary(boundary) if boundary is not None else None
+    district_frame = None
+    if districts is not None:
+        from .onemap import load_districts
+
+        district_frame = load_districts(districts)
     check_network_crs(network)
     net = load_network(network)
     paths = [facilities] if isinstance(facilities, str | PathLike) else list(facilities)
@@ -2640,7 +2647,17 @@ def load_layers(
         **({"gates": str(gates)} if gates else {}),
         **({"boundary": str(boundary)} if boundary else {}),
         **({"capacity": str(capacity)} if capacity else {}),
+        **({"districts": str(districts)} if districts else {}),
     }
     return StudyLayers(
-        net, fac, comm_frame, gate_frame, boundary_frame, reports, inputs, fits, warnings
+        net,
+        fac,
+        comm_frame,
+        gate_frame,
+        boundary_frame,
+        reports,
+        inputs,
+        datum_fits=fits,
+        warnings=warnings,
+        districts=district_frame,
     )

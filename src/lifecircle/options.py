@@ -123,6 +123,11 @@ class Options:
         group="study",
         choices=("all", "with_data"),
     )
+    district_column: str | None = _opt(
+        None,
+        "Column of the compounds naming their 社区, when no --districts polygons are given",
+        group="study",
+    )
     max_reject_share: float = _opt(
         0.5,
         "A layer that loses more than this share of its rows is an error",

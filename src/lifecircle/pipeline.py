@@ -31,6 +31,7 @@ from .options import Options
 
 if TYPE_CHECKING:
     from .scenarios import Scenario, ScenarioDiff
+    from .shuttle import ShuttlePlan
     from .siting import SitingResult
     from .study import Study
 
@@ -39,6 +40,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "MANIFEST",
     "RunResult",
+    "ShuttleRequest",
     "SitingRequest",
     "check_output_folder",
     "read_manifest",
@@ -70,6 +72,34 @@ class SitingRequest:
             raise InputError(f"method must be greedy or exact, got {self.method!r}")
 
 
+@dataclass(frozen=True)
+class ShuttleRequest:
+    """A free elderly shuttle to plan: ``k`` boarding stops on ``lines`` loops.
+
+    ``destinations`` are facility types (default: hospitals, elderly day care
+    and markets, see :mod:`lifecircle.shuttle`); ``drive`` a road file (default:
+    the streets that cars may use).
+    """
+
+    k: int = 2
+    lines: int = 1
+    destinations: tuple[str, ...] | None = None
+    drive: Path | None = None
+    method: str = "greedy"
+    vehicle_speed_kmh: float | None = None
+    headway_min: float | None = None
+    dwell_min: float | None = None
+    elderly_walk_speed: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise InputError(f"k must be at least 1, got {self.k}")
+        if self.lines < 1:
+            raise InputError(f"lines must be at least 1, got {self.lines}")
+        if self.method not in ("greedy", "exact"):
+            raise InputError(f"method must be greedy or exact, got {self.method!r}")
+
+
 @dataclass
 class RunResult:
     """What a pipeline run produced."""
@@ -79,6 +109,7 @@ class RunResult:
     written: list[Path] = field(default_factory=list)
     siting: SitingResult | None = None
     scenario: ScenarioDiff | None = None
+    shuttle: ShuttlePlan | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -125,6 +156,7 @@ def run_pipeline(
     *,
     siting: SitingRequest | None = None,
     scenario: Scenario | str | Path | None = None,
+    shuttle: ShuttleRequest | None = None,
 ) -> RunResult:
     """Run a study to its outputs in ``out`` (see the module notes).
 
@@ -141,6 +173,8 @@ def run_pipeline(
     scenario
         Also run a scenario (a :class:`~lifecircle.scenarios.Scenario` or a
         YAML path) and write its differences.
+    shuttle
+        Also plan an elderly shuttle and write its stops, route and timetable.
 
     Returns
     -------
@@ -162,7 +196,7 @@ def run_pipeline(
     stage_dir = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     result = RunResult(study, out)
     try:
-        written = _run_into(study, stage_dir, options, siting, scenario, result)
+        written = _run_into(study, stage_dir, options, siting, scenario, shuttle, result)
         result.written = _commit(stage_dir, out, written, study, options, input_paths)
     except OSError as exc:
         reason = exc.strerror or str(exc)
@@ -185,6 +219,7 @@ def _run_into(
     options: Options,
     siting: SitingRequest | None,
     scenario: Scenario | str | Path | None,
+    shuttle: ShuttleRequest | None,
     result: RunResult,
 ) -> list[Path]:
     from .outputs import write_outputs
@@ -217,6 +252,17 @@ def _run_into(
 
         written += write_siting_outputs(result.siting, stage, inputs=[])
         extra["sites"] = result.siting.summary()
+    extra["coverage_by_group"] = stages.run("census", study.coverage_by_group)
+    one_map = stages.run("onemap", _onemap, study)
+    if one_map is not None:
+        extra["onemap"] = one_map.summary()
+        written += _write_onemap(one_map, stage)
+    if shuttle is not None:
+        from .shuttle import write_shuttle_outputs
+
+        result.shuttle = stages.run("shuttle", _plan_shuttle, study, shuttle)
+        written += write_shuttle_outputs(result.shuttle, stage)
+        extra["shuttle"] = result.shuttle.summary()
     if scenario is not None:
         from .scenarios import run_scenario, write_scenario_outputs
 
@@ -253,6 +299,55 @@ def _recommend(study: Study, request: SitingRequest, options: Options) -> Siting
         candidates_crs=options.layer_crs("candidates"),
         spacing_m=request.spacing_m,
         method=request.method,
+    )
+
+
+def _onemap(study: Study) -> Any:
+    """The one-map, when the 社区 are known (polygons or a compound column)."""
+    from .onemap import DISTRICT_COLUMNS
+
+    has_column = study.options.district_column in study.communities.columns or any(
+        c in study.communities.columns for c in DISTRICT_COLUMNS
+    )
+    if study.districts is None and not has_column:
+        logger.info("no 社区 given (--districts or a compound column): no one-map")
+        return None
+    return study.onemap()
+
+
+def _write_onemap(one_map: Any, folder: Path) -> list[Path]:
+    from .outputs import write_layers, write_table
+
+    districts = one_map.districts.copy()
+    for column in ("lacking_types", "worst_compounds"):
+        if column in districts:
+            districts[column] = districts[column].map(
+                lambda v: ";".join(map(str, v)) if isinstance(v, list | tuple) else v
+            )
+    write_layers({"districts": districts, "facilities": one_map.facilities}, folder / "onemap.gpkg")
+    write_table(districts.drop(columns="geometry"), folder / "onemap_districts.csv")
+    write_table(one_map.counts, folder / "onemap_counts.csv")
+    return [folder / "onemap.gpkg", folder / "onemap_districts.csv", folder / "onemap_counts.csv"]
+
+
+def _plan_shuttle(study: Study, request: ShuttleRequest) -> ShuttlePlan:
+    from .shuttle import ShuttleParams, plan_shuttle
+
+    params = ShuttleParams.from_defaults(
+        walk_speed_m_per_min=request.elderly_walk_speed,
+        vehicle_speed_kmh=request.vehicle_speed_kmh,
+        headway_min=request.headway_min,
+        dwell_min=request.dwell_min,
+    )
+    return plan_shuttle(
+        study,
+        request.k,
+        destinations=list(request.destinations) if request.destinations else None,
+        drive=request.drive,
+        params=params,
+        groups=study.group_populations(),
+        method=request.method,
+        lines=request.lines,
     )
 
 

@@ -86,6 +86,10 @@ class Study:
         Points farther than this from a walkable street are not routed.
     progress
         Show progress bars on long steps.
+    districts
+        Optional 社区 (residents' committee) polygons, for the one-map.
+    census_shares
+        Age-group shares of the district (default: the 2020 census bulletin).
     """
 
     def __init__(
@@ -102,6 +106,8 @@ class Study:
         threshold_rule: str | None = None,
         max_snap_m: float | None = None,
         progress: bool | None = None,
+        districts: gpd.GeoDataFrame | None = None,
+        census_shares: Any = None,
     ) -> None:
         self.network = network if isinstance(network, WalkNetwork) else load_network(network)
         options = (options or Options()).replace(
@@ -136,6 +142,8 @@ class Study:
         self.boundary = boundary
         self.max_snap_m = options.max_snap_m
         self.progress = options.progress
+        self.districts = districts
+        self.census_shares = census_shares
         self.load_reports: list[LoadReport] = []
         self.warnings: list[str] = []
         self.inputs: dict[str, str] = {}
@@ -173,6 +181,7 @@ class Study:
             gates=data.gates,
             boundary=data.boundary,
             capacity=data.capacity,
+            districts=data.districts,
             options=options,
             standard=standard,
         )
@@ -187,6 +196,7 @@ class Study:
             gates=inputs.gates,
             boundary=inputs.boundary,
             capacity=inputs.capacity,
+            districts=inputs.districts,
             options=options,
         )
 
@@ -200,6 +210,7 @@ class Study:
         gates: str | Path | None = None,
         boundary: str | Path | None = None,
         capacity: str | Path | None = None,
+        districts: str | Path | None = None,
         options: Options | None = None,
         crs: str | None = None,
         facilities_crs: str | None = None,
@@ -244,6 +255,7 @@ class Study:
             gates=gates,
             boundary=boundary,
             capacity=capacity,
+            districts=districts,
             options=options,
             taxonomy=taxonomy,
         )
@@ -255,6 +267,7 @@ class Study:
             standard=standard,
             gates=layers.gates,
             boundary=layers.boundary,
+            districts=layers.districts,
         )
         study.load_reports = layers.reports
         study.inputs = layers.inputs
@@ -397,9 +410,53 @@ class Study:
         return self.__dict__["_scores"]
 
     def supply_demand(self) -> pd.DataFrame:
-        """Capacity-aware 2SFCA supply per compound, for types with capacities."""
+        """Capacity-aware 2SFCA supply per compound; demand counts each item's age group."""
         population = self.communities["population"].to_numpy(dtype=float)
-        return two_step_fca(self.engine, self.facilities, population, self._groups, self.standard)
+        return two_step_fca(
+            self.engine,
+            self.facilities,
+            population,
+            self._groups,
+            self.standard,
+            group_pops=self.group_populations(),
+        )
+
+    def group_populations(self) -> pd.DataFrame:
+        """Residents of every age group per compound (whole people).
+
+        From the compounds' own age columns where given (``pop_60plus``,
+        ``60岁及以上``...), else from the district shares (default: China's
+        2020 census bulletin; see :mod:`lifecircle.census`).
+        """
+        if "_groups_pop" not in self.__dict__:
+            from .census import group_populations
+
+            self.__dict__["_groups_pop"] = group_populations(self.communities, self.census_shares)
+        return self.__dict__["_groups_pop"]
+
+    def coverage_by_group(self) -> dict[str, Any]:
+        """Coverage of each item weighted by the residents it serves (e.g. 60+ for elderly care)."""
+        from .census import coverage_by_group_summary
+
+        return coverage_by_group_summary(
+            self.score(), self.standard, self.group_populations(), self.census_shares
+        )
+
+    def onemap(self) -> Any:
+        """The facility one-map (一张图): every facility by category and type, per 社区."""
+        if "_onemap" not in self.__dict__:
+            from .onemap import onemap
+
+            self.__dict__["_onemap"] = onemap(
+                self.facilities,
+                self.score(),
+                self.standard,
+                self.districts,
+                column=self.options.district_column,
+                groups=self.group_populations(),
+                shares=self.census_shares,
+            )
+        return self.__dict__["_onemap"]
 
     def missing(self) -> pd.DataFrame:
         """Unmet items per compound, with clause and source."""
