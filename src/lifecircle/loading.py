@@ -1283,7 +1283,7 @@ def load_facilities(
         source, ledger, crs_name=crs_name, lon=lon, lat=lat, location=location, notes=notes
     )
     names = _names(source, name_name)
-    types = _classify(tax, source, names, type_name)
+    types, all_types = _classify(tax, source, names, type_name)
     _reject_unmatched(source, ledger, types, names, type_name, notes)
     ids = _ids(source, id_name, ledger, notes, "facility_id")
     _reject_duplicates(ids, ledger, id_name, "facility_id")
@@ -1293,6 +1293,7 @@ def load_facilities(
         "facility_id": _plain(ids),
         "name": _plain(names),
         "type": _plain(types),
+        "types": _plain(all_types),
         "category": _plain(_categories(tax, types)),
         "capacity": capacity,
     }
@@ -1321,16 +1322,23 @@ def _require_type_evidence(source: _Source, name: str | None, type_name: str | N
 
 def _classify(
     taxonomy: TaxonomyLike, source: _Source, names: pd.Series, type_name: str | None
-) -> pd.Series:
+) -> tuple[pd.Series, pd.Series]:
+    """The main type of every row and all types it serves (";"-joined), None if none."""
     view = pd.DataFrame(source.table[source.attribute_columns]).reset_index(drop=True)
     view["name"] = names.astype(object)
     if type_name is not None:
         view["type"] = view[type_name]
     elif source.kind == "osm" and "type" in view.columns:
         view = view.drop(columns="type")  # the OSM relation type, not a facility type
-    types = pd.Series(taxonomy.classify(view)).reset_index(drop=True).astype(object)
+    classify_types = getattr(taxonomy, "classify_types", None)
+    if callable(classify_types):
+        served = pd.Series(classify_types(view)).reset_index(drop=True).astype(object)
+        types = served.astype("string").str.split(";").str[0].astype(object)
+    else:
+        types = pd.Series(taxonomy.classify(view)).reset_index(drop=True).astype(object)
+        served = types
     missing = types.isna() | (types.astype(str).str.strip() == "")
-    return types.where(~missing, None)
+    return types.where(~missing, None), served.where(~missing, None)
 
 
 def _categories(taxonomy: TaxonomyLike, types: pd.Series) -> pd.Series:
