@@ -52,6 +52,7 @@ __all__ = [
     "Taxonomy",
     "check_file",
     "default_taxonomy",
+    "evaluate",
     "explode_types",
     "load_taxonomy",
     "read_overrides",
@@ -1076,6 +1077,94 @@ def explode_types(facilities: pd.DataFrame, *, taxonomy: Taxonomy | None = None)
         exploded["category"] = [tax.category_of(t) if t in tax else None for t in flat]
     exploded["type_rank"] = np.asarray(ranks, dtype=np.int64)
     return exploded.reset_index(drop=True)
+
+
+def evaluate(
+    labelled: pd.DataFrame | str | Path, *, taxonomy: Taxonomy | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Precision and recall per facility type on a hand-labelled set of rows.
+
+    Parameters
+    ----------
+    labelled
+        A table (or CSV file, ``#`` lines being comments) with columns
+        ``name``, ``label`` (type ids joined with ";", or ``none``) and any of
+        ``tags`` (OSM tags written ``key=value;key=value``), ``typecode`` and
+        ``type`` (Amap fields).
+    taxonomy
+        Default :func:`default_taxonomy`.
+
+    Returns
+    -------
+    (per_type, rows)
+        ``per_type``: one row per type that is labelled or predicted, columns
+        ``type``, ``support`` (rows labelled with it), ``predicted``, ``correct``,
+        ``precision``, ``recall`` (NaN when undefined). A row counts for every
+        type it serves: a nine-year school labelled and typed
+        ``primary_school;middle_school`` is correct twice. ``rows``: the input
+        with ``predicted`` types and the audit's ``matched_by`` and ``flags``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame({"name": ["阳光幼儿园", "中国移动"],
+    ...                      "tags": ["", "amenity=marketplace"],
+    ...                      "label": ["kindergarten", "none"]})
+    >>> per_type, _ = evaluate(rows)
+    >>> per_type[["type", "support", "correct", "precision", "recall"]].values.tolist()
+    [['kindergarten', 1, 1, 1.0, 1.0]]
+    """
+    tax = taxonomy if taxonomy is not None else default_taxonomy()
+    if isinstance(labelled, pd.DataFrame):
+        table = labelled.copy()
+    else:
+        table = pd.read_csv(labelled, dtype=str, keep_default_na=False, comment="#")
+    view = _tag_columns(table)
+    audit = tax.audit(view)
+    table["predicted"] = audit["types"].fillna(NOT_A_FACILITY).to_numpy()
+    table["matched_by"] = audit["matched_by"].fillna("").to_numpy()
+    table["flags"] = audit["flags"].to_numpy()
+    truth = table["label"].astype(str).map(_type_set)
+    guess = table["predicted"].astype(str).map(_type_set)
+    type_ids = sorted(set().union(*truth, *guess), key=lambda t: list(tax.types).index(t))
+    records = []
+    for type_id in type_ids:
+        labelled_as = truth.map(lambda served, t=type_id: t in served)
+        predicted_as = guess.map(lambda served, t=type_id: t in served)
+        correct = int((labelled_as & predicted_as).sum())
+        support, predicted = int(labelled_as.sum()), int(predicted_as.sum())
+        records.append(
+            {
+                "type": type_id,
+                "support": support,
+                "predicted": predicted,
+                "correct": correct,
+                "precision": correct / predicted if predicted else np.nan,
+                "recall": correct / support if support else np.nan,
+            }
+        )
+    return pd.DataFrame.from_records(records), table
+
+
+def _type_set(text: str) -> frozenset[str]:
+    return frozenset(t.strip() for t in text.split(";") if t.strip() not in ("", NOT_A_FACILITY))
+
+
+def _tag_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with its ``tags`` text (``k=v;k=v``) spread into one column per key."""
+    view = table.drop(columns=[c for c in ("tags", "label", "note", "id") if c in table.columns])
+    if "tags" not in table.columns:
+        return view
+    parsed = [
+        dict(part.split("=", 1) for part in str(text).split(";") if "=" in part)
+        for text in table["tags"]
+    ]
+    tags = pd.DataFrame.from_records(parsed, index=table.index)
+    for column in ("name", "typecode", "type"):
+        if column in tags.columns:
+            tags = tags.drop(columns=column)
+    view = view.replace("", None)
+    return pd.concat([view, tags], axis=1)
 
 
 # ------------------------------------------------------------------------ loading
