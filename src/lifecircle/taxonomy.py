@@ -395,7 +395,8 @@ class _State:
 
     def __init__(self, size: int) -> None:
         self.types = np.full(size, None, dtype=object)
-        self.all_types: list[list[str]] = [[] for _ in range(size)]
+        # types served besides the main one, for the few rows that serve several
+        self.extra: dict[int, list[str]] = {}
         self.reasons = np.full(size, None, dtype=object)
         self.rule_ids = np.full(size, None, dtype=object)
         self.sources = np.full(size, "", dtype=object)
@@ -405,19 +406,29 @@ class _State:
         self.decided = np.zeros(size, dtype=bool)
 
     def decide(
-        self, i: int, types: Sequence[str], reason: str, rule_id: str, source: str, status: str
+        self,
+        pos: np.ndarray,
+        types: Sequence[str],
+        reasons: np.ndarray | str,
+        rule_id: str,
+        source: str,
+        status: str,
     ) -> None:
+        """Rows ``pos`` serve ``types`` (main first; ``none``: not a facility)."""
         served = [t for t in types if t != NOT_A_FACILITY]
-        self.types[i] = served[0] if served else None
-        self.all_types[i] = served
-        self.reasons[i] = reason
-        self.rule_ids[i] = rule_id
-        self.sources[i] = source
-        self.statuses[i] = status
-        self.decided[i] = True
+        self.types[pos] = served[0] if served else None
+        for i in pos if len(served) > 1 else ():
+            self.extra[int(i)] = list(served[1:])
+        self.reasons[pos] = reasons
+        self.rule_ids[pos] = rule_id
+        self.sources[pos] = source
+        self.statuses[pos] = status
+        self.decided[pos] = True
 
-    def add_types(self, i: int, types: Sequence[str]) -> None:
-        self.all_types[i].extend(t for t in types if t not in self.all_types[i])
+    def add_types(self, pos: np.ndarray, types: Sequence[str]) -> None:
+        for i in pos:
+            served = self.extra.setdefault(int(i), [])
+            served.extend(t for t in types if t not in served and t != self.types[i])
 
     def flag_implausible(
         self, pos: np.ndarray, labels: np.ndarray, type_id: str, rows: _Rows
@@ -427,7 +438,10 @@ class _State:
                 self.flags[i].append(f"implausible: {label} ({type_id}) with name {rows.name[i]}")
 
     def frame(self, index: pd.Index) -> pd.DataFrame:
-        joined = [";".join(t) if t else None for t in self.all_types]
+        joined = self.types.copy()
+        for i, served in self.extra.items():
+            if served and joined[i] is not None:
+                joined[i] = ";".join([joined[i], *served])
         return pd.DataFrame(
             {
                 "type": pd.Series(self.types, index=index, dtype=object),
@@ -703,16 +717,18 @@ class Taxonomy:
             if column not in table.columns:
                 continue
             values = _as_text(table[column]).to_numpy(dtype=object)
-            for i in np.flatnonzero((values == key) & ~state.decided):
-                state.decide(i, types, f"override {column}={key}", "override", "", "OVERRIDE")
+            pos = np.flatnonzero((values == key) & ~state.decided)
+            state.decide(pos, types, f"override {column}={key}", "override", "", "OVERRIDE")
 
     def _assign_direct(self, rows: _Rows, state: _State) -> None:
         text = rows.type_text()
         if text is None:
             return
-        direct = text.map(self._direct_lookup).to_numpy(dtype=object)
-        for i in np.flatnonzero(pd.notna(direct) & ~state.decided):
-            state.decide(i, (direct[i],), "type column", "type column", "", "")
+        direct = text.map(self._direct_lookup)
+        known = direct.notna().to_numpy() & ~state.decided
+        for type_id in direct[known].unique():
+            pos = np.flatnonzero(known & (direct == type_id).to_numpy())
+            state.decide(pos, (type_id,), "type column", "type column", "", "")
 
     def _assign_stage(self, rows: _Rows, state: _State, stage: str, skip: np.ndarray) -> None:
         by_keyword = stage in ("decisive", "keyword")
@@ -736,9 +752,11 @@ class Taxonomy:
                 if not by_keyword:
                     state.flag_implausible(matched[~allowed], labels[~allowed], type_id, rows)
                 rule_id = f"{type_id}.match[{index}]"
-                for i, label in zip(matched[allowed], labels[allowed], strict=True):
-                    state.decide(i, (type_id,), label, rule_id, group.source, group.status)
-                    state.stage[i] = stage
+                chosen = matched[allowed]
+                state.decide(
+                    chosen, (type_id,), labels[allowed], rule_id, group.source, group.status
+                )
+                state.stage[chosen] = stage
                 open_rows[matched[allowed]] = False
                 pos = pos[~np.isin(pos, matched)]
 
@@ -766,8 +784,8 @@ class Taxonomy:
                     for by_keyword in (False, True)
                     if _group_applies(rule.group, by_keyword=by_keyword)
                 ]
-                for i in np.unique(np.concatenate(hits)) if hits else ():
-                    state.add_types(i, rule.types)
+                if hits:
+                    state.add_types(np.unique(np.concatenate(hits)), rule.types)
 
     def _keyword_skip_mask(self, rows: _Rows) -> np.ndarray:
         skip = np.zeros(rows.size, dtype=bool)
