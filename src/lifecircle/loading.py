@@ -1393,6 +1393,7 @@ def load_communities(
     persons_per_household: float = PERSONS_PER_HOUSEHOLD_2020,
     sheet: str | int | None = None,
     layer: str | None = None,
+    standalone_buildings: bool = False,
 ) -> LoadResult:
     """Load residential compounds (小区) as points or (multi)polygons.
 
@@ -1400,8 +1401,9 @@ def load_communities(
     ----------
     path
         Any supported file. OpenStreetMap files give the compounds of
-        :func:`lifecircle.osm.osm_residential_table`, with population NaN
-        unless a ``population`` tag is set.
+        :func:`lifecircle.osm.osm_residential_table`: ``landuse=residential``
+        areas with their buildings folded in, population tagged, ESTIMATED
+        from ``building:levels`` or NaN (see ``population_status``).
     crs, lon, lat, location, sheet, layer
         As for :func:`load_facilities`.
     id_column
@@ -1415,6 +1417,9 @@ def load_communities(
         Residents per household, used where population is missing but the
         household count is known. The default, 2.62, is China's average
         household size in the 2020 census (第七次全国人口普查).
+    standalone_buildings
+        OpenStreetMap files only: also score named residential buildings that
+        lie in no ``landuse=residential`` area as compounds of their own.
 
     Returns
     -------
@@ -1445,7 +1450,12 @@ def load_communities(
             f"must be a positive number, not {persons_per_household!r}",
             column="persons_per_household",
         )
-    source = _open_source(file, sheet=sheet, layer=layer, osm_reader=osm_residential_table)
+    source = _open_source(
+        file,
+        sheet=sheet,
+        layer=layer,
+        osm_reader=lambda f: osm_residential_table(f, standalone_buildings=standalone_buildings),
+    )
     id_name = _pick_column(source, id_column, _COMMUNITY_ID_WORDS, argument="id_column")
     name_name = _pick_column(source, name_column, _COMMUNITY_NAME_WORDS, argument="name_column")
     population_name = _pick_column(
