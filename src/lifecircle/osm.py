@@ -554,7 +554,7 @@ def _missing_layer(
     path: str | PathLike[str], layer: str, tags: dict[str, bool | list[str]], suggestion: str
 ) -> InputError:
     looked_for = ", ".join(
-        f"{key}=*" if wanted is True else f"{key}={'|'.join(wanted)}"
+        f"{key}={'|'.join(wanted)}" if isinstance(wanted, list) else f"{key}=*"
         for key, wanted in tags.items()
     )
     return InputError(
@@ -593,7 +593,7 @@ def _poi_mask(features: pd.DataFrame) -> np.ndarray:
     mask = np.zeros(len(features), dtype=bool)
     for key, wanted in POI_FILTER.items():
         column = features[key]
-        hit = column.notna() if wanted is True else column.isin(wanted)
+        hit = column.isin(wanted) if isinstance(wanted, list) else column.notna()
         mask |= hit.to_numpy()
     return mask
 
@@ -619,7 +619,7 @@ def _read_cached(path: str, mtime_ns: int, size: int) -> gpd.GeoDataFrame:
     return _standardise(raw)
 
 
-def _wanted_tags() -> dict[str, bool | list[str]]:
+def _wanted_tags() -> dict[str, bool | str | list[str]]:
     return {**POI_FILTER, **_RESIDENTIAL_FILTER, **_GATE_FILTER}
 
 

@@ -1085,10 +1085,10 @@ def explode_types(facilities: pd.DataFrame, *, taxonomy: Taxonomy | None = None)
     source = facilities["types"] if "types" in facilities.columns else facilities["type"]
     fallback = facilities["type"] if "type" in facilities.columns else source
     text = source.astype(object).where(source.notna() & (source != ""), fallback)
-    lists = text.astype("string").fillna("").str.split(";")
-    positions = np.repeat(np.arange(len(facilities)), lists.str.len().to_numpy())
+    lists: list[list[str]] = text.astype("string").fillna("").str.split(";").tolist()
+    positions = np.repeat(np.arange(len(facilities)), [len(parts) for parts in lists])
     flat = [t.strip() for parts in lists for t in parts]
-    ranks = np.concatenate([np.arange(len(p)) for p in lists]) if len(lists) else []
+    ranks = [rank for parts in lists for rank in range(len(parts))]
     exploded = facilities.iloc[positions].copy()
     exploded["type"] = [t or None for t in flat]
     if "category" in exploded.columns:
