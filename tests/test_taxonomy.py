@@ -961,3 +961,19 @@ def test_evaluation_meets_the_target_for_every_required_type(
     assert required <= set(scores.index[scores["support"] >= 5])
     below = scores.loc[sorted(required)].query("precision < @TARGET or recall < @TARGET")
     assert below.empty, below.to_string()
+
+
+def test_load_facilities_notes_the_flagged_rows(tmp_path: Path) -> None:
+    path = tmp_path / "pois.csv"
+    path.write_text(
+        "name,amenity,lng,lat\n中国移动,marketplace,116.3,40.0\n北京邮电大学幼儿园,childcare,116.3,40.0\n",
+        encoding="utf-8",
+    )
+    result = load_facilities(path)
+    assert result.data["type"].tolist() == ["kindergarten"]
+    assert result.rejects["row"].tolist() == [2]
+    assert (
+        "2 rows flagged by the taxonomy (list them all with lifecircle.taxonomy.check_file): "
+        "row 2: implausible: osm amenity=marketplace (fresh_market) with name 中国移动; "
+        "row 3: name outweighs osm amenity=childcare (nursery)"
+    ) in result.notes

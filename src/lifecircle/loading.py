@@ -1283,8 +1283,8 @@ def load_facilities(
         source, ledger, crs_name=crs_name, lon=lon, lat=lat, location=location, notes=notes
     )
     names = _names(source, name_name)
-    types, all_types = _classify(tax, source, names, type_name)
-    _reject_unmatched(source, ledger, types, names, type_name, notes)
+    types, all_types, flags = _classify(tax, source, names, type_name)
+    _reject_unmatched(source, ledger, types, names, type_name, notes, flags)
     ids = _ids(source, id_name, ledger, notes, "facility_id")
     _reject_duplicates(ids, ledger, id_name, "facility_id")
     capacity = _non_negative(source, capacity_name, ledger, notes, "capacity")
@@ -1322,23 +1322,24 @@ def _require_type_evidence(source: _Source, name: str | None, type_name: str | N
 
 def _classify(
     taxonomy: TaxonomyLike, source: _Source, names: pd.Series, type_name: str | None
-) -> tuple[pd.Series, pd.Series]:
-    """The main type of every row and all types it serves (";"-joined), None if none."""
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Main type of every row, all types it serves (";"-joined) and the rules' flags."""
     view = pd.DataFrame(source.table[source.attribute_columns]).reset_index(drop=True)
     view["name"] = names.astype(object)
     if type_name is not None:
         view["type"] = view[type_name]
     elif source.kind == "osm" and "type" in view.columns:
         view = view.drop(columns="type")  # the OSM relation type, not a facility type
-    classify_types = getattr(taxonomy, "classify_types", None)
-    if callable(classify_types):
-        served = pd.Series(classify_types(view)).reset_index(drop=True).astype(object)
-        types = served.astype("string").str.split(";").str[0].astype(object)
+    audit = getattr(taxonomy, "audit", None)
+    if callable(audit):
+        audited = pd.DataFrame(audit(view)).reset_index(drop=True)
+        types, served = audited["type"].astype(object), audited["types"].astype(object)
+        flags = audited["flags"].fillna("").astype(str)
     else:
         types = pd.Series(taxonomy.classify(view)).reset_index(drop=True).astype(object)
-        served = types
+        served, flags = types, pd.Series("", index=types.index)
     missing = types.isna() | (types.astype(str).str.strip() == "")
-    return types.where(~missing, None), served.where(~missing, None)
+    return types.where(~missing, None), served.where(~missing, None), flags
 
 
 def _categories(taxonomy: TaxonomyLike, types: pd.Series) -> pd.Series:
@@ -1353,15 +1354,34 @@ def _reject_unmatched(
     names: pd.Series,
     type_name: str | None,
     notes: list[str],
+    flags: pd.Series | None = None,
 ) -> None:
     label = _type_label(source, type_name)
     shown = (names.fillna("") + (" (" + label + ")").fillna("")).str.strip()
+    if flags is not None:
+        _note_flags(source.rows[ledger.alive], flags[ledger.alive], notes)
     unmatched = types.isna().to_numpy() & ledger.alive
     count = ledger.reject(unmatched, R_NO_TYPE, column=type_name, values=shown)
     if count:
         common = label[unmatched].fillna("(no type)").value_counts().head(5)
         listed = ", ".join(f"{value} ({n})" for value, n in common.items())
         notes.append(f"{count} rows matched no facility type; most common: {listed}")
+
+
+def _note_flags(rows: np.ndarray, flags: pd.Series, notes: list[str]) -> None:
+    """Name the first rows the taxonomy flagged (implausible tag and name, ...)."""
+    flagged = (flags != "").to_numpy()
+    if not flagged.any():
+        return
+    listed = "; ".join(
+        f"row {row}: {text}"
+        for row, text in zip(rows[flagged][:3], flags[flagged][:3], strict=False)
+    )
+    more = f" (and {int(flagged.sum()) - 3} more)" if flagged.sum() > 3 else ""
+    notes.append(
+        f"{int(flagged.sum())} rows flagged by the taxonomy (list them all with "
+        f"lifecircle.taxonomy.check_file): {listed}{more}"
+    )
 
 
 def _type_label(source: _Source, type_name: str | None) -> pd.Series:
