@@ -6,16 +6,18 @@ stable facility type ids used everywhere in lifecircle (``kindergarten``,
 ``bus_stop``, ...). The file's header documents its layout. A planner can
 extend it, or replace it, with a file of the same layout.
 
-A row is classified in three steps, the first hit winning:
+A row is classified in stages, the first hit winning (the data file's header
+gives the details): planner overrides, a ``type`` column holding a type id or
+name, specific tags and type codes, decisive names (幼儿园, 菜市场, 小学),
+generic tags (``amenity=childcare``), other name keywords. A type's
+``exclude`` regexes veto it (宠物医院 is no hospital); a vetoed tag is flagged as
+an implausible tag/name pair. A type's ``also`` rules add the further types a
+row serves (a 九年一贯制 school is a primary and a middle school).
 
-1. a ``type`` column that holds a type id, or exactly a type's Chinese or
-   English name, is taken as it is;
-2. tags and type codes (OSM tag columns, Amap ``typecode`` and ``type``), the
-   types tried in the file's priority order;
-3. name keywords, in the same order, except for rows whose tags say they are
-   something else (a road, a stop pole, a car park).
-
-A type's ``exclude`` regexes veto it in steps 2 and 3 (宠物医院 is no hospital).
+:meth:`Taxonomy.audit` tells how every row was typed, :func:`check_file` does it
+for a file (a planner edits its CSV and feeds it back with
+:meth:`Taxonomy.with_overrides`), :func:`explode_types` gives one row per type
+served, and :func:`evaluate` measures precision and recall on labelled rows.
 
 Examples
 --------
