@@ -19,6 +19,7 @@ from lifecircle.loading import LoadResult, load_communities, load_facilities, lo
 from lifecircle.osm import (
     TAG_COLUMNS,
     osm_facilities_table,
+    osm_gates_table,
     osm_residential_table,
     read_osm_features,
 )
@@ -145,8 +146,9 @@ def test_bz2_gives_the_same_facilities(beijing, beijing_bz2, beijing_facilities)
 
 
 def test_beijing_residential_compounds(beijing_communities):
+    # 78 single buildings (15号楼, 8公寓, ...) outside any compound are no longer compounds
     data = beijing_communities.data
-    assert beijing_communities.rows_read == 84
+    assert beijing_communities.rows_read == 6
     assert len(beijing_communities.rejects) == 0
     assert (data["landuse"] == "residential").sum() == 6
     names = set(data["name"].dropna())
@@ -155,9 +157,26 @@ def test_beijing_residential_compounds(beijing_communities):
     assert compound["name"] == "西王庄小区"
     assert compound.geometry.geom_type == "Polygon"
     assert np.isnan(compound["population"]) and np.isnan(compound["households"])
+    assert pd.isna(compound["population_status"])
     assert set(data.geom_type) == {"Polygon"}
     assert data.geometry.is_valid.all()
-    assert list(data["source_row"]) == list(range(1, 85))
+    assert list(data["source_row"]) == list(range(1, 7))
+    assert data["buildings"].sum() == 42
+    notes = beijing_communities.notes
+    assert (
+        "42 residential buildings are folded into their compound (42 lie inside a "
+        "landuse=residential area, 0 share its name)" in notes
+    )
+    assert any(n.startswith("78 named residential buildings outside") for n in notes)
+    assert any("coverage is counted by compounds" in n for n in notes)
+
+
+def test_beijing_standalone_buildings_only_by_option(beijing):
+    result = load_communities(beijing, standalone_buildings=True)
+    assert result.rows_read == 84
+    buildings = result.data[result.data["landuse"].isna()]
+    assert len(buildings) == 78 and buildings["name"].notna().all()
+    assert set(buildings["buildings"]) == {1}
 
 
 def test_residential_buildings_inside_landuse_are_folded(beijing):
@@ -182,13 +201,16 @@ def test_helsinki_pbf_facilities(helsinki_facilities):
 
 
 def test_helsinki_pbf_residential_polygons():
+    # the named building standing alone (Nordstrom Building) is no compound by default
     result = load_communities(HELSINKI)
-    assert result.rows_read == 26
-    assert len(result.data) == 26
-    assert result.data.geom_type.value_counts().to_dict() == {"Polygon": 22, "MultiPolygon": 4}
+    assert result.rows_read == 25
+    assert len(result.data) == 25
+    assert result.data.geom_type.value_counts().to_dict() == {"Polygon": 22, "MultiPolygon": 3}
     assert result.data.geometry.is_valid.all()
-    assert "4 invalid polygons repaired with make_valid" in result.notes
+    assert "3 invalid polygons repaired with make_valid" in result.notes
     assert any("lie inside a landuse=residential area" in note for note in result.notes)
+    assert result.data["population_status"].value_counts().to_dict() == {"ESTIMATED": 10}
+    assert load_communities(HELSINKI, standalone_buildings=True).rows_read == 26
     assert result.data["community_id"].str.match(r"^(way|relation)/\d+$").all()
 
 
@@ -238,7 +260,7 @@ def test_osm_without_residential_areas(tmp_path):
         encoding="utf-8",
     )
     assert load_facilities(path, taxonomy=TAX).data["type"].tolist() == ["kindergarten"]
-    with pytest.raises(InputError, match="no OpenStreetMap features of this kind"):
+    with pytest.raises(InputError, match=r"tiny\.osm: no residential compounds in this Open"):
         load_communities(path)
 
 
@@ -256,3 +278,188 @@ def test_gates_from_osm_are_not_supported(beijing):
 
 def test_osm_table_is_a_geodataframe(beijing):
     assert isinstance(osm_residential_table(beijing), gpd.GeoDataFrame)
+
+
+# ------------------------------------------------------------ synthetic compounds
+def _osm_xml(
+    nodes: list[tuple[int, float, float, dict[str, str]]],
+    ways: list[tuple[int, list[int], dict[str, str]]],
+) -> str:
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6">']
+    for node_id, lat, lon, tags in nodes:
+        inner = "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items())
+        lines.append(f' <node id="{node_id}" lat="{lat}" lon="{lon}">{inner}</node>')
+    for way_id, refs, tags in ways:
+        inner = "".join(f'<nd ref="{r}"/>' for r in refs)
+        inner += "".join(f'<tag k="{k}" v="{v}"/>' for k, v in tags.items())
+        lines.append(f' <way id="{way_id}">{inner}</way>')
+    lines.append("</osm>")
+    return "\n".join(lines) + "\n"
+
+
+def _square(
+    first_id: int, lat: float, lon: float, size: float
+) -> list[tuple[int, float, float, dict[str, str]]]:
+    corners = [(lat, lon), (lat, lon + size), (lat + size, lon + size), (lat + size, lon)]
+    return [(first_id + i, a, b, {}) for i, (a, b) in enumerate(corners)]
+
+
+def _ring(first_id: int) -> list[int]:
+    return [first_id, first_id + 1, first_id + 2, first_id + 3, first_id]
+
+
+@pytest.fixture(scope="module")
+def compound_file(tmp_path_factory) -> Path:
+    """荷花小区 (a landuse area) with two buildings inside, one named after it just
+    outside, a lone 5号楼 far away, and gates of several kinds."""
+    nodes = _square(100, 40.0, 116.3, 0.002)  # the compound outline
+    nodes += _square(200, 40.0005, 116.3005, 0.0002)  # building inside, 6 levels
+    nodes += _square(300, 40.0012, 116.3012, 0.0002)  # building inside, 10 levels
+    nodes += _square(400, 40.0021, 116.3005, 0.0002)  # 荷花小区3号楼, just north, 4 levels
+    nodes += _square(500, 40.02, 116.32, 0.0002)  # 5号楼, 2 km away
+    nodes += [
+        (900, 40.0, 116.301, {"barrier": "gate"}),  # on the south edge
+        (901, 40.001, 116.302, {"entrance": "main"}),  # on the east edge
+        (902, 40.002, 116.3015, {"entrance": "emergency"}),  # on the north edge
+        (903, 40.0, 116.3005, {"barrier": "bollard"}),  # not a gate
+        (904, 40.01, 116.31, {"barrier": "gate"}),  # on no compound
+    ]
+    ways = [
+        (1, [100, 101, 900, 102, 103, 100], {"landuse": "residential", "name": "荷花小区"}),
+        (2, _ring(200), {"building": "residential", "building:levels": "6"}),
+        (3, _ring(300), {"building": "apartments", "building:levels": "10", "name": "1号楼"}),
+        (
+            4,
+            _ring(400),
+            {"building": "residential", "building:levels": "4", "name": "荷花小区3号楼"},
+        ),
+        (5, _ring(500), {"building": "residential", "name": "5号楼"}),
+    ]
+    # the east-edge entrance sits on the outline between corners 101 and 102
+    ways[0] = (1, [100, 900, 101, 901, 102, 902, 103, 100], ways[0][2])
+    path = tmp_path_factory.mktemp("osm") / "compound.osm"
+    path.write_text(_osm_xml(nodes, ways), encoding="utf-8")
+    return path
+
+
+def _geodesic_area(lat: float, lon: float, size: float) -> float:
+    from pyproj import Geod
+
+    lons = [lon, lon + size, lon + size, lon]
+    lats = [lat, lat, lat + size, lat + size]
+    return abs(Geod(ellps="WGS84").polygon_area_perimeter(lons, lats)[0])
+
+
+def test_buildings_fold_into_their_compound_and_give_its_population(compound_file):
+    table = osm_residential_table(compound_file)
+    assert table["osm_id"].tolist() == ["way/1"]
+    compound = table.iloc[0]
+    assert compound["buildings"] == 3
+    floor = (
+        _geodesic_area(40.0005, 116.3005, 0.0002) * 6
+        + _geodesic_area(40.0012, 116.3012, 0.0002) * 10
+        + _geodesic_area(40.0021, 116.3005, 0.0002) * 4
+    )
+    assert compound["floor_area_m2"] == pytest.approx(floor, rel=2e-3)
+    assert compound["population"] == round(compound["floor_area_m2"] / 36.52)
+    assert compound["population"] == pytest.approx(floor / 36.52, rel=3e-3)
+    assert compound["population_status"] == "ESTIMATED"
+    assert "36.52 m² per person" in compound["population_source"]
+    assert "UNCONFIRMED" in compound["population_source"]
+    notes = table.attrs["notes"]
+    assert notes[0] == (
+        "3 residential buildings are folded into their compound "
+        "(2 lie inside a landuse=residential area, 1 share its name)"
+    )
+    assert notes[1].startswith("1 named residential buildings outside any")
+
+
+def test_standalone_building_without_levels_has_unknown_population(compound_file):
+    table = osm_residential_table(compound_file, standalone_buildings=True)
+    assert table["osm_id"].tolist() == ["way/1", "way/5"]
+    lone = table.iloc[1]
+    assert lone["name"] == "5号楼" and lone["buildings"] == 1
+    assert np.isnan(lone["population"]) and pd.isna(lone["population_status"])
+    assert "1 compounds have no population tag" in table.attrs["notes"][-1]
+    result = load_communities(compound_file, standalone_buildings=True)
+    assert result.data["population"].isna().tolist() == [False, True]
+
+
+def test_floor_area_per_person_can_be_given(compound_file):
+    default = osm_residential_table(compound_file).iloc[0]
+    halved = osm_residential_table(compound_file, floor_area_per_person_m2=18.26).iloc[0]
+    assert halved["population"] == pytest.approx(2 * default["population"], abs=1)
+    assert "given by the caller" in halved["population_source"]
+    with pytest.raises(InputError, match="must be a positive number"):
+        osm_residential_table(compound_file, floor_area_per_person_m2=0)
+
+
+def test_floor_area_per_person_comes_from_a_data_file():
+    figure = osm.floor_area_per_person()
+    assert figure["value"] == 36.52
+    assert figure["status"] == "UNCONFIRMED"
+    assert "第七次全国人口普查" in figure["source"]
+
+
+def test_gates_on_the_compound_outline(compound_file):
+    gates = osm_gates_table(compound_file)
+    columns = ["gate_id", "community_id", "barrier", "entrance"]
+    assert gates[columns].fillna("-").values.tolist() == [
+        ["node/900", "way/1", "gate", "-"],
+        ["node/901", "way/1", "-", "main"],
+    ]
+    assert gates.crs.to_epsg() == 4326
+    assert gates.attrs["notes"] == []
+    loaded = load_communities(compound_file).data
+    again = osm_gates_table(compound_file, loaded)
+    assert again["community_id"].tolist() == ["way/1", "way/1"]
+
+
+def test_gate_on_two_compounds_serves_both(tmp_path):
+    nodes = [
+        (100, 40.0, 116.3, {}),
+        (101, 40.0, 116.301, {}),
+        (102, 40.001, 116.301, {}),
+        (103, 40.001, 116.300, {}),
+        (104, 40.002, 116.301, {}),
+        (105, 40.002, 116.300, {}),
+        (900, 40.001, 116.3005, {"barrier": "gate"}),
+    ]
+    ways = [
+        (1, [100, 101, 102, 900, 103, 100], {"landuse": "residential", "name": "南区"}),
+        (2, [103, 900, 102, 104, 105, 103], {"landuse": "residential", "name": "北区"}),
+    ]
+    path = tmp_path / "two.osm"
+    path.write_text(_osm_xml(nodes, ways), encoding="utf-8")
+    gates = osm_gates_table(path)
+    assert gates[["gate_id", "community_id"]].values.tolist() == [
+        ["node/900@way/1", "way/1"],
+        ["node/900@way/2", "way/2"],
+    ]
+
+
+def test_compounds_without_gates_are_noted(beijing):
+    gates = osm_gates_table(beijing)
+    assert len(gates) == 0
+    assert gates.attrs["notes"] == ["6 of 6 compounds have no gate mapped on their outline"]
+
+
+def test_street_only_file_names_the_layer_file_and_tags(tmp_path):
+    path = tmp_path / "drive_only.osm"
+    nodes = [(1, 40.0, 116.3, {}), (2, 40.0, 116.31, {})]
+    path.write_text(_osm_xml(nodes, [(1, [1, 2], {"highway": "primary"})]), encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_facilities(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: no facilities in this OpenStreetMap file")
+    for part in (
+        "amenity=*",
+        "shop=*",
+        "highway=bus_stop",
+        "railway=station|subway_entrance|halt",
+        "street-network-only",
+        "Amap/Baidu POI table",
+    ):
+        assert part in message
+    with pytest.raises(InputError, match=r"no residential compounds.*landuse=residential"):
+        load_communities(path)

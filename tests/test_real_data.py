@@ -48,7 +48,7 @@ def test_beijing_inputs_load(beijing_study: Study, beijing_scores: gpd.GeoDataFr
     assert {"kindergarten", "primary_school", "middle_school", "hospital", "park"} <= set(
         types.index
     )
-    assert len(beijing_scores) == 84
+    assert len(beijing_scores) == 6  # landuse=residential compounds, buildings folded in
     assert {"荷清苑教师住宅区", "西王庄小区", "华清嘉园小区"} <= set(beijing_scores["name"])
     assert (beijing_scores["route_status"] == "ok").all()
     assert "© OpenStreetMap contributors" in " ".join(beijing_study.attribution())

@@ -10,11 +10,17 @@ import pandas as pd
 import pytest
 
 from lifecircle.errors import InputError
+from lifecircle.loading import load_facilities
+from lifecircle.standards import list_standards, load_standard
 from lifecircle.taxonomy import (
     FacilityType,
     Taxonomy,
+    check_file,
     default_taxonomy,
+    evaluate,
+    explode_types,
     load_taxonomy,
+    read_overrides,
 )
 
 BEIJING_OSM = (
@@ -629,6 +635,26 @@ BROKEN_FILES = {
     "not_a_mapping": ("- id: park\n", "expected a mapping"),
     "not_yaml": ("types: [\n", "not valid YAML"),
     "empty": ("", "the file is empty"),
+    "decisive_with_tags": (
+        "types:\n  - id: park\n    match: [{decisive: true, osm: [{leisure: park}]}]\n",
+        "types[0].match[0].decisive",
+    ),
+    "generic_without_tags": (
+        "types:\n  - id: park\n    match: [{generic: true, keywords: [公园]}]\n",
+        "types[0].match[0].generic",
+    ),
+    "flag_not_boolean": (
+        "types:\n  - id: park\n    match: [{generic: maybe, osm: [{leisure: park}]}]\n",
+        "types[0].match[0].generic",
+    ),
+    "also_unknown_type": (
+        "types:\n  - id: park\n    also: [{types: [zoo], keywords: [动物]}]\n",
+        "'also' names 'zoo'",
+    ),
+    "also_without_types": (
+        "types:\n  - id: park\n    also: [{keywords: [动物]}]\n",
+        "types[0].also[0].types",
+    ),
 }
 
 
@@ -723,3 +749,231 @@ def test_beijing_overall_result_is_sensible(beijing: pd.DataFrame) -> None:
     roads = beijing["highway"].notna() & (beijing["highway"] != "bus_stop")
     assert beijing.loc[roads, "facility_type"].isna().all()
     assert 200 <= beijing["facility_type"].notna().sum() <= 260
+
+
+# ------------------------------------------------- decisive names, flags, several types
+def test_decisive_name_outweighs_a_generic_tag(tax: Taxonomy) -> None:
+    table = pd.DataFrame(
+        {"amenity": ["childcare", "childcare", "marketplace", "marketplace"],
+         "name": ["北京邮电大学幼儿园", "小太阳托育园", "东门菜市场", "大钟寺"]}
+    )  # fmt: skip
+    audit = tax.audit(table)
+    assert audit["type"].tolist() == ["kindergarten", "nursery", "fresh_market", "fresh_market"]
+    assert audit.loc[0, "flags"] == "name outweighs osm amenity=childcare (nursery)"
+    assert audit.loc[0, "matched_by"] == "keyword 幼儿园"
+    assert audit.loc[3, "rule_status"] == "UNCONFIRMED" and audit.loc[3, "flags"] == ""
+
+
+def test_specific_tag_still_outweighs_a_decisive_name(tax: Taxonomy) -> None:
+    table = pd.DataFrame({"leisure": ["track", "pitch"], "name": ["清华附小操场", "实验小学球场"]})
+    assert tax.classify(table).tolist() == ["sports", "sports"]
+
+
+def test_implausible_tag_and_name_is_flagged_not_typed(tax: Taxonomy) -> None:
+    table = pd.DataFrame(
+        {"amenity": ["marketplace", "marketplace"], "name": ["中国移动", "中国联通营业厅"]}
+    )
+    audit = tax.audit(table)
+    assert audit["type"].tolist() == [None, None]
+    assert audit["flags"].tolist() == [
+        "implausible: osm amenity=marketplace (fresh_market) with name 中国移动",
+        "implausible: osm amenity=marketplace (fresh_market) with name 中国联通营业厅",
+    ]
+
+
+def test_english_keywords_match_whole_words_and_malls_are_not_parks(tax: Taxonomy) -> None:
+    names = ["深圳龙岗COCO Park", "Chaoyang Park", "Parkson Plaza", "Sparkle Cafe", "万科Park"]
+    table = pd.DataFrame({"name": names, "shop": ["mall", None, None, None, None]})
+    assert tax.classify(table).tolist() == [None, "park", None, None, "park"]
+    assert classify(tax, name=["Wallmart", "7-ELEVEn便利店", "gymnastics club"]) == [
+        None, "convenience_store", None,
+    ]  # fmt: skip
+
+
+def test_schools_of_several_levels_serve_several_types(tax: Taxonomy) -> None:
+    table = pd.DataFrame(
+        {
+            "amenity": ["school", "school", "school", None, None, "school"],
+            "typecode": [None, None, None, "141202", "141200", None],
+            "name": ["华南师范大学附属龙岗大运学校", "某某十二年一贯制学校", "坪地中小学",
+                     "十一晋元中学(九年一贯制)", "海淀区特殊教育学校", "诗雅艺术学校"],
+        }
+    )  # fmt: skip
+    assert tax.classify_types(table).tolist() == [
+        "primary_school;middle_school", "primary_school;middle_school",
+        "primary_school;middle_school", "middle_school;primary_school", None, None,
+    ]  # fmt: skip
+    assert tax.classify(table).tolist()[:4] == [
+        "primary_school", "primary_school", "primary_school", "middle_school",
+    ]  # fmt: skip
+
+
+def test_health_centre_with_day_care_where_the_data_say_so(tax: Taxonomy) -> None:
+    table = pd.DataFrame(
+        {
+            "healthcare": ["centre", "centre", None],
+            "social_facility": ["day_care", None, None],
+            "typecode": [None, None, "090102"],
+            "name": [
+                "青龙桥社区卫生服务中心",
+                "学院路社区卫生服务中心",
+                "甘家口社区卫生服务中心(日间照料中心)",
+            ],
+        }
+    )
+    assert tax.classify_types(table).tolist() == [
+        "health_centre;elderly_daycare", "health_centre", "health_centre;elderly_daycare",
+    ]  # fmt: skip
+
+
+def test_explode_types_gives_one_row_per_type_served() -> None:
+    facilities = pd.DataFrame(
+        {
+            "facility_id": ["a", "b", "c"],
+            "type": ["primary_school", "park", "health_centre"],
+            "types": ["primary_school;middle_school", "park", None],
+            "category": ["education", "green_space", "health"],
+        }
+    )
+    exploded = explode_types(facilities)
+    assert exploded[["facility_id", "type", "category", "type_rank"]].values.tolist() == [
+        ["a", "primary_school", "education", 0],
+        ["a", "middle_school", "education", 1],
+        ["b", "park", "green_space", 0],
+        ["c", "health_centre", "health", 0],
+    ]
+
+
+# ------------------------------------------------------------- check file, overrides
+AMAP_CSV = (
+    "id,name,typecode,type,lng,lat\n"
+    "B01,北京邮电大学幼儿园,141204,科教文化服务;学校;幼儿园,116.35,39.96\n"
+    "B02,中国移动营业厅,070603,生活服务;营业厅;中国移动营业厅,116.35,39.96\n"
+    "B03,大运学校,141200,科教文化服务;学校;学校,114.2,22.7\n"
+    "B04,东门市场,060700,购物服务;综合市场;综合市场,114.2,22.7\n"
+)
+
+
+def test_check_file_audits_every_row(tmp_path: Path) -> None:
+    path = tmp_path / "amap.csv"
+    path.write_text(AMAP_CSV, encoding="utf-8")
+    check = check_file(path)
+    assert check["row"].tolist() == [2, 3, 4, 5]
+    assert check["key_column"].unique().tolist() == ["id"]
+    assert check["types"].tolist() == [
+        "kindergarten", "", "primary_school;middle_school", "",
+    ]  # fmt: skip
+    assert check.loc[0, "rule_id"] == "kindergarten.match[2]"
+    assert check.loc[0, "rule_status"] == "CONFIRMED"
+    assert check.loc[0, "evidence"] == "typecode=141204; type=科教文化服务;学校;幼儿园"
+    assert check["override"].eq("").all()
+
+
+def test_edited_check_file_is_fed_back_as_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "amap.csv"
+    path.write_text(AMAP_CSV, encoding="utf-8")
+    check = check_file(path)
+    check.loc[check["key"] == "B04", "override"] = "fresh_market"
+    check.loc[check["key"] == "B03", "override"] = "none"
+    edited = tmp_path / "check.csv"
+    check.to_csv(edited, index=False)
+    overrides = read_overrides(edited)
+    assert overrides.to_dict("list") == {
+        "key_column": ["id", "id"], "key": ["B03", "B04"], "types": ["none", "fresh_market"],
+    }  # fmt: skip
+    tax = default_taxonomy().with_overrides(edited)
+    assert check_file(path, taxonomy=tax)["types"].tolist() == [
+        "kindergarten", "", "", "fresh_market",
+    ]  # fmt: skip
+    loaded = load_facilities(path, crs="gcj02", taxonomy=tax)
+    assert loaded.data[["facility_id", "type"]].values.tolist() == [
+        ["B01", "kindergarten"], ["B04", "fresh_market"],
+    ]  # fmt: skip
+    assert default_taxonomy().classify(
+        pd.DataFrame({"id": ["B04"], "name": ["东门市场"]})
+    ).tolist() == [None]
+
+
+def test_bad_overrides_name_the_row(tmp_path: Path) -> None:
+    edited = tmp_path / "check.csv"
+    edited.write_text("row,key_column,key,override\n2,id,B1,\n3,id,B2,market\n", "utf-8")
+    with pytest.raises(
+        InputError, match=r"check\.csv, row 3, column override: unknown facility type 'market'"
+    ):
+        default_taxonomy().with_overrides(edited)
+    (tmp_path / "plain.csv").write_text("id,name\n1,x\n", "utf-8")
+    with pytest.raises(InputError, match="missing column key_column"):
+        read_overrides(tmp_path / "plain.csv")
+
+
+def test_load_facilities_writes_every_type_served(tmp_path: Path) -> None:
+    path = tmp_path / "amap.csv"
+    path.write_text(AMAP_CSV, encoding="utf-8")
+    data = load_facilities(path, crs="gcj02").data
+    assert data[["facility_id", "type", "types"]].values.tolist() == [
+        ["B01", "kindergarten", "kindergarten"],
+        ["B03", "primary_school", "primary_school;middle_school"],
+    ]
+    exploded = explode_types(data)
+    assert exploded["type"].tolist() == ["kindergarten", "primary_school", "middle_school"]
+    assert exploded["facility_id"].tolist() == ["B01", "B03", "B03"]
+
+
+def test_check_file_on_real_osm() -> None:
+    if not BEIJING_OSM.exists():
+        pytest.skip(f"shared OSM extract not found at {BEIJING_OSM}")
+    check = check_file(BEIJING_OSM)
+    assert len(check) == 475
+    assert check["row"].tolist() == list(range(1, 476))
+    assert check["key_column"].unique().tolist() == ["osm_id"]
+    school = check.loc[check["name"] == "清华附小"].iloc[0]
+    assert school["types"] == "primary_school"
+    assert school["evidence"] == "amenity=school"
+    assert (check["flags"] != "").sum() == 4
+
+
+# ---------------------------------------------------------------- evaluation set
+EVAL_SET = Path(__file__).parent / "data" / "taxonomy_eval.csv"
+TARGET = 0.95
+
+
+@pytest.fixture(scope="module")
+def evaluation() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return evaluate(EVAL_SET)
+
+
+def test_evaluation_set_is_large_and_mixed(evaluation: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    _, rows = evaluation
+    assert len(rows) >= 300
+    counts = rows["source"].value_counts()
+    assert counts["osm"] == 475 and counts["amap"] >= 150
+    assert rows["label"].str.split(";").explode().isin([*TYPE_IDS, "none"]).all()
+
+
+def test_evaluation_meets_the_target_for_every_required_type(
+    evaluation: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    per_type, _ = evaluation
+    required = set()
+    for entry in list_standards():
+        required |= set(load_standard(entry["id"]).scored_types())
+    scores = per_type.set_index("type")
+    assert required <= set(scores.index[scores["support"] >= 5])
+    below = scores.loc[sorted(required)].query("precision < @TARGET or recall < @TARGET")
+    assert below.empty, below.to_string()
+
+
+def test_load_facilities_notes_the_flagged_rows(tmp_path: Path) -> None:
+    path = tmp_path / "pois.csv"
+    path.write_text(
+        "name,amenity,lng,lat\n中国移动,marketplace,116.3,40.0\n北京邮电大学幼儿园,childcare,116.3,40.0\n",
+        encoding="utf-8",
+    )
+    result = load_facilities(path)
+    assert result.data["type"].tolist() == ["kindergarten"]
+    assert result.rejects["row"].tolist() == [2]
+    assert (
+        "2 rows flagged by the taxonomy (list them all with lifecircle.taxonomy.check_file): "
+        "row 2: implausible: osm amenity=marketplace (fresh_market) with name 中国移动; "
+        "row 3: name outweighs osm amenity=childcare (nursery)"
+    ) in result.notes

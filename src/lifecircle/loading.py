@@ -1812,8 +1812,8 @@ def load_facilities(
         source, ledger, crs_name=crs_name, lon=lon, lat=lat, location=location, notes=notes
     )
     names = _names(source, name_name)
-    types = _classify(tax, source, names, type_name)
-    _reject_unmatched(source, ledger, types, names, type_name, notes)
+    types, all_types, flags = _classify(tax, source, names, type_name)
+    _reject_unmatched(source, ledger, types, names, type_name, notes, flags)
     ids = _ids(source, id_name, ledger, notes, "facility_id")
     _reject_duplicates(ids, ledger, id_name, "facility_id")
     capacity = _non_negative(source, capacity_name, ledger, notes, "capacity")
@@ -1822,6 +1822,7 @@ def load_facilities(
         "facility_id": _plain(ids),
         "name": _plain(names),
         "type": _plain(types),
+        "types": _plain(all_types),
         "category": _plain(_categories(tax, types)),
         "capacity": capacity,
     }
@@ -1850,16 +1851,24 @@ def _require_type_evidence(source: _Source, name: str | None, type_name: str | N
 
 def _classify(
     taxonomy: TaxonomyLike, source: _Source, names: pd.Series, type_name: str | None
-) -> pd.Series:
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Main type of every row, all types it serves (";"-joined) and the rules' flags."""
     view = pd.DataFrame(source.table[source.attribute_columns]).reset_index(drop=True)
     view["name"] = names.astype(object)
     if type_name is not None:
         view["type"] = view[type_name]
     elif source.kind == "osm" and "type" in view.columns:
         view = view.drop(columns="type")  # the OSM relation type, not a facility type
-    types = pd.Series(taxonomy.classify(view)).reset_index(drop=True).astype(object)
+    audit = getattr(taxonomy, "audit", None)
+    if callable(audit):
+        audited = pd.DataFrame(audit(view)).reset_index(drop=True)
+        types, served = audited["type"].astype(object), audited["types"].astype(object)
+        flags = audited["flags"].fillna("").astype(str)
+    else:
+        types = pd.Series(taxonomy.classify(view)).reset_index(drop=True).astype(object)
+        served, flags = types, pd.Series("", index=types.index)
     missing = types.isna() | (types.astype(str).str.strip() == "")
-    return types.where(~missing, None)
+    return types.where(~missing, None), served.where(~missing, None), flags
 
 
 def _categories(taxonomy: TaxonomyLike, types: pd.Series) -> pd.Series:
@@ -1874,15 +1883,34 @@ def _reject_unmatched(
     names: pd.Series,
     type_name: str | None,
     notes: list[str],
+    flags: pd.Series | None = None,
 ) -> None:
     label = _type_label(source, type_name)
     shown = (names.fillna("") + (" (" + label + ")").fillna("")).str.strip()
+    if flags is not None:
+        _note_flags(source.rows[ledger.alive], flags[ledger.alive], notes)
     unmatched = types.isna().to_numpy() & ledger.alive
     count = ledger.reject(unmatched, R_NO_TYPE, column=type_name, values=shown)
     if count:
         common = label[unmatched].fillna("(no type)").value_counts().head(5)
         listed = ", ".join(f"{value} ({n})" for value, n in common.items())
         notes.append(f"{count} rows matched no facility type; most common: {listed}")
+
+
+def _note_flags(rows: np.ndarray, flags: pd.Series, notes: list[str]) -> None:
+    """Name the first rows the taxonomy flagged (implausible tag and name, ...)."""
+    flagged = (flags != "").to_numpy()
+    if not flagged.any():
+        return
+    listed = "; ".join(
+        f"row {row}: {text}"
+        for row, text in zip(rows[flagged][:3], flags[flagged][:3], strict=False)
+    )
+    more = f" (and {int(flagged.sum()) - 3} more)" if flagged.sum() > 3 else ""
+    notes.append(
+        f"{int(flagged.sum())} rows flagged by the taxonomy (list them all with "
+        f"lifecircle.taxonomy.check_file): {listed}{more}"
+    )
 
 
 def _type_label(source: _Source, type_name: str | None) -> pd.Series:
@@ -1916,6 +1944,7 @@ def load_communities(
     layer: str | None = None,
     header_row: int | Sequence[int] | None = None,
     max_reject_share: float | None = DEFAULT_MAX_REJECT_SHARE,
+    standalone_buildings: bool = False,
 ) -> LoadResult:
     """Load residential compounds (小区) as points or (multi)polygons.
 
@@ -1923,8 +1952,9 @@ def load_communities(
     ----------
     path
         Any supported file. OpenStreetMap files give the compounds of
-        :func:`lifecircle.osm.osm_residential_table`, with population NaN
-        unless a ``population`` tag is set.
+        :func:`lifecircle.osm.osm_residential_table`: ``landuse=residential``
+        areas with their buildings folded in, population tagged, ESTIMATED
+        from ``building:levels`` or NaN (see ``population_status``).
     crs, lon, lat, location, sheet, layer, header_row, max_reject_share
         As for :func:`load_facilities`.
     id_column
@@ -1938,6 +1968,9 @@ def load_communities(
         Residents per household, used where population is missing but the
         household count is known. The default, 2.62, is China's average
         household size in the 2020 census (第七次全国人口普查).
+    standalone_buildings
+        OpenStreetMap files only: also score named residential buildings that
+        lie in no ``landuse=residential`` area as compounds of their own.
 
     Returns
     -------
@@ -1970,7 +2003,11 @@ def load_communities(
         )
     _check_share(max_reject_share)
     source = _open_source(
-        file, sheet=sheet, layer=layer, header_row=header_row, osm_reader=osm_residential_table
+        file,
+        sheet=sheet,
+        layer=layer,
+        header_row=header_row,
+        osm_reader=lambda f: osm_residential_table(f, standalone_buildings=standalone_buildings),
     )
     id_name = _pick_column(source, id_column, _COMMUNITY_ID_WORDS, argument="id_column")
     name_name = _pick_column(source, name_column, _COMMUNITY_NAME_WORDS, argument="name_column")

@@ -6,16 +6,18 @@ stable facility type ids used everywhere in lifecircle (``kindergarten``,
 ``bus_stop``, ...). The file's header documents its layout. A planner can
 extend it, or replace it, with a file of the same layout.
 
-A row is classified in three steps, the first hit winning:
+A row is classified in stages, the first hit winning (the data file's header
+gives the details): planner overrides, a ``type`` column holding a type id or
+name, specific tags and type codes, decisive names (幼儿园, 菜市场, 小学),
+generic tags (``amenity=childcare``), other name keywords. A type's
+``exclude`` regexes veto it (宠物医院 is no hospital); a vetoed tag is flagged as
+an implausible tag/name pair. A type's ``also`` rules add the further types a
+row serves (a 九年一贯制 school is a primary and a middle school).
 
-1. a ``type`` column that holds a type id, or exactly a type's Chinese or
-   English name, is taken as it is;
-2. tags and type codes (OSM tag columns, Amap ``typecode`` and ``type``), the
-   types tried in the file's priority order;
-3. name keywords, in the same order, except for rows whose tags say they are
-   something else (a road, a stop pole, a car park).
-
-A type's ``exclude`` regexes veto it in steps 2 and 3 (宠物医院 is no hospital).
+:meth:`Taxonomy.audit` tells how every row was typed, :func:`check_file` does it
+for a file (a planner edits its CSV and feeds it back with
+:meth:`Taxonomy.with_overrides`), :func:`explode_types` gives one row per type
+served, and :func:`evaluate` measures precision and recall on labelled rows.
 
 Examples
 --------
@@ -45,11 +47,17 @@ import yaml
 from .errors import InputError
 
 __all__ = [
+    "KEY_COLUMNS",
+    "NOT_A_FACILITY",
     "FacilityCategory",
     "FacilityType",
     "Taxonomy",
+    "check_file",
     "default_taxonomy",
+    "evaluate",
+    "explode_types",
     "load_taxonomy",
+    "read_overrides",
 ]
 
 logger = logging.getLogger(__name__)
@@ -58,12 +66,23 @@ PACKAGED_FILE = "lifecircle/data/taxonomy.yaml"
 
 _TOP_KEYS = frozenset({"version", "categories", "exclude_sets", "keyword_skip", "types"})
 _TYPE_KEYS = frozenset(
-    {"id", "name_zh", "name_en", "category", "icon", "color", "match", "exclude", "before"}
+    {"id", "name_zh", "name_en", "category", "icon", "color", "match", "exclude", "before", "also"}
 )
 _REQUIRED_TYPE_KEYS = ("id", "name_zh", "name_en", "category")
 _GROUP_KEYS = frozenset(
-    {"source", "status", "osm", "amap_typecodes", "amap_types", "keywords", "require_name"}
+    {
+        "source",
+        "status",
+        "osm",
+        "amap_typecodes",
+        "amap_types",
+        "keywords",
+        "require_name",
+        "generic",
+        "decisive",
+    }
 )
+_ALSO_KEYS = (_GROUP_KEYS - {"generic", "decisive"}) | {"types"}
 _MATCHER_KEYS = ("osm", "amap_typecodes", "amap_types", "keywords")
 _STATUSES = frozenset(
     {
@@ -171,6 +190,8 @@ class _RuleGroup:
     require_name: re.Pattern[str] | None = None
     source: str = ""
     status: str = ""
+    generic: bool = False
+    decisive: bool = False
 
     @property
     def has_tag_rules(self) -> bool:
@@ -178,10 +199,19 @@ class _RuleGroup:
 
 
 @dataclass(frozen=True)
+class _AlsoRule:
+    """Rows of the owning type that match ``group`` also serve ``types``."""
+
+    group: _RuleGroup
+    types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class _TypeRules:
     groups: tuple[_RuleGroup, ...]
     exclude: re.Pattern[str] | None
     exclude_texts: tuple[str, ...]
+    also: tuple[_AlsoRule, ...] = ()
 
 
 @dataclass
@@ -347,6 +377,86 @@ def _group_applies(group: _RuleGroup, *, by_keyword: bool) -> bool:
     return group.keywords is not None if by_keyword else group.has_tag_rules
 
 
+#: Classification stages after overrides and the ``type`` column, in order.
+_STAGES = ("specific", "decisive", "generic", "keyword")
+NOT_A_FACILITY = "none"
+
+
+def _in_stage(group: _RuleGroup, stage: str) -> bool:
+    if stage == "specific":
+        return group.has_tag_rules and not group.generic
+    if stage == "decisive":
+        return group.keywords is not None and group.decisive
+    if stage == "generic":
+        return group.has_tag_rules and group.generic
+    return group.keywords is not None and not group.decisive
+
+
+class _State:
+    """What is known about each row while the stages run."""
+
+    def __init__(self, size: int) -> None:
+        self.types = np.full(size, None, dtype=object)
+        # types served besides the main one, for the few rows that serve several
+        self.extra: dict[int, list[str]] = {}
+        self.reasons = np.full(size, None, dtype=object)
+        self.rule_ids = np.full(size, None, dtype=object)
+        self.sources = np.full(size, "", dtype=object)
+        self.statuses = np.full(size, "", dtype=object)
+        self.stage = np.full(size, "", dtype=object)
+        self.flags: list[list[str]] = [[] for _ in range(size)]
+        self.decided = np.zeros(size, dtype=bool)
+
+    def decide(
+        self,
+        pos: np.ndarray,
+        types: Sequence[str],
+        reasons: np.ndarray | str,
+        rule_id: str,
+        source: str,
+        status: str,
+    ) -> None:
+        """Rows ``pos`` serve ``types`` (main first; ``none``: not a facility)."""
+        served = [t for t in types if t != NOT_A_FACILITY]
+        self.types[pos] = served[0] if served else None
+        for i in pos if len(served) > 1 else ():
+            self.extra[int(i)] = list(served[1:])
+        self.reasons[pos] = reasons
+        self.rule_ids[pos] = rule_id
+        self.sources[pos] = source
+        self.statuses[pos] = status
+        self.decided[pos] = True
+
+    def add_types(self, pos: np.ndarray, types: Sequence[str]) -> None:
+        for i in pos:
+            served = self.extra.setdefault(int(i), [])
+            served.extend(t for t in types if t not in served and t != self.types[i])
+
+    def flag_implausible(
+        self, pos: np.ndarray, labels: np.ndarray, type_id: str, rows: _Rows
+    ) -> None:
+        for i, label in zip(pos, labels, strict=True):
+            if not self.decided[i]:
+                self.flags[i].append(f"implausible: {label} ({type_id}) with name {rows.name[i]}")
+
+    def frame(self, index: pd.Index) -> pd.DataFrame:
+        joined = self.types.copy()
+        for i, served in self.extra.items():
+            if served and joined[i] is not None:
+                joined[i] = ";".join([joined[i], *served])
+        return pd.DataFrame(
+            {
+                "type": pd.Series(self.types, index=index, dtype=object),
+                "types": pd.Series(joined, index=index, dtype=object),
+                "matched_by": pd.Series(self.reasons, index=index, dtype=object),
+                "rule_id": pd.Series(self.rule_ids, index=index, dtype=object),
+                "rule_source": pd.Series(self.sources, index=index, dtype=object),
+                "rule_status": pd.Series(self.statuses, index=index, dtype=object),
+                "flags": pd.Series(["; ".join(f) for f in self.flags], index=index, dtype=object),
+            }
+        )
+
+
 def _match_group(
     group: _RuleGroup, rows: _Rows, pos: np.ndarray, *, by_keyword: bool
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -419,6 +529,7 @@ class Taxonomy:
         self._rules: dict[str, _TypeRules] = {tid: r for tid, (_, r) in document.types.items()}
         self._keyword_skip = tuple(document.keyword_skip)
         self._direct_lookup = _direct_lookup(self.types, source)
+        self._overrides: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def __repr__(self) -> str:
         return f"Taxonomy({len(self.types)} types from {self.source})"
@@ -494,6 +605,7 @@ class Taxonomy:
             Aligned with ``table.index``; column ``type`` (as :meth:`classify`)
             and ``matched_by``, e.g. ``"osm amenity=kindergarten"``,
             ``"amap typecode 141203"``, ``"keyword 幼儿园"`` or ``"type column"``.
+            :meth:`audit` gives more.
 
         Examples
         --------
@@ -502,55 +614,180 @@ class Taxonomy:
         >>> default_taxonomy().explain(rows).iloc[0].tolist()
         ['kindergarten', 'keyword 幼儿园']
         """
+        return self.audit(table)[["type", "matched_by"]]
+
+    def classify_types(self, table: pd.DataFrame) -> pd.Series:
+        """Every facility type each row serves, ``";"``-joined, main type first.
+
+        A nine-year school (九年一贯制) serves ``primary_school;middle_school``;
+        rows of no type are None. The first type is the one :meth:`classify`
+        returns.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> rows = pd.DataFrame({"name": ["某某九年一贯制学校", "阳光幼儿园"]})
+        >>> default_taxonomy().classify_types(rows).tolist()
+        ['primary_school;middle_school', 'kindergarten']
+        """
+        return self.audit(table)["types"]
+
+    def audit(self, table: pd.DataFrame) -> pd.DataFrame:
+        """How every row was typed, for a planner to check.
+
+        Rules are tried in stages, the first hit winning: an override
+        (:meth:`with_overrides`), the ``type`` column, specific tags and type
+        codes, decisive names (幼儿园, 菜市场, 小学), generic tags
+        (``amenity=childcare``, ``amenity=marketplace``), other name keywords.
+        A decisive name therefore outweighs a generic tag, and a specific tag
+        (``leisure=track``) outweighs any name. A type's ``also`` rules then
+        add the further types a row serves.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Aligned with ``table.index``, columns
+
+            - ``type``: the main type id, or None;
+            - ``types``: all types served, ``";"``-joined, main type first;
+            - ``matched_by``: the evidence, e.g. ``"osm amenity=school name~附小"``;
+            - ``rule_id``: ``"<type>.match[<i>]"`` (the rule group in the
+              taxonomy file), ``"type column"`` or ``"override"``;
+            - ``rule_source``, ``rule_status``: that group's ``source`` and ``status``;
+            - ``flags``: ``"; "``-joined warnings, e.g. a tag whose type the
+              name contradicts (``implausible: osm amenity=marketplace
+              (fresh_market) with name 中国移动``), or a generic tag that a
+              decisive name outweighed. Empty text when there is nothing to say.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> rows = pd.DataFrame({"amenity": ["childcare", "marketplace"],
+        ...                      "name": ["北京邮电大学幼儿园", "中国移动"]})
+        >>> audit = default_taxonomy().audit(rows)
+        >>> audit["type"].tolist()
+        ['kindergarten', None]
+        >>> audit.loc[1, "flags"]
+        'implausible: osm amenity=marketplace (fresh_market) with name 中国移动'
+        """
         if not isinstance(table, pd.DataFrame):
             raise InputError(f"expected a table of facilities, got {type(table).__name__}")
         rows = _Rows(table)
-        types = np.full(rows.size, None, dtype=object)
-        reasons = np.full(rows.size, None, dtype=object)
-        self._assign_direct(rows, types, reasons)
-        self._assign_by_rules(rows, types, reasons, by_keyword=False)
-        self._assign_by_rules(rows, types, reasons, by_keyword=True)
-        logger.debug("classified %d of %d rows", int(pd.notna(types).sum()), rows.size)
-        return pd.DataFrame(
-            {
-                "type": pd.Series(types, index=table.index, dtype=object),
-                "matched_by": pd.Series(reasons, index=table.index, dtype=object),
-            }
-        )
+        state = _State(rows.size)
+        self._assign_overrides(table, state)
+        self._assign_direct(rows, state)
+        skip = self._keyword_skip_mask(rows)
+        for stage in _STAGES:
+            self._assign_stage(rows, state, stage, skip)
+        self._flag_outweighed_tags(rows, state)
+        self._add_also_types(rows, state)
+        logger.debug("classified %d of %d rows", int(pd.notna(state.types).sum()), rows.size)
+        return state.frame(table.index)
 
-    def _assign_direct(self, rows: _Rows, types: np.ndarray, reasons: np.ndarray) -> None:
+    def with_overrides(self, overrides: pd.DataFrame | str | Path) -> Taxonomy:
+        """A copy of this taxonomy that types the listed rows as a planner said.
+
+        Parameters
+        ----------
+        overrides
+            A table with columns ``key_column``, ``key`` and ``types`` (as
+            :func:`read_overrides` returns), or the path of an edited
+            :func:`check_file` CSV. A row of the classified table whose
+            ``key_column`` holds ``key`` gets ``types`` (``";"``-joined type
+            ids; ``none`` for "not a facility"), whatever the rules say.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> fix = pd.DataFrame({"key_column": ["osm_id"], "key": ["node/1"],
+        ...                     "types": ["fresh_market"]})
+        >>> tax = default_taxonomy().with_overrides(fix)
+        >>> rows = pd.DataFrame({"osm_id": ["node/1", "node/2"], "name": ["东门", "东门"]})
+        >>> tax.classify(rows).tolist()
+        ['fresh_market', None]
+        """
+        table = overrides if isinstance(overrides, pd.DataFrame) else read_overrides(overrides)
+        parsed = _parse_overrides(table, self.types)
+        copy = Taxonomy.__new__(Taxonomy)
+        copy.__dict__.update(self.__dict__)
+        copy._overrides = {**self._overrides, **parsed}
+        copy.source = f"{self.source} + {len(parsed)} overrides"
+        return copy
+
+    def _assign_overrides(self, table: pd.DataFrame, state: _State) -> None:
+        for (column, key), types in self._overrides.items():
+            if column not in table.columns:
+                continue
+            values = _as_text(table[column]).to_numpy(dtype=object)
+            pos = np.flatnonzero((values == key) & ~state.decided)
+            state.decide(pos, types, f"override {column}={key}", "override", "", "OVERRIDE")
+
+    def _assign_direct(self, rows: _Rows, state: _State) -> None:
         text = rows.type_text()
         if text is None:
             return
-        direct = text.map(self._direct_lookup).to_numpy(dtype=object)
-        known = pd.notna(direct)
-        types[known] = direct[known]
-        reasons[known] = "type column"
+        direct = text.map(self._direct_lookup)
+        known = direct.notna().to_numpy() & ~state.decided
+        for type_id in direct[known].unique():
+            pos = np.flatnonzero(known & (direct == type_id).to_numpy())
+            state.decide(pos, (type_id,), "type column", "type column", "", "")
 
-    def _assign_by_rules(
-        self, rows: _Rows, types: np.ndarray, reasons: np.ndarray, *, by_keyword: bool
-    ) -> None:
-        open_rows = pd.isna(types)
+    def _assign_stage(self, rows: _Rows, state: _State, stage: str, skip: np.ndarray) -> None:
+        by_keyword = stage in ("decisive", "keyword")
+        open_rows = ~state.decided
         if by_keyword:
-            open_rows &= ~self._keyword_skip_mask(rows)
+            open_rows &= ~skip
         for type_id, rules in self._rules.items():
             pos = np.flatnonzero(open_rows)
             if len(pos) == 0:
                 return
-            for group in rules.groups:
+            for index, group in enumerate(rules.groups):
                 if len(pos) == 0:
                     break
-                if not _group_applies(group, by_keyword=by_keyword):
+                if not _in_stage(group, stage):
                     continue
                 matched, labels = _match_group(group, rows, pos, by_keyword=by_keyword)
                 # the veto is checked on matches only: cheaper than on every open row
                 allowed = np.ones(len(matched), dtype=bool)
                 if rules.exclude is not None and len(matched):
                     allowed = ~_name_hits(rules.exclude, rows, matched)
-                types[matched[allowed]] = type_id
-                reasons[matched[allowed]] = labels[allowed]
+                if not by_keyword:
+                    state.flag_implausible(matched[~allowed], labels[~allowed], type_id, rows)
+                rule_id = f"{type_id}.match[{index}]"
+                chosen = matched[allowed]
+                state.decide(
+                    chosen, (type_id,), labels[allowed], rule_id, group.source, group.status
+                )
+                state.stage[chosen] = stage
                 open_rows[matched[allowed]] = False
                 pos = pos[~np.isin(pos, matched)]
+
+    def _flag_outweighed_tags(self, rows: _Rows, state: _State) -> None:
+        """Say so where a decisive name outweighed a generic tag of another type."""
+        pos = np.flatnonzero(state.stage == "decisive")
+        for type_id, rules in self._rules.items():
+            for group in rules.groups:
+                if len(pos) == 0 or not group.generic:
+                    continue
+                matched, labels = _match_group(group, rows, pos, by_keyword=False)
+                for i, label in zip(matched, labels, strict=True):
+                    if state.types[i] != type_id:
+                        state.flags[i].append(f"name outweighs {label} ({type_id})")
+
+    def _add_also_types(self, rows: _Rows, state: _State) -> None:
+        typed = pd.Series(state.types, dtype=object)
+        for type_id, rules in self._rules.items():
+            pos = np.flatnonzero((typed == type_id).to_numpy())
+            for rule in rules.also:
+                if len(pos) == 0:
+                    break
+                hits = [
+                    _match_group(rule.group, rows, pos, by_keyword=by_keyword)[0]
+                    for by_keyword in (False, True)
+                    if _group_applies(rule.group, by_keyword=by_keyword)
+                ]
+                if hits:
+                    state.add_types(np.unique(np.concatenate(hits)), rule.types)
 
     def _keyword_skip_mask(self, rows: _Rows) -> np.ndarray:
         skip = np.zeros(rows.size, dtype=bool)
@@ -609,6 +846,345 @@ def _direct_lookup(types: Mapping[str, FacilityType], source: str) -> dict[str, 
                     file=source,
                 )
     return lookup
+
+
+# -------------------------------------------------------------- audit and overrides
+#: Columns that identify a row for an override, in order of preference.
+KEY_COLUMNS = ("osm_id", "facility_id", "poi_id", "id", "uid")
+OVERRIDE_COLUMNS = ("key_column", "key", "types")
+
+
+def check_file(
+    path: str | Path,
+    *,
+    taxonomy: Taxonomy | None = None,
+    sheet: str | int | None = None,
+    layer: str | None = None,
+) -> pd.DataFrame:
+    """How every row of a facility file is typed, and by which rule.
+
+    Reads the file as :func:`lifecircle.loading.load_facilities` does (any
+    table, Amap export or OpenStreetMap file), without checking coordinates,
+    and audits every row with :meth:`Taxonomy.audit`.
+
+    Parameters
+    ----------
+    path
+        The facility file.
+    taxonomy
+        Default :func:`default_taxonomy`.
+    sheet, layer
+        Excel sheet and GeoPackage layer.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per input row: ``row`` (the spreadsheet row number, or the
+        1-based OpenStreetMap feature number, as in ``source_row``),
+        ``key_column`` and ``key`` (the row's id, or its name when the file has
+        no id column), ``name``, ``evidence`` (the tags, type code and type
+        the file gives), ``types`` (";"-joined, main type first; empty when
+        none), ``matched_by``, ``rule_id``, ``rule_source``, ``rule_status``,
+        ``flags`` and an empty ``override`` column. Write it to CSV, fill in
+        ``override`` on the rows to change (type ids joined with ";", or
+        ``none``) and pass the file to :meth:`Taxonomy.with_overrides`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "pois.csv").write_text(
+    ...     "id,name,typecode,lng,lat\\nB1,东门菜市场,060100,116.3,40.0\\n", encoding="utf-8")
+    >>> check = check_file(folder / "pois.csv")
+    >>> int(check.loc[0, "row"]), check.loc[0, "key"], check.loc[0, "types"]
+    (2, 'B1', 'fresh_market')
+    >>> check.loc[0, "rule_id"], check.loc[0, "matched_by"]
+    ('fresh_market.match[2]', 'keyword 菜市场')
+    """
+    from . import loading, osm
+
+    tax = taxonomy if taxonomy is not None else default_taxonomy()
+    file = Path(path)
+    if osm.is_osm_path(file):
+        table = pd.DataFrame(osm.osm_facilities_table(file)).drop(columns="geometry")
+        first_row = 1
+    else:
+        raw = loading.read_table(file, sheet=sheet, layer=layer)
+        first_row = int(raw.attrs.get("first_data_row", 1))
+        table = pd.DataFrame(raw)
+        table = table.drop(columns=[c for c in ("geometry",) if c in table.columns])
+    table = table.reset_index(drop=True)
+    columns = [str(c) for c in table.columns]
+    view = table.copy()
+    name_column = loading._find_column(columns, loading._FACILITY_NAME_WORDS)
+    type_column = loading._find_column(columns, loading._TYPE_WORDS)
+    view["name"] = table[name_column] if name_column else None
+    if osm.is_osm_path(file):
+        view = view.drop(columns=[c for c in ("type",) if c in view.columns])
+    elif type_column:
+        view["type"] = table[type_column]
+    key_column = next((c for c in KEY_COLUMNS if c in columns), "name")
+    audit = tax.audit(view)
+    result = pd.DataFrame(
+        {
+            "row": np.arange(len(table), dtype=np.int64) + first_row,
+            "key_column": key_column,
+            "key": _as_text(view[key_column]).fillna("").to_numpy(dtype=object),
+            "name": _as_text(view["name"]).fillna("").to_numpy(dtype=object),
+            "evidence": _evidence(view),
+        }
+    )
+    audit = audit.reset_index(drop=True).drop(columns="type")
+    result = pd.concat([result, audit], axis=1)
+    result["types"] = result["types"].fillna("")
+    result["matched_by"] = result["matched_by"].fillna("")
+    result["rule_id"] = result["rule_id"].fillna("")
+    result["override"] = ""
+    logger.info(
+        "%s: %d rows, %d typed, %d flagged",
+        file.name,
+        len(result),
+        int((result["types"] != "").sum()),
+        int((result["flags"] != "").sum()),
+    )
+    return result
+
+
+_EVIDENCE_KEYS = (
+    "amenity",
+    "shop",
+    "leisure",
+    "healthcare",
+    "social_facility",
+    "highway",
+    "public_transport",
+    "railway",
+    "building",
+    "typecode",
+    "type",
+)
+
+
+def _evidence(view: pd.DataFrame) -> np.ndarray:
+    """``key=value`` of the tags and codes a row carries, "; "-joined."""
+    parts = pd.Series("", index=view.index, dtype=object)
+    for key in _EVIDENCE_KEYS:
+        if key not in view.columns:
+            continue
+        values = _as_text(view[key])
+        present = values.notna().to_numpy()
+        text = (key + "=" + values.fillna("")).where(present, "")
+        glue = np.where((parts != "").to_numpy() & present, "; ", "")
+        parts = parts + glue + text.to_numpy()
+    return parts.to_numpy(dtype=object)
+
+
+def read_overrides(path: str | Path) -> pd.DataFrame:
+    """The rows of an edited :func:`check_file` CSV whose ``override`` is filled in.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``key_column``, ``key``, ``types`` (the override text).
+
+    Raises
+    ------
+    InputError
+        The file cannot be read or lacks the columns ``key_column``, ``key``
+        and ``override``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> file = pathlib.Path(tempfile.mkdtemp()) / "check.csv"
+    >>> _ = file.write_text("row,key_column,key,types,override\\n"
+    ...                     "2,osm_id,node/1,,fresh_market\\n3,osm_id,node/2,park,\\n", "utf-8")
+    >>> read_overrides(file).to_dict("records")
+    [{'key_column': 'osm_id', 'key': 'node/1', 'types': 'fresh_market'}]
+    """
+    file = Path(path)
+    try:
+        table = pd.read_csv(file, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError("file not found", file=file) from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise InputError(f"cannot read the overrides: {exc}", file=file) from exc
+    missing = [c for c in ("key_column", "key", "override") if c not in table.columns]
+    if missing:
+        raise InputError(
+            f"missing column {missing[0]}; expected the CSV written from check_file "
+            "(columns key_column, key, override)",
+            file=file,
+        )
+    edited = table[table["override"].str.strip() != ""]
+    result = pd.DataFrame(
+        {
+            "key_column": edited["key_column"].str.strip(),
+            "key": edited["key"].str.strip(),
+            "types": edited["override"].str.strip(),
+        }
+    )
+    result.attrs["file"] = str(file)
+    result.attrs["rows"] = (edited.index.to_numpy() + 2).tolist()
+    return result.reset_index(drop=True)
+
+
+def _parse_overrides(
+    table: pd.DataFrame, known: Mapping[str, FacilityType]
+) -> dict[tuple[str, str], tuple[str, ...]]:
+    file = table.attrs.get("file")
+    rows = table.attrs.get("rows") or [None] * len(table)
+    missing = [c for c in OVERRIDE_COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(f"overrides need the columns {', '.join(OVERRIDE_COLUMNS)}", file=file)
+    parsed: dict[tuple[str, str], tuple[str, ...]] = {}
+    for row, column, key, text in zip(
+        rows, table["key_column"], table["key"], table["types"], strict=True
+    ):
+        types = tuple(t.strip() for t in str(text).split(";") if t.strip())
+        unknown = [t for t in types if t not in known and t != NOT_A_FACILITY]
+        if not types or unknown:
+            raise InputError(
+                f"unknown facility type {unknown[0] if unknown else text!r}; use type ids "
+                f"({', '.join(known)}) joined with ';', or {NOT_A_FACILITY!r}",
+                file=file,
+                row=row,
+                column="override",
+            )
+        parsed[(str(column), str(key))] = types
+    return parsed
+
+
+def explode_types(facilities: pd.DataFrame, *, taxonomy: Taxonomy | None = None) -> pd.DataFrame:
+    """One row per (facility, type served), for scoring multi-type facilities.
+
+    Parameters
+    ----------
+    facilities
+        Loaded facilities with ``type`` and, where some serve several types,
+        ``types`` (";"-joined, main type first), as
+        :func:`lifecircle.loading.load_facilities` writes them.
+    taxonomy
+        Gives the ``category`` of the added rows; default :func:`default_taxonomy`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same class and columns as ``facilities`` (``facility_id`` and geometry
+        kept), ``type`` and ``category`` set per row, plus ``type_rank`` (0 for
+        the main type). A nine-year school appears as a primary and a middle
+        school with one ``facility_id``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame({"facility_id": ["a", "b"], "type": ["primary_school", "park"],
+    ...                      "types": ["primary_school;middle_school", "park"]})
+    >>> explode_types(rows)[["facility_id", "type", "type_rank"]].values.tolist()
+    [['a', 'primary_school', 0], ['a', 'middle_school', 1], ['b', 'park', 0]]
+    """
+    tax = taxonomy if taxonomy is not None else default_taxonomy()
+    source = facilities["types"] if "types" in facilities.columns else facilities["type"]
+    fallback = facilities["type"] if "type" in facilities.columns else source
+    text = source.astype(object).where(source.notna() & (source != ""), fallback)
+    lists: list[list[str]] = text.astype("string").fillna("").str.split(";").tolist()
+    positions = np.repeat(np.arange(len(facilities)), [len(parts) for parts in lists])
+    flat = [t.strip() for parts in lists for t in parts]
+    ranks = [rank for parts in lists for rank in range(len(parts))]
+    exploded = facilities.iloc[positions].copy()
+    exploded["type"] = [t or None for t in flat]
+    if "category" in exploded.columns:
+        exploded["category"] = [tax.category_of(t) if t in tax else None for t in flat]
+    exploded["type_rank"] = np.asarray(ranks, dtype=np.int64)
+    return exploded.reset_index(drop=True)
+
+
+def evaluate(
+    labelled: pd.DataFrame | str | Path, *, taxonomy: Taxonomy | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Precision and recall per facility type on a hand-labelled set of rows.
+
+    Parameters
+    ----------
+    labelled
+        A table (or CSV file, ``#`` lines being comments) with columns
+        ``name``, ``label`` (type ids joined with ";", or ``none``) and any of
+        ``tags`` (OSM tags written ``key=value;key=value``), ``typecode`` and
+        ``type`` (Amap fields).
+    taxonomy
+        Default :func:`default_taxonomy`.
+
+    Returns
+    -------
+    (per_type, rows)
+        ``per_type``: one row per type that is labelled or predicted, columns
+        ``type``, ``support`` (rows labelled with it), ``predicted``, ``correct``,
+        ``precision``, ``recall`` (NaN when undefined). A row counts for every
+        type it serves: a nine-year school labelled and typed
+        ``primary_school;middle_school`` is correct twice. ``rows``: the input
+        with ``predicted`` types and the audit's ``matched_by`` and ``flags``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame({"name": ["阳光幼儿园", "中国移动"],
+    ...                      "tags": ["", "amenity=marketplace"],
+    ...                      "label": ["kindergarten", "none"]})
+    >>> per_type, _ = evaluate(rows)
+    >>> per_type[["type", "support", "correct", "precision", "recall"]].values.tolist()
+    [['kindergarten', 1, 1, 1.0, 1.0]]
+    """
+    tax = taxonomy if taxonomy is not None else default_taxonomy()
+    if isinstance(labelled, pd.DataFrame):
+        table = labelled.copy()
+    else:
+        table = pd.read_csv(labelled, dtype=str, keep_default_na=False, comment="#")
+    view = _tag_columns(table)
+    audit = tax.audit(view)
+    table["predicted"] = audit["types"].fillna(NOT_A_FACILITY).to_numpy()
+    table["matched_by"] = audit["matched_by"].fillna("").to_numpy()
+    table["flags"] = audit["flags"].to_numpy()
+    truth = table["label"].astype(str).map(_type_set)
+    guess = table["predicted"].astype(str).map(_type_set)
+    type_ids = sorted(set().union(*truth, *guess), key=lambda t: list(tax.types).index(t))
+    records = []
+    for type_id in type_ids:
+        labelled_as = truth.map(lambda served, t=type_id: t in served)
+        predicted_as = guess.map(lambda served, t=type_id: t in served)
+        correct = int((labelled_as & predicted_as).sum())
+        support, predicted = int(labelled_as.sum()), int(predicted_as.sum())
+        records.append(
+            {
+                "type": type_id,
+                "support": support,
+                "predicted": predicted,
+                "correct": correct,
+                "precision": correct / predicted if predicted else np.nan,
+                "recall": correct / support if support else np.nan,
+            }
+        )
+    return pd.DataFrame.from_records(records), table
+
+
+def _type_set(text: str) -> frozenset[str]:
+    return frozenset(t.strip() for t in text.split(";") if t.strip() not in ("", NOT_A_FACILITY))
+
+
+def _tag_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with its ``tags`` text (``k=v;k=v``) spread into one column per key."""
+    view = table.drop(columns=[c for c in ("tags", "label", "note", "id") if c in table.columns])
+    if "tags" not in table.columns:
+        return view
+    parsed = [
+        dict(part.split("=", 1) for part in str(text).split(";") if "=" in part)
+        for text in table["tags"]
+    ]
+    tags = pd.DataFrame.from_records(parsed, index=table.index)
+    for column in ("name", "typecode", "type"):
+        if column in tags.columns:
+            tags = tags.drop(columns=column)
+    view = view.replace("", None)
+    return pd.concat([view, tags], axis=1)
 
 
 # ------------------------------------------------------------------------ loading
@@ -739,12 +1315,38 @@ def _regex(raw: Any, where: _Where) -> re.Pattern[str]:
         raise where.error(f"invalid regular expression {text!r}: {exc}") from exc
 
 
-def _alternatives(patterns: Sequence[str], where: _Where) -> re.Pattern[str] | None:
+def _alternatives(
+    patterns: Sequence[str], where: _Where, *, whole_words: bool = False
+) -> re.Pattern[str] | None:
     if not patterns:
         return None
     for i, pattern in enumerate(patterns):
         _regex(pattern, where / i)
+    if whole_words:
+        patterns = [_whole_word(p) for p in patterns]
     return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
+
+_ESCAPES_AND_CLASSES = re.compile(r"\\.|\[[^\]]*\]")
+
+
+def _whole_word(keyword: str) -> str:
+    """A keyword with Latin letters matches whole words only.
+
+    ``\\b`` is not enough: Python counts Chinese characters as word characters,
+    so ``\\bpark\\b`` fails on 万科Park but matches COCO Park; the guard here is
+    "no Latin letter right before or after".
+
+    Examples
+    --------
+    >>> word = _whole_word("park")
+    >>> bool(re.search(word, "parkson")), bool(re.search(word, "万科park"))
+    (False, True)
+    """
+    if not re.search("[A-Za-z]", _ESCAPES_AND_CLASSES.sub("", keyword)):
+        return keyword
+    core = keyword.removeprefix("\\b").removesuffix("\\b")
+    return f"(?<![A-Za-z])(?:{core})(?![A-Za-z])"
 
 
 def _tag_value(raw: Any, where: _Where) -> str:
@@ -793,9 +1395,17 @@ def _parse_codes(raw: Any, where: _Where) -> _CodeSet:
     return _CodeSet(frozenset(exact), tuple(prefixes))
 
 
-def _parse_group(raw: Any, where: _Where) -> _RuleGroup:
+def _flag(raw: Any, where: _Where) -> bool:
+    if raw is None:
+        return False
+    if not isinstance(raw, bool):
+        raise where.error(f"expected true or false, got {raw!r}")
+    return raw
+
+
+def _parse_group(raw: Any, where: _Where, allowed: Iterable[str] = _GROUP_KEYS) -> _RuleGroup:
     group = _mapping(raw, where)
-    _check_keys(group, _GROUP_KEYS, where)
+    _check_keys(group, allowed, where)
     if not any(group.get(key) for key in _MATCHER_KEYS):
         raise where.error(f"a rule group needs one of {', '.join(_MATCHER_KEYS)}")
     status = group.get("status", "")
@@ -806,6 +1416,12 @@ def _parse_group(raw: Any, where: _Where) -> _RuleGroup:
         for i, k in enumerate(_sequence(group.get("keywords"), where / "keywords"))
     ]
     amap_types = _sequence(group.get("amap_types"), where / "amap_types")
+    generic = _flag(group.get("generic"), where / "generic")
+    decisive = _flag(group.get("decisive"), where / "decisive")
+    if decisive and (not keywords or any(group.get(k) for k in _MATCHER_KEYS[:3])):
+        raise (where / "decisive").error("a decisive group holds name keywords only")
+    if generic and not any(group.get(k) for k in _MATCHER_KEYS[:3]):
+        raise (where / "generic").error("a generic group needs osm tags or Amap codes")
     return _RuleGroup(
         osm=tuple(
             _parse_tag_set(tags, where / "osm" / i)
@@ -813,7 +1429,7 @@ def _parse_group(raw: Any, where: _Where) -> _RuleGroup:
         ),
         amap_codes=_parse_codes(group.get("amap_typecodes"), where / "amap_typecodes"),
         amap_types=frozenset(_text(t, where / "amap_types" / i) for i, t in enumerate(amap_types)),
-        keywords=_alternatives(keywords, where / "keywords"),
+        keywords=_alternatives(keywords, where / "keywords", whole_words=True),
         keyword_texts=tuple(keywords),
         require_name=(
             None
@@ -822,7 +1438,26 @@ def _parse_group(raw: Any, where: _Where) -> _RuleGroup:
         ),
         source=str(group.get("source", "")),
         status=str(status),
+        generic=generic,
+        decisive=decisive,
     )
+
+
+def _parse_also(raw: Any, where: _Where) -> tuple[_AlsoRule, ...]:
+    rules = []
+    for i, entry in enumerate(_sequence(raw, where)):
+        entry_where = where / i
+        mapping = _mapping(entry, entry_where)
+        types = [
+            _text(t, entry_where / "types" / j)
+            for j, t in enumerate(_sequence(mapping.get("types"), entry_where / "types"))
+        ]
+        if not types:
+            raise (entry_where / "types").error("list the type ids this rule adds")
+        group_raw = {k: v for k, v in mapping.items() if k != "types"}
+        group = _parse_group(group_raw, entry_where, allowed=_ALSO_KEYS)
+        rules.append(_AlsoRule(group, tuple(types)))
+    return tuple(rules)
 
 
 def _parse_exclude(
@@ -909,7 +1544,11 @@ def _parse_type(
         exclude, texts = (old[1].exclude, old[1].exclude_texts) if old else (None, ())
     if not groups:
         raise (where / "match").error(f"type {type_id!r} has no rule groups")
-    return facility, _TypeRules(groups, exclude, texts)
+    if "also" in entry:
+        also = _parse_also(entry["also"], where / "also")
+    else:
+        also = old[1].also if old else ()
+    return facility, _TypeRules(groups, exclude, texts, also)
 
 
 def _place_before(
@@ -975,4 +1614,16 @@ def _parse_document(raw: Any, file: str, base: _Document | None) -> _Document:
     if root.get("keyword_skip") is not None:
         document.keyword_skip.append(_parse_group(root["keyword_skip"], top / "keyword_skip"))
     _parse_types(root.get("types"), document, top / "types")
+    _check_also_types(document, top / "types")
     return document
+
+
+def _check_also_types(document: _Document, where: _Where) -> None:
+    for type_id, (_, rules) in document.types.items():
+        for rule in rules.also:
+            unknown = [t for t in rule.types if t not in document.types or t == type_id]
+            if unknown:
+                raise where.error(
+                    f"type {type_id!r}: 'also' names {unknown[0]!r}, which is not another "
+                    f"type; known: {', '.join(document.types)}"
+                )
