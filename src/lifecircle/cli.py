@@ -44,6 +44,10 @@ standards_app = typer.Typer(
     help="List and show the planning standards (profiles).", no_args_is_help=True
 )
 app.add_typer(standards_app, name="standards")
+taxonomy_app = typer.Typer(
+    help="Audit how facility rows are typed, and feed corrections back.", no_args_is_help=True
+)
+app.add_typer(taxonomy_app, name="taxonomy")
 
 DEFAULT_DEMO_OUT = Path("lifecircle-demo")
 STUDY_GROUPS = ("read", "crs", "study", "run", "render")
@@ -68,6 +72,11 @@ _INPUT_FLAGS: dict[str, tuple[Any, str, bool]] = {
     "districts": (
         Optional[Path],  # noqa: UP045
         "社区 (residents' committee) polygons, for the facility one-map.",
+        False,
+    ),
+    "taxonomy_overrides": (
+        Optional[Path],  # noqa: UP045
+        "The CSV of `lifecircle taxonomy check` with its override column filled in.",
         False,
     ),
 }
@@ -532,6 +541,43 @@ def standards_show(
             f"  [{row.tier}] {row.kind:<11} {row.item:<18} {row.threshold_m:>6.0f} m "
             f"{row.threshold_min:>5.1f} min  {row.status:<22} {row.source}"
         )
+
+
+@taxonomy_app.command("check")
+def taxonomy_check(
+    file: Annotated[Path, typer.Argument(help="A facility file (Amap/Baidu export, OSM, table).")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the audit as CSV (UTF-8 with BOM) to edit and feed back."),
+    ] = None,
+    sheet: Annotated[str | None, typer.Option(help="Excel sheet (name or number).")] = None,
+    layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer GIS file.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary.")] = False,
+) -> None:
+    """How every row was typed, by which rule; fill `override` and pass --taxonomy-overrides."""
+    from .errors import InputError
+    from .outputs import refuse_to_overwrite, write_table
+    from .taxonomy import check_file
+
+    _setup_logging(True)
+    if not file.is_file():
+        raise InputError("no such file", file=file)
+    table = check_file(file, sheet=int(sheet) if sheet and sheet.isdigit() else sheet, layer=layer)
+    typed = table["types"].astype(str).str.len() > 0
+    flagged = table["flags"].astype(str).str.len() > 0
+    if not quiet:
+        for row in table.itertuples(index=False):
+            types = row.types or "(no type)"
+            flag = f"  [{row.flags}]" if row.flags else ""
+            typer.echo(f"{row.row:>6}  {str(row.name)[:30]:<30}  {types:<32} {row.rule_id}{flag}")
+    typer.echo(
+        f"{len(table)} rows: {int(typed.sum())} typed, {int((~typed).sum())} matched no type, "
+        f"{int(flagged.sum())} flagged"
+    )
+    if out is not None:
+        refuse_to_overwrite([out], [file])
+        write_table(table, out)
+        typer.echo(f"wrote {out}: fill the override column and pass it as --taxonomy-overrides")
 
 
 def main() -> None:

@@ -321,6 +321,17 @@ def _check_crs(name: str, value: str | None) -> None:
         raise InputError(f"{name}: {exc}") from None
 
 
+_OPTIONAL_INPUTS = (
+    "network",
+    "communities",
+    "gates",
+    "boundary",
+    "capacity",
+    "districts",
+    "taxonomy_overrides",
+)
+
+
 @dataclass(frozen=True)
 class Inputs:
     """The input files of a study (paths; only the first three are required)."""
@@ -332,13 +343,14 @@ class Inputs:
     boundary: Path | None = None
     capacity: Path | None = None
     districts: Path | None = None
+    taxonomy_overrides: Path | None = None
 
     def __post_init__(self) -> None:
         facilities = self.facilities
         if isinstance(facilities, str | Path):
             facilities = (facilities,)
         object.__setattr__(self, "facilities", tuple(Path(p) for p in facilities))
-        for name in ("network", "communities", "gates", "boundary", "capacity", "districts"):
+        for name in _OPTIONAL_INPUTS:
             value = getattr(self, name)
             if value is not None and not isinstance(value, Path):
                 object.__setattr__(self, name, Path(value))
@@ -346,7 +358,7 @@ class Inputs:
     def paths(self) -> list[Path]:
         """Every input path given."""
         out = [self.network, *self.facilities, self.communities]
-        out += [p for p in (self.gates, self.boundary, self.capacity, self.districts) if p]
+        out += [getattr(self, n) for n in _OPTIONAL_INPUTS[2:] if getattr(self, n)]
         return out
 
     def check(self) -> None:
@@ -364,7 +376,7 @@ class Inputs:
         out = [("network", self.network)]
         out += [("facilities", p) for p in self.facilities]
         out.append(("communities", self.communities))
-        for name in ("gates", "boundary", "capacity", "districts"):
+        for name in _OPTIONAL_INPUTS[2:]:
             value = getattr(self, name)
             if value is not None:
                 out.append((name, value))

@@ -131,7 +131,7 @@ class Study:
         _require_columns(communities, ("community_id",), "communities")
         if communities.empty:
             raise MissingDataError("no residential compounds to score")
-        self.facilities = facilities.reset_index(drop=True)
+        self.facilities = _one_row_per_type(facilities)
         self.communities = communities.reset_index(drop=True)
         if "population" not in self.communities:
             self.communities["population"] = np.nan
@@ -198,6 +198,7 @@ class Study:
             capacity=inputs.capacity,
             districts=inputs.districts,
             options=options,
+            taxonomy=_taxonomy_with(inputs.taxonomy_overrides),
         )
 
     @classmethod
@@ -655,6 +656,28 @@ def resolve_target(standard: Standard, name: str) -> str:
     raise InputError(
         f"unknown facility type or category {name!r}; choose one of " + ", ".join(choices)
     )
+
+
+def _taxonomy_with(overrides: Path | None) -> Any:
+    """The packaged taxonomy, with a planner's overrides when given."""
+    if overrides is None:
+        return None
+    from .taxonomy import default_taxonomy
+
+    return default_taxonomy().with_overrides(overrides)
+
+
+def _one_row_per_type(facilities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A facility that serves several types (a nine-year school) counts for each of them."""
+    if "types" not in facilities.columns:
+        return facilities.reset_index(drop=True)
+    several = facilities["types"].astype(str).str.contains(";", regex=False)
+    if not several.any():
+        return facilities.reset_index(drop=True)
+    from .taxonomy import explode_types
+
+    exploded = explode_types(facilities.reset_index(drop=True))
+    return gpd.GeoDataFrame(exploded, geometry=facilities.geometry.name, crs=facilities.crs)
 
 
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
