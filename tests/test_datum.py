@@ -218,3 +218,40 @@ def test_to_dict_is_json(truth, network):
 def test_parse_reading():
     assert parse_reading(" Auto ") == "auto"
     assert parse_reading("amap") == "gcj02"
+
+
+@pytest.fixture(scope="module")
+def beijing(beijing_osm) -> tuple[WalkNetwork, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The real Wudaokou network, its OSM facilities (points) and residential areas."""
+    return (
+        load_network(beijing_osm),
+        load_facilities(beijing_osm).data,
+        load_communities(beijing_osm).data,
+    )
+
+
+@pytest.mark.parametrize(("declared", "actual"), PAIRS)
+def test_real_osm_facilities_in_every_system(beijing, declared, actual):
+    network, facilities, _ = beijing
+    fit = assess(written_in(facilities, actual, declared), declared, network, "facilities")
+    assert fit.best == actual
+    assert fit.mismatch == (declared != actual)
+
+
+@pytest.mark.parametrize("actual", READINGS)
+def test_real_residential_areas_declared_right_raise_no_alarm(beijing, actual):
+    # Large OSM residential areas crossed by footpaths fit WGS84 and GCJ-02 about
+    # equally; declared right, they must not alarm.
+    network, _, areas = beijing
+    fit = assess(written_in(areas, actual, actual), actual, network, "compounds")
+    assert not fit.mismatch and fit.message is None
+
+
+def test_real_residential_areas_tie_is_said(beijing):
+    network, _, areas = beijing
+    fit = assess(written_in(areas, "wgs84", "bd09"), "bd09", network, "compounds")
+    assert fit.mismatch
+    assert set(fit.candidates) == {"wgs84", "gcj02"}
+    message = str(fit.message)
+    assert "the network cannot tell these apart" in message
+    assert "--compounds-crs gcj02 or --compounds-crs wgs84" in message
