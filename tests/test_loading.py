@@ -1266,3 +1266,18 @@ def test_clean_text_keeps_tabs_newlines_and_other_values():
     assert clean_text(series).tolist()[:1] == ["a\tb\nc\r"]
     cleaned = clean_text(series)
     assert cleaned[1] is None and cleaned[2] == 3.5 and cleaned[3] == "z"
+
+
+def test_a_decorative_merge_over_one_column_keeps_the_first_data_row(tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["gate_id", "小区", "坐标", None])
+    sheet.merge_cells("C1:D1")
+    sheet.append(["G1", "XQ1", "120.65,28.01", None])
+    sheet.append(["G2", "XQ1", "120.66,28.01", None])
+    book.save(tmp_path / "gates.xlsx")
+    result = load_gates(tmp_path / "gates.xlsx")
+    assert result.data["gate_id"].tolist() == ["G1", "G2"]
+    assert result.data["source_row"].tolist() == [2, 3]

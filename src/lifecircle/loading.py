@@ -378,9 +378,11 @@ def read_table(
     """
     file = _check_file(path)
     kind = _file_kind(file)
+    header_rows = _header_rows(header_row)
+    if header_rows is not None and kind not in ("text", "excel"):
+        logger.info("%s: header_row applies to text and Excel tables only; ignored", file.name)
     if kind == "osm":
         return read_osm_features(file)
-    header_rows = _header_rows(header_row)
     if kind == "text":
         return _read_text(file, header_rows)
     if kind == "excel":
@@ -681,15 +683,19 @@ def _header_block(rows: Sequence[Sequence[Any]], merges: list[_Merge], header: i
     """The header row and the rows below that still belong to it.
 
     A row joins the header when a merged header cell reaches down into it or
-    spans several columns above it (as "坐标" over "经度" and "纬度"), and it
-    holds text but no numbers.
+    spans several columns above two or more of its cells (as "坐标" over "经度"
+    and "纬度"), and it holds text but no numbers.
     """
     block = [header]
     while len(block) < _MAX_HEADER_DEPTH and block[-1] + 1 < len(rows):
         below = block[-1] + 1
+        filled = [c is not None and str(c).strip() != "" for c in rows[below]]
         reaches = any(r0 <= block[-1] < below <= r1 for r0, r1, _, _ in merges)
-        spans = any(r0 == r1 == block[-1] and c1 > c0 for r0, r1, c0, c1 in merges)
-        cells = [c for c in rows[below] if c is not None and str(c).strip() != ""]
+        spans = any(
+            r0 == r1 == block[-1] and c1 > c0 and sum(filled[c0 : c1 + 1]) >= 2
+            for r0, r1, c0, c1 in merges
+        )
+        cells = [c for c, full in zip(rows[below], filled, strict=True) if full]
         if not (reaches or spans) or not cells or any(_looks_numeric(c) for c in cells):
             break
         block.append(below)
