@@ -659,7 +659,7 @@ def _uncached_formulas(file: Path, title: str, rows: list[list[Any]]) -> int:
     Files written by scripts (openpyxl, pandas) keep formulas but no computed
     values, which an Excel reader sees as empty cells.
     """
-    if not any(cell is None for row in rows for cell in row):
+    if not _has_uncached_formula(file):
         return 0
     import openpyxl
 
@@ -677,6 +677,17 @@ def _uncached_formulas(file: Path, title: str, rows: list[list[Any]]) -> int:
     finally:
         workbook.close()
     return count
+
+
+# A formula cell closed without a value (no <v>, or an empty one), in a worksheet's XML.
+_UNCACHED_FORMULA = re.compile(rb"(?:</f>|<f[^>]*/>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>")
+
+
+def _has_uncached_formula(file: Path) -> bool:
+    """Cheap test on the raw worksheet XML before a second, formula-reading pass."""
+    with zipfile.ZipFile(file) as archive:
+        sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/")]
+        return any(_UNCACHED_FORMULA.search(archive.read(n)) for n in sheets if n.endswith(".xml"))
 
 
 def _header_block(rows: Sequence[Sequence[Any]], merges: list[_Merge], header: int) -> list[int]:
