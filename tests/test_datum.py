@@ -200,6 +200,12 @@ def test_sample_limits_the_points_and_is_reproducible(truth, network):
     assert first.medians_m == again.medians_m
 
 
+def test_a_layer_may_be_given_whole(truth, network):
+    gates = written_in(truth["gates"], "gcj02", "wgs84")
+    fit = assess_layer(gates, "wgs84", network, layer="gates", source="g", option="-o")
+    assert fit.best == "gcj02" and fit.mismatch
+
+
 def test_empty_layer_gives_an_empty_fit(network):
     fit = assess_layer(
         gpd.GeoSeries([], crs=4326), "gcj02", network, layer="f", source="f", option="-o"

@@ -196,7 +196,7 @@ def _reread(xy: NDArray[np.float64], declared: str, actual: str) -> NDArray[np.f
 
 
 def assess_layer(
-    points_wgs84: gpd.GeoSeries,
+    points_wgs84: gpd.GeoSeries | gpd.GeoDataFrame,
     declared: str,
     network: WalkNetwork,
     *,
@@ -227,7 +227,8 @@ def assess_layer(
     Parameters
     ----------
     points_wgs84
-        The layer's geometry as loaded under ``declared``, EPSG:4326.
+        The layer's geometry (or the layer) as loaded under ``declared``,
+        EPSG:4326; points, lines or polygons.
     declared
         The system the layer was loaded in (or ``"auto"``, meaning loaded as
         WGS84 with the choice left to this check).
@@ -258,7 +259,9 @@ def assess_layer(
     reading = parse_reading(declared)
     base = "wgs84" if reading == AUTO else reading
     fit = DatumFit(layer=layer, source=source, option=option, declared=reading, chosen=base)
-    points = _sample_points(gpd.GeoSeries(points_wgs84), sample, seed)
+    if isinstance(points_wgs84, gpd.GeoDataFrame):
+        points_wgs84 = points_wgs84.geometry
+    points = _sample_points(gpd.GeoSeries(points_wgs84), max(int(sample), 1), seed)
     if len(points) == 0 or network.n_segments == 0:
         return fit
     tree = network.segment_tree
