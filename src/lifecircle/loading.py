@@ -133,7 +133,7 @@ _TITLE_SCAN_ROWS = 10
 _UTF16_ZERO_SHARE = 0.2
 # Big5 read as GBK: share of Han characters outside GB2312 (GBK text has almost none).
 _BIG5_OUTSIDE_GB2312 = 0.2
-# Excel refuses longer cell texts.
+#: Longest text an Excel cell holds; longer texts are cut on loading.
 EXCEL_MAX_CHARS = 32767
 # Characters an Excel cell cannot hold (openpyxl's illegal set, DEL, non-characters).
 _CONTROL_CHARACTERS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]"
