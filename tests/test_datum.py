@@ -200,6 +200,12 @@ def test_sample_limits_the_points_and_is_reproducible(truth, network):
     assert first.medians_m == again.medians_m
 
 
+def test_a_layer_may_be_given_whole(truth, network):
+    gates = written_in(truth["gates"], "gcj02", "wgs84")
+    fit = assess_layer(gates, "wgs84", network, layer="gates", source="g", option="-o")
+    assert fit.best == "gcj02" and fit.mismatch
+
+
 def test_empty_layer_gives_an_empty_fit(network):
     fit = assess_layer(
         gpd.GeoSeries([], crs=4326), "gcj02", network, layer="f", source="f", option="-o"
@@ -218,3 +224,40 @@ def test_to_dict_is_json(truth, network):
 def test_parse_reading():
     assert parse_reading(" Auto ") == "auto"
     assert parse_reading("amap") == "gcj02"
+
+
+@pytest.fixture(scope="module")
+def beijing(beijing_osm) -> tuple[WalkNetwork, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The real Wudaokou network, its OSM facilities (points) and residential areas."""
+    return (
+        load_network(beijing_osm),
+        load_facilities(beijing_osm).data,
+        load_communities(beijing_osm).data,
+    )
+
+
+@pytest.mark.parametrize(("declared", "actual"), PAIRS)
+def test_real_osm_facilities_in_every_system(beijing, declared, actual):
+    network, facilities, _ = beijing
+    fit = assess(written_in(facilities, actual, declared), declared, network, "facilities")
+    assert fit.best == actual
+    assert fit.mismatch == (declared != actual)
+
+
+@pytest.mark.parametrize("actual", READINGS)
+def test_real_residential_areas_declared_right_raise_no_alarm(beijing, actual):
+    # Large OSM residential areas crossed by footpaths fit WGS84 and GCJ-02 about
+    # equally; declared right, they must not alarm.
+    network, _, areas = beijing
+    fit = assess(written_in(areas, actual, actual), actual, network, "compounds")
+    assert not fit.mismatch and fit.message is None
+
+
+def test_real_residential_areas_tie_is_said(beijing):
+    network, _, areas = beijing
+    fit = assess(written_in(areas, "wgs84", "bd09"), "bd09", network, "compounds")
+    assert fit.mismatch
+    assert set(fit.candidates) == {"wgs84", "gcj02"}
+    message = str(fit.message)
+    assert "the network cannot tell these apart" in message
+    assert "--compounds-crs gcj02 or --compounds-crs wgs84" in message

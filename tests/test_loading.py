@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -1266,3 +1267,40 @@ def test_clean_text_keeps_tabs_newlines_and_other_values():
     assert clean_text(series).tolist()[:1] == ["a\tb\nc\r"]
     cleaned = clean_text(series)
     assert cleaned[1] is None and cleaned[2] == 3.5 and cleaned[3] == "z"
+
+
+def test_a_decorative_merge_over_one_column_keeps_the_first_data_row(tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["gate_id", "小区", "坐标", None])
+    sheet.merge_cells("C1:D1")
+    sheet.append(["G1", "XQ1", "120.65,28.01", None])
+    sheet.append(["G2", "XQ1", "120.66,28.01", None])
+    book.save(tmp_path / "gates.xlsx")
+    result = load_gates(tmp_path / "gates.xlsx")
+    assert result.data["gate_id"].tolist() == ["G1", "G2"]
+    assert result.data["source_row"].tolist() == [2, 3]
+
+
+def test_formulas_with_cached_values_are_read_as_values(tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["名称", "类型", "经度", "纬度"])
+    sheet.append(["幼儿园", "kindergarten", "=116.3+0", 40.0])
+    book.save(tmp_path / "raw.xlsx")
+    # Store a value beside the formula, as Excel does on saving.
+    with zipfile.ZipFile(tmp_path / "raw.xlsx") as source:
+        parts = {name: source.read(name) for name in source.namelist()}
+    sheet_xml = "xl/worksheets/sheet1.xml"
+    assert b"<f>116.3+0</f><v />" in parts[sheet_xml]
+    parts[sheet_xml] = parts[sheet_xml].replace(b"<v />", b"<v>116.3</v>")
+    with zipfile.ZipFile(tmp_path / "saved.xlsx", "w") as target:
+        for name, content in parts.items():
+            target.writestr(name, content)
+    result = load_facilities(tmp_path / "saved.xlsx", taxonomy=TAX)
+    assert result.data.geometry.x.tolist() == [116.3]
+    assert not any("formula" in note for note in result.notes)

@@ -57,6 +57,9 @@ CHINESE_READINGS: tuple[str, ...] = ("wgs84", "gcj02", "bd09")
 _MAX_RATIO = 0.5
 _MIN_GAIN_M = 15.0
 _MAX_BEST_M = 60.0
+# Readings whose medians are within this factor of the best cannot be told apart
+# (large polygons crossed by footpaths fit WGS84 and GCJ-02 about equally).
+_TIE_FACTOR = 1.5
 # Points taken along each polygon's exterior: a compound's boundary follows its
 # streets, while its centre is often a hundred metres from any of them.
 _POINTS_PER_RING = 8
@@ -101,6 +104,10 @@ class DatumFit:
         street segment, per reading.
     best
         The reading with the smallest median.
+    candidates
+        The readings that fit about as well as ``best`` (within a factor of
+        1.5 of its median), best first: more than one when the network
+        cannot tell them apart.
     mismatch
         True when a declared (not ``auto``) system is clearly beaten by another.
     message
@@ -117,6 +124,7 @@ class DatumFit:
     chosen: str
     medians_m: dict[str, float] = field(default_factory=dict)
     best: str | None = None
+    candidates: tuple[str, ...] = ()
     mismatch: bool = False
     message: str | None = None
     sample_size: int = 0
@@ -130,6 +138,7 @@ class DatumFit:
             "declared": self.declared,
             "chosen": self.chosen,
             "best": self.best,
+            "candidates": list(self.candidates),
             "mismatch": self.mismatch,
             "medians_m": {k: round(v, 1) for k, v in self.medians_m.items()},
             "sample_size": self.sample_size,
@@ -187,7 +196,7 @@ def _reread(xy: NDArray[np.float64], declared: str, actual: str) -> NDArray[np.f
 
 
 def assess_layer(
-    points_wgs84: gpd.GeoSeries,
+    points_wgs84: gpd.GeoSeries | gpd.GeoDataFrame,
     declared: str,
     network: WalkNetwork,
     *,
@@ -218,7 +227,8 @@ def assess_layer(
     Parameters
     ----------
     points_wgs84
-        The layer's geometry as loaded under ``declared``, EPSG:4326.
+        The layer's geometry (or the layer) as loaded under ``declared``,
+        EPSG:4326; points, lines or polygons.
     declared
         The system the layer was loaded in (or ``"auto"``, meaning loaded as
         WGS84 with the choice left to this check).
@@ -249,7 +259,9 @@ def assess_layer(
     reading = parse_reading(declared)
     base = "wgs84" if reading == AUTO else reading
     fit = DatumFit(layer=layer, source=source, option=option, declared=reading, chosen=base)
-    points = _sample_points(gpd.GeoSeries(points_wgs84), sample, seed)
+    if isinstance(points_wgs84, gpd.GeoDataFrame):
+        points_wgs84 = points_wgs84.geometry
+    points = _sample_points(gpd.GeoSeries(points_wgs84), max(int(sample), 1), seed)
     if len(points) == 0 or network.n_segments == 0:
         return fit
     tree = network.segment_tree
@@ -263,7 +275,9 @@ def assess_layer(
             shapely.points(x, y), return_distance=True, all_matches=False
         )
         medians[candidate] = float(np.median(distance))
-    best = min(medians, key=lambda name: medians[name])
+    ranked = sorted(medians, key=lambda name: medians[name])
+    best = ranked[0]
+    candidates = tuple(r for r in ranked if medians[r] <= _TIE_FACTOR * medians[best])
     better = _clearly_better(medians[best], medians[base])
     chosen = best if reading == AUTO and better else base
     mismatch = reading != AUTO and better and best != base
@@ -275,6 +289,7 @@ def assess_layer(
         chosen=chosen,
         medians_m=medians,
         best=best,
+        candidates=candidates,
         mismatch=mismatch,
         sample_size=len(points),
     )
@@ -376,13 +391,17 @@ def _label(name: str) -> str:
 
 
 def _mismatch_message(fit: DatumFit) -> str:
-    best = str(fit.best)
-    declared_m, best_m = fit.medians_m[fit.declared], fit.medians_m[best]
+    declared_m = fit.medians_m[fit.declared]
+    likely = [r for r in fit.candidates if r != fit.declared]
+    as_likely = " or ".join(_label(r) for r in likely)
+    against = " and ".join(f"{fit.medians_m[r]:.0f} m as {_label(r)}" for r in likely)
+    passes = " or ".join(f"{fit.option} {r}" for r in likely)
+    tie = "; the network cannot tell these apart" if len(likely) > 1 else ""
     return (
         f"{fit.layer} ({fit.source}) were loaded as {_label(fit.declared)} but fit the street "
-        f"network far better as {_label(best)}: a median of {declared_m:.0f} m to the nearest "
-        f"street as {_label(fit.declared)} against {best_m:.0f} m as {_label(best)} "
-        f"({fit.sample_size} points measured); pass {fit.option} {best} "
+        f"network far better as {as_likely}: a median of {declared_m:.0f} m to the nearest "
+        f"street as {_label(fit.declared)} against {against} "
+        f"({fit.sample_size} points measured{tie}); pass {passes} "
         f"(or {fit.option} auto)"
     )
 
@@ -394,6 +413,9 @@ def _auto_message(fit: DatumFit) -> str:
         if fit.chosen != "wgs84"
         else "no other reading fits the streets clearly better"
     )
+    if fit.chosen != "wgs84" and len(fit.candidates) > 1:
+        others = " and ".join(_label(r) for r in fit.candidates if r != fit.chosen)
+        reason += f", though {others} fits nearly as well"
     return (
         f"{fit.layer} ({fit.source}): {fit.option} auto chose {_label(fit.chosen)} because "
         f"{reason}; median distance to the nearest street: {listed} "

@@ -133,7 +133,7 @@ _TITLE_SCAN_ROWS = 10
 _UTF16_ZERO_SHARE = 0.2
 # Big5 read as GBK: share of Han characters outside GB2312 (GBK text has almost none).
 _BIG5_OUTSIDE_GB2312 = 0.2
-# Excel refuses longer cell texts.
+#: Longest text an Excel cell holds; longer texts are cut on loading.
 EXCEL_MAX_CHARS = 32767
 # Characters an Excel cell cannot hold (openpyxl's illegal set, DEL, non-characters).
 _CONTROL_CHARACTERS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]"
@@ -378,9 +378,11 @@ def read_table(
     """
     file = _check_file(path)
     kind = _file_kind(file)
+    header_rows = _header_rows(header_row)
+    if header_rows is not None and kind not in ("text", "excel"):
+        logger.info("%s: header_row applies to text and Excel tables only; ignored", file.name)
     if kind == "osm":
         return read_osm_features(file)
-    header_rows = _header_rows(header_row)
     if kind == "text":
         return _read_text(file, header_rows)
     if kind == "excel":
@@ -643,7 +645,7 @@ def _uncached_formulas(file: Path, title: str, rows: list[list[Any]]) -> int:
     Files written by scripts (openpyxl, pandas) keep formulas but no computed
     values, which an Excel reader sees as empty cells.
     """
-    if not any(cell is None for row in rows for cell in row):
+    if not _has_uncached_formula(file):
         return 0
     import openpyxl
 
@@ -663,19 +665,34 @@ def _uncached_formulas(file: Path, title: str, rows: list[list[Any]]) -> int:
     return count
 
 
+# A formula cell closed without a value (no <v>, or an empty one), in a worksheet's XML.
+_UNCACHED_FORMULA = re.compile(rb"(?:</f>|<f[^>]*/>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>")
+
+
+def _has_uncached_formula(file: Path) -> bool:
+    """Cheap test on the raw worksheet XML before a second, formula-reading pass."""
+    with zipfile.ZipFile(file) as archive:
+        sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/")]
+        return any(_UNCACHED_FORMULA.search(archive.read(n)) for n in sheets if n.endswith(".xml"))
+
+
 def _header_block(rows: Sequence[Sequence[Any]], merges: list[_Merge], header: int) -> list[int]:
     """The header row and the rows below that still belong to it.
 
     A row joins the header when a merged header cell reaches down into it or
-    spans several columns above it (as "坐标" over "经度" and "纬度"), and it
-    holds text but no numbers.
+    spans several columns above two or more of its cells (as "坐标" over "经度"
+    and "纬度"), and it holds text but no numbers.
     """
     block = [header]
     while len(block) < _MAX_HEADER_DEPTH and block[-1] + 1 < len(rows):
         below = block[-1] + 1
+        filled = [c is not None and str(c).strip() != "" for c in rows[below]]
         reaches = any(r0 <= block[-1] < below <= r1 for r0, r1, _, _ in merges)
-        spans = any(r0 == r1 == block[-1] and c1 > c0 for r0, r1, c0, c1 in merges)
-        cells = [c for c in rows[below] if c is not None and str(c).strip() != ""]
+        spans = any(
+            r0 == r1 == block[-1] and c1 > c0 and sum(filled[c0 : c1 + 1]) >= 2
+            for r0, r1, c0, c1 in merges
+        )
+        cells = [c for c, full in zip(rows[below], filled, strict=True) if full]
         if not (reaches or spans) or not cells or any(_looks_numeric(c) for c in cells):
             break
         block.append(below)
