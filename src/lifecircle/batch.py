@@ -473,10 +473,10 @@ def _check_area_id(value: Any, config: Path, key: str) -> str:
 
 
 def _crs_setting(value: str, config: Path, key: str) -> str:
-    from .coords import parse_crs
+    from .datum import parse_reading
 
     try:
-        return parse_crs(value)
+        return parse_reading(value)
     except InputError as exc:
         raise InputError(f"{key}: {exc.message}", file=config) from None
 
@@ -680,6 +680,12 @@ def load_batch_config(
         areas = _area_drafts(data, config, batch_crs)
     else:
         shared = _shared_section(data, config)
+        if "auto" in batch_crs.values():
+            raise InputError(
+                "crs auto needs each area's own files; for shared layers give their system "
+                "(wgs84, gcj02, bd09 or EPSG:n)",
+                file=config,
+            )
         areas = _boundary_drafts(shared, config, batch_crs)
     cfg = BatchConfig(
         path=config,
@@ -1113,10 +1119,8 @@ def _clipped_network(source: SharedSource, reach: BaseGeometry, area_id: str) ->
 
 def _clipped_study(spec: AreaSpec) -> Study | None:
     """The study of one area cut from the shared layers, or ``None`` without compounds."""
-    from .coords import parse_crs
     from .loading import (
         concat_facilities,
-        detect_gcj02_shift,
         join_capacity,
         load_communities,
         load_facilities,
@@ -1187,12 +1191,33 @@ def _clipped_study(spec: AreaSpec) -> Study | None:
     }
     if facilities.empty:
         study.warnings.append(f"no facility within {clip.buffer_m:g} m of the area")
-    if parse_crs(spec.crs["facilities"]) == "wgs84" and len(facilities):
-        message = detect_gcj02_shift(facilities.geometry, network.lines_wgs84())
-        if message:
-            logger.warning("%s: %s", spec.area_id, message)
-            study.warnings.append(message)
+    _check_datum(study, spec)
     return study
+
+
+def _check_datum(study: Study, spec: AreaSpec) -> None:
+    """Each layer of a clipped area against its streets, as a single study checks it."""
+    from .datum import fit_layer
+
+    fits = []
+    layers = {"facilities": study.facilities, "communities": study.communities}
+    if study.gates is not None:
+        layers["gates"] = study.gates
+    for layer, frame in layers.items():
+        if not len(frame):
+            continue
+        _, fit = fit_layer(
+            frame,
+            spec.crs.get(layer, "wgs84"),
+            study.network,
+            layer=layer,
+            source=f"area {spec.area_id}",
+            option=f"{layer}_crs",
+        )
+        fits.append(fit.to_dict())
+        if fit.mismatch and fit.message:
+            study.warnings.append(fit.message)
+    study.__dict__["_datum_fits"] = fits
 
 
 # ---------------------------------------------------------------------------
