@@ -60,10 +60,16 @@ def demo_outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Tests that change files work on a copy (``shutil.copytree``).
     """
     from lifecircle.options import DEMO_STANDARD, Options
-    from lifecircle.pipeline import SitingRequest, run_pipeline
+    from lifecircle.pipeline import ShuttleRequest, SitingRequest, run_pipeline
     from lifecircle.study import Study
 
     out = tmp_path_factory.mktemp("demo-outputs")
     options = Options(standard=DEMO_STANDARD, progress=False)
-    run_pipeline(Study.from_demo(options=options), out, options, siting=SitingRequest(k=3))
+    run_pipeline(
+        Study.from_demo(options=options),
+        out,
+        options,
+        siting=SitingRequest(k=3),
+        shuttle=ShuttleRequest(),
+    )
     return out

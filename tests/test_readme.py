@@ -76,4 +76,5 @@ def test_outputs_table_lists_exactly_what_score_writes(demo_outputs: Path) -> No
         documented.update(re.findall(r"`([\w.]+)`", row.split("|")[1]))
     written = {p.name for p in demo_outputs.iterdir()}
     demo_only = {"sites.csv", "sites.gpkg", "sites.json"}  # the demo's siting step
+    demo_only |= {"shuttle.gpkg", "shuttle_timetable.csv", "shuttle_reach.csv", "shuttle.json"}
     assert documented == written - demo_only
