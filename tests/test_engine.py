@@ -28,13 +28,15 @@ def _net(lines):
 def _independent_distance(net, graph_nx, p: Point, q: Point) -> float:
     """Shortest walk between two points, computed without the engine.
 
-    Snap by brute force with shapely (nearest segment, ``project``), then
-    combine networkx node distances with the partial edges at both ends.
+    Snap by brute force with shapely (nearest main-network segment,
+    ``project``), then combine networkx node distances with the partial edges
+    at both ends.
     """
     segs = net.segment_geometries
+    main = net.node_in_main[net.seg_u]
 
     def attach(pt):
-        d = shapely.distance(segs, pt)
+        d = np.where(main, shapely.distance(segs, pt), np.inf)
         s = int(np.argmin(d))
         offset = segs[s].project(pt)
         return s, offset, float(d[s])
@@ -224,3 +226,80 @@ def test_nearest_segment_matches_brute_force(seed):
     np.testing.assert_allclose(distance[within], best[within], atol=1e-9)
     chosen = brute[np.flatnonzero(within), segment[within]]
     np.testing.assert_allclose(chosen, best[within], atol=1e-9)
+
+
+def _street_with_islands():
+    lines = gpd.GeoSeries(
+        [
+            LineString([(0, 0), (1000, 0)]),  # the main street
+            LineString([(400, 95), (460, 95)]),  # a small island 95 m north of it
+            LineString([(0, 600), (40, 600)]),  # an island far from the main street
+        ],
+        crs=METRIC_CRS,
+    )
+    return _net(lines)
+
+
+def test_points_beside_islands_snap_to_the_main_network():
+    net = _street_with_islands()
+    points = _points(
+        [
+            (430, 100),  # 5 m from the island, 100 m from the main street: main
+            (430, 300),  # 205 m from the island, 300 m from the main street: island
+            (20, 590),  # beside the far island, 590 m from the main street
+            (2000, 2000),  # far from everything
+        ]
+    )
+    snaps = snap_points(net, points)
+    assert snaps.status.tolist() == ["ok", "island", "island", "too_far"]
+    assert net.node_in_main[net.seg_u[snaps.segment[0]]]
+    assert snaps.access_m[0] == pytest.approx(100)
+    assert snaps.access_m[1] == pytest.approx(205)
+    far = np.hypot(1000, 2000)
+    np.testing.assert_allclose(snaps.main_m, [100, 300, 590, far])
+    engine = ReachEngine(net)
+    engine.add_layer("pts", points)
+    engine.add_layer("origin", _points([(0, 0)]))
+    assert engine.nearest("origin", "pts")[0] == pytest.approx(430 + 100)
+    summary = engine.snap_summary("pts")
+    assert summary["by_status"] == {"ok": 1, "island": 2, "too_far": 1, "no_geometry": 0}
+    assert summary["n_unrouted"] == 3
+    assert summary["max_snap_m"] == 250.0
+    assert summary["unrouted_main_m"] == {"min": 300.0, "median": 590.0, "max": round(far, 1)}
+    frame = snaps.to_frame()
+    assert frame["main_network_m"].tolist() == [100.0, 300.0, 590.0, round(far, 2)]
+
+
+def test_a_layer_with_every_point_routed_has_no_unrouted_distances():
+    snaps = snap_points(_street_with_islands(), _points([(10, 10), (900, -200)]))
+    summary = snaps.summary()
+    assert summary["by_status"]["ok"] == 2
+    assert summary["unrouted_main_m"] is None
+    assert "max_snap_m" not in summary
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_snapping_prefers_the_main_network_like_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    # a sparse grid leaves many small disconnected pieces
+    net = _net(grid_lines(9, 9, spacing=120, jitter=20, drop=0.45, seed=seed))
+    xy = rng.uniform(-300, 1260, (250, 2))
+    max_snap = 150.0
+    snaps = snap_points(net, _points(xy), max_snap_m=max_snap)
+    brute = shapely.distance(net.segment_geometries[None, :], shapely.points(xy)[:, None])
+    main = net.node_in_main[net.seg_u]
+    best_main = brute[:, main].min(axis=1)
+    best_any = brute.min(axis=1)
+    expected = np.where(
+        best_main <= max_snap, "ok", np.where(best_any <= max_snap, "island", "too_far")
+    )
+    assert snaps.status.tolist() == expected.tolist()
+    np.testing.assert_allclose(snaps.main_m, best_main, atol=1e-9)
+    attached = snaps.segment >= 0
+    chosen = brute[np.flatnonzero(attached), snaps.segment[attached]]
+    wanted = np.where(expected == "ok", best_main, best_any)[attached]
+    np.testing.assert_allclose(chosen, wanted, atol=1e-9)
+    np.testing.assert_allclose(snaps.access_m[attached], wanted, atol=1e-6)
+    ok = expected == "ok"
+    assert main[snaps.segment[ok]].all()

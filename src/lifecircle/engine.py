@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_MAX_SNAP_M",
+    "SNAP_STATUSES",
     "ReachEngine",
     "RoutingGraph",
     "SnapResult",
@@ -65,6 +66,8 @@ SNAP_OK = "ok"
 SNAP_TOO_FAR = "too_far"
 SNAP_ISLAND = "island"
 SNAP_NO_GEOMETRY = "no_geometry"
+#: Every snap status, in the order summaries list them.
+SNAP_STATUSES = (SNAP_OK, SNAP_ISLAND, SNAP_TOO_FAR, SNAP_NO_GEOMETRY)
 
 # Offsets closer than this (metres) to a segment end attach to the end node;
 # avoids zero-length edges, which scipy's sparse graphs cannot represent.
@@ -86,10 +89,15 @@ class SnapResult:
     access_m
         Straight-line access leg from the point to the segment.
     status
-        ``"ok"``, ``"too_far"`` (beyond the snap limit), ``"island"`` (nearest
-        segment is off the main connected network) or ``"no_geometry"``.
+        ``"ok"`` (attached to the nearest main-network segment within the snap
+        limit), ``"island"`` (no main-network segment within the limit, but a
+        segment of a disconnected piece is; attached there, not routed),
+        ``"too_far"`` (no segment within the limit) or ``"no_geometry"``.
     point_xy, snap_xy
         Projected coordinates of the point and of its attachment.
+    main_m
+        Distance to the nearest segment of the main network (exact; equal to
+        ``access_m`` for routed points, ``nan`` without geometry or network).
     """
 
     segment: NDArray[np.int64]
@@ -98,6 +106,7 @@ class SnapResult:
     status: NDArray[np.object_]
     point_xy: NDArray[np.float64]
     snap_xy: NDArray[np.float64]
+    main_m: NDArray[np.float64]
 
     @property
     def ok(self) -> NDArray[np.bool_]:
@@ -108,10 +117,66 @@ class SnapResult:
         return int(self.segment.shape[0])
 
     def to_frame(self, index: pd.Index | None = None) -> pd.DataFrame:
-        """``snap_status`` and ``snap_m`` columns, for outputs."""
+        """``snap_status``, ``snap_m`` and ``main_network_m`` columns, for outputs.
+
+        ``snap_m`` is the access leg to the attachment (``nan`` when not
+        attached); ``main_network_m`` the distance to the nearest main-network
+        street, which says how far an unrouted point is from being routed.
+        """
         return pd.DataFrame(
-            {"snap_status": self.status, "snap_m": np.round(self.access_m, 2)}, index=index
+            {
+                "snap_status": self.status,
+                "snap_m": np.round(self.access_m, 2),
+                "main_network_m": np.round(self.main_m, 2),
+            },
+            index=index,
         )
+
+    def summary(self, max_snap_m: float | None = None) -> dict[str, object]:
+        """Counts by status and, for unrouted points, how far the main network is.
+
+        Returns
+        -------
+        dict
+            ``n`` (points), ``by_status`` (count per status, every status
+            listed), ``n_unrouted``, ``max_snap_m`` (when given) and
+            ``unrouted_main_m``: the minimum, median and maximum distance from
+            unrouted points with a geometry to the nearest main-network street
+            (``None`` when there are none).
+
+        Examples
+        --------
+        >>> import geopandas as gpd
+        >>> from shapely.geometry import LineString, Point
+        >>> from lifecircle.network import network_from_lines
+        >>> net = network_from_lines(gpd.GeoSeries([LineString([(0, 0), (100, 0)])],
+        ...                          crs="EPSG:32650"), crs="EPSG:32650")
+        >>> snaps = snap_points(net, gpd.GeoSeries([Point(50, 10), Point(50, 400)],
+        ...                     crs="EPSG:32650"))
+        >>> summary = snaps.summary()
+        >>> summary["by_status"], summary["unrouted_main_m"]["min"]
+        ({'ok': 1, 'island': 0, 'too_far': 1, 'no_geometry': 0}, 400.0)
+        """
+        counts = pd.Series(self.status).value_counts()
+        unrouted = ~self.ok
+        far = self.main_m[unrouted & np.isfinite(self.main_m)]
+        out: dict[str, object] = {
+            "n": len(self),
+            "by_status": {status: int(counts.get(status, 0)) for status in SNAP_STATUSES},
+            "n_unrouted": int(unrouted.sum()),
+            "unrouted_main_m": (
+                {
+                    "min": round(float(far.min()), 1),
+                    "median": round(float(np.median(far)), 1),
+                    "max": round(float(far.max()), 1),
+                }
+                if far.size
+                else None
+            ),
+        }
+        if max_snap_m is not None:
+            out["max_snap_m"] = float(max_snap_m)
+        return out
 
 
 def _as_points(points: gpd.GeoSeries | gpd.GeoDataFrame, crs: object) -> gpd.GeoSeries:
@@ -132,7 +197,13 @@ def snap_points(
     *,
     max_snap_m: float = DEFAULT_MAX_SNAP_M,
 ) -> SnapResult:
-    """Snap points to the nearest walkable segment, vectorised.
+    """Snap points to the nearest main-network segment within the limit, vectorised.
+
+    A point attaches to the nearest segment of the main connected network
+    when one lies within ``max_snap_m``, even if a segment of a disconnected
+    piece is nearer. Only points with no main-network segment within the
+    limit look at the other pieces: they are ``island`` when one of those is
+    within it, ``too_far`` otherwise.
 
     Parameters
     ----------
@@ -141,7 +212,7 @@ def snap_points(
     points
         Geometries in any CRS; polygons use a representative inside point.
     max_snap_m
-        Points farther than this from every segment are flagged ``too_far``.
+        The snap limit in metres.
 
     Returns
     -------
@@ -153,11 +224,23 @@ def snap_points(
     point_xy = np.full((n, 2), np.nan)
     point_xy[~missing] = shapely.get_coordinates(geoms[~missing])
     segment = np.full(n, -1, dtype=np.int64)
+    main_m = np.full(n, np.nan)
     status = np.full(n, SNAP_TOO_FAR, dtype=object)
     status[missing] = SNAP_NO_GEOMETRY
-    if network.n_segments and (~missing).any():
-        query_idx = np.flatnonzero(~missing)
-        segment[query_idx] = network.nearest_segments(point_xy[query_idx], max_snap_m)[0]
+    query = np.flatnonzero(~missing)
+    if network.n_segments and query.size:
+        segment[query], main_m[query] = network.nearest_segments(
+            point_xy[query], max_snap_m, main_only=True
+        )
+        status[query[segment[query] >= 0]] = SNAP_OK
+        off_main = query[segment[query] < 0]
+        if off_main.size:
+            # how far the main network really is, for the warnings and outputs
+            main_m[off_main] = network.nearest_segments(point_xy[off_main], np.inf, main_only=True)[
+                1
+            ]
+            segment[off_main] = network.nearest_segments(point_xy[off_main], max_snap_m)[0]
+            status[off_main[segment[off_main] >= 0]] = SNAP_ISLAND
     found = segment >= 0
     a = network.node_xy[network.seg_u[segment[found]]]
     b = network.node_xy[network.seg_v[segment[found]]]
@@ -169,10 +252,10 @@ def snap_points(
     snap_xy = np.full((n, 2), np.nan)
     snap_xy[found] = a + direction * along[:, None]
     access = np.hypot(*(point_xy - snap_xy).T)
-    on_main = np.zeros(n, dtype=bool)
-    on_main[found] = network.node_in_main[network.seg_u[segment[found]]]
-    status[found] = np.where(on_main[found], SNAP_OK, SNAP_ISLAND)
-    return SnapResult(segment, offset, access, status, point_xy, snap_xy)
+    routed = status == SNAP_OK
+    # the same distance, computed once: keep them identical for routed points
+    main_m[routed] = access[routed]
+    return SnapResult(segment, offset, access, status, point_xy, snap_xy, main_m)
 
 
 @dataclass(frozen=True)
@@ -347,8 +430,8 @@ class ReachEngine:
         self._layers[name] = _Layer(name, start, start + len(snaps), snaps, index)
         self._restack()
         self._graph = None
-        counts = pd.Series(snaps.status).value_counts().to_dict()
-        logger.info("layer %s: %d points snapped %s", name, len(snaps), counts)
+        summary = snaps.summary(self.max_snap_m)
+        logger.info("layer %s: %d points snapped %s", name, len(snaps), summary["by_status"])
         return snaps
 
     def _restack(self) -> None:
@@ -361,6 +444,13 @@ class ReachEngine:
     def snaps(self, name: str) -> SnapResult:
         """The snap result of a layer."""
         return self._layer(name).snaps
+
+    def snap_summary(self, name: str) -> dict[str, object]:
+        """Counts by snap status of a layer, and how far its unrouted points are.
+
+        See :meth:`SnapResult.summary`; ``max_snap_m`` is the engine's limit.
+        """
+        return self.snaps(name).summary(self.max_snap_m)
 
     def _layer(self, name: str) -> _Layer:
         try:

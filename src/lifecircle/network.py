@@ -221,17 +221,28 @@ class WalkNetwork:
         half-length, which bounds how much closer a segment can be than its
         pieces' midpoints (see :meth:`nearest_segments`).
         """
-        pieces = np.maximum(np.ceil(self.seg_len / _PIECE_M), 1).astype(np.int64)
-        segment = np.repeat(np.arange(self.n_segments), pieces)
-        first = np.cumsum(pieces) - pieces
-        fraction = (np.arange(segment.shape[0]) - first[segment] + 0.5) / pieces[segment]
+        return self._pieces_of(np.arange(self.n_segments))
+
+    @cached_property
+    def main_piece_index(self) -> tuple[cKDTree, NDArray[np.int64], float]:
+        """:attr:`piece_index` restricted to the segments of the main component."""
+        return self._pieces_of(np.flatnonzero(self.node_in_main[self.seg_u]))
+
+    def _pieces_of(self, segments: NDArray[np.int64]) -> tuple[cKDTree, NDArray[np.int64], float]:
+        seg_len = self.seg_len[segments]
+        pieces = np.maximum(np.ceil(seg_len / _PIECE_M), 1).astype(np.int64)
+        segment = np.repeat(segments, pieces)
+        piece_len = np.repeat(seg_len / pieces, pieces)
+        first = np.repeat(np.cumsum(pieces) - pieces, pieces)
+        count = np.repeat(pieces, pieces)
+        fraction = (np.arange(segment.shape[0]) - first + 0.5) / count
         a, b = self.node_xy[self.seg_u[segment]], self.node_xy[self.seg_v[segment]]
         midpoints = a + (b - a) * fraction[:, None]
-        half = float((self.seg_len / pieces / 2).max()) if self.n_segments else 0.0
+        half = float(piece_len.max() / 2) if segment.size else 0.0
         return cKDTree(midpoints, balanced_tree=False, compact_nodes=False), segment, half
 
     def nearest_segments(
-        self, xy: NDArray[np.float64], max_distance: float
+        self, xy: NDArray[np.float64], max_distance: float, *, main_only: bool = False
     ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """The nearest segment to each point (exact), within ``max_distance``.
 
@@ -240,17 +251,28 @@ class WalkNetwork:
         distance), so the best candidate is exact when it is closer than that.
         The few points where it is not are settled by a radius query.
 
+        Parameters
+        ----------
+        xy
+            ``(n, 2)`` projected coordinates.
+        max_distance
+            Search limit in metres (may be ``inf``).
+        main_only
+            Look only at segments of the main connected component.
+
         Returns
         -------
         segment, distance
-            Segment index (-1 beyond ``max_distance``) and distance in metres.
+            Segment index (-1 beyond ``max_distance``) and distance in metres
+            (exact up to ``max_distance``; beyond it only a lower bound is
+            guaranteed to exceed the limit).
         """
         n = xy.shape[0]
         segment = np.full(n, -1, dtype=np.int64)
         distance = np.full(n, np.inf)
-        if n == 0 or self.n_segments == 0:
+        tree, piece_segment, half = self.main_piece_index if main_only else self.piece_index
+        if n == 0 or tree.n == 0:
             return segment, distance
-        tree, piece_segment, half = self.piece_index
         k = min(_NEAREST_CANDIDATES, tree.n)
         mid_dist, piece = tree.query(xy, k=k)
         mid_dist, piece = mid_dist.reshape(n, k), piece.reshape(n, k)
@@ -260,7 +282,11 @@ class WalkNetwork:
         best = np.argmin(dist, axis=1)
         segment = candidates[np.arange(n), best]
         distance = dist[np.arange(n), best]
-        unsure = np.flatnonzero((distance > mid_dist[:, -1] - half) & (k < tree.n))
+        unsure = np.flatnonzero(
+            (distance > mid_dist[:, -1] - half)
+            & (k < tree.n)
+            & (mid_dist[:, 0] - half <= max_distance)
+        )
         if unsure.size:
             radius = np.minimum(distance[unsure], max_distance) + half
             found = tree.query_ball_point(xy[unsure], radius)
