@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import geopandas as gpd
 import networkx as nx
 import numpy as np
@@ -303,3 +305,52 @@ def test_snapping_prefers_the_main_network_like_brute_force(seed):
     np.testing.assert_allclose(snaps.access_m[attached], wanted, atol=1e-6)
     ok = expected == "ok"
     assert main[snaps.segment[ok]].all()
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    radius=st.one_of(st.floats(20, 900), st.just(np.inf)),
+    grouped=st.booleans(),
+)
+def test_counts_on_local_subgraphs_match_whole_graph_dijkstra(seed, radius, grouped):
+    from scipy.sparse.csgraph import dijkstra
+
+    rng = np.random.default_rng(seed)
+    net = _net(grid_lines(12, 10, spacing=80, jitter=15, drop=0.2, seed=seed))
+    engine = ReachEngine(net)
+    engine.add_layer("fac", _points(rng.uniform(-50, 950, (60, 2))))
+    engine.add_layer("homes", _points(rng.uniform(-50, 950, (90, 2))))
+    engine.add_layer("cells", _points(rng.uniform(0, 900, (200, 2))))
+    pick = np.flatnonzero(rng.uniform(size=60) < 0.7)
+    graph = engine.graph
+    # brute force: one unbounded Dijkstra per source over the whole graph
+    src = engine.nodes("fac")[pick]
+    dst = engine.nodes("homes")
+    full = np.full((pick.size, 90), np.inf)
+    ok_src, ok_dst = src >= 0, dst >= 0
+    if ok_src.any():
+        whole = dijkstra(graph.csr, directed=True, indices=src[ok_src])
+        full[np.ix_(ok_src, ok_dst)] = whole[:, dst[ok_dst]]
+    inside = full <= radius
+    groups = rng.integers(-1, 25, 90) if grouped else None
+    if grouped:
+        expected = [int(inside[:, groups == g].any(axis=1).sum()) for g in range(25)]
+    else:
+        expected = inside.sum(axis=0).tolist()
+    # a tiny memory bound sends this small graph through the tiled, local searches too
+    for bound in (20_000_000, 500):
+        with mock.patch("lifecircle.engine._MAX_BLOCK_FLOATS", bound):
+            counts = engine.count_within(
+                "fac",
+                "homes",
+                radius,
+                source_index=pick,
+                groups=groups,
+                n_groups=25 if grouped else None,
+            )
+            pairs = engine.within("fac", "homes", radius, source_index=pick)
+        assert counts.tolist() == expected
+        rows = np.searchsorted(pick, pairs["source"].to_numpy())
+        assert len(pairs) == int(inside.sum())
+        np.testing.assert_array_equal(pairs["distance_m"], full[rows, pairs["target"]])

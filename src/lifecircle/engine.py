@@ -43,6 +43,7 @@ import shapely
 from numpy.typing import NDArray
 from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
 
 from .csr import gather_rows, group_by_row
 from .errors import InputError
@@ -72,6 +73,10 @@ SNAP_STATUSES = (SNAP_OK, SNAP_ISLAND, SNAP_TOO_FAR, SNAP_NO_GEOMETRY)
 # Offsets closer than this (metres) to a segment end attach to the end node;
 # avoids zero-length edges, which scipy's sparse graphs cannot represent.
 _EPS_M = 1e-6
+# Slack (metres) on straight-line neighbourhoods, for rounding in edge lengths.
+_NEAR_SLACK_M = 1e-3
+# Counting sources per tile (see ReachEngine._source_tiles).
+_SOURCES_PER_TILE = 8
 # Upper bound on the dense Dijkstra output held at once (floats).
 _MAX_BLOCK_FLOATS = 20_000_000
 
@@ -285,6 +290,44 @@ class RoutingGraph:
         ends = np.concatenate([self.edge_u, self.edge_v])
         indptr, order = group_by_row(ends, self.n_nodes)
         return indptr, order % self.edge_u.shape[0]
+
+    @cached_property
+    def node_tree(self) -> cKDTree:
+        """KD-tree over the node coordinates."""
+        return cKDTree(self.node_xy, balanced_tree=False, compact_nodes=False)
+
+    def nodes_near(self, nodes: NDArray[np.int64], radius: float) -> NDArray[np.int64]:
+        """Nodes within ``radius`` (straight line) of any of ``nodes``, sorted.
+
+        A hair of slack covers rounding in the edge lengths; an unbounded
+        radius gives every node.
+        """
+        if not np.isfinite(radius):
+            return np.arange(self.n_nodes)
+        found = self.node_tree.query_ball_point(
+            self.node_xy[nodes], radius + _NEAR_SLACK_M, return_sorted=False
+        )
+        return np.unique(np.concatenate([np.asarray(f, dtype=np.int64) for f in found]))
+
+    @cached_property
+    def _csr_rows(self) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float64]]:
+        return self.csr.indptr.astype(np.int64), self.csr.indices, self.csr.data
+
+    def subgraph(self, nodes: NDArray[np.int64]) -> sparse.csr_matrix:
+        """The graph induced on ``nodes`` (sorted, unique), in their order.
+
+        Built from the CSR arrays of those rows only, so the cost follows the
+        subgraph's size, not the whole graph's.
+        """
+        indptr64, indices, data = self._csr_rows
+        cols, row = gather_rows(indptr64, indices, nodes)
+        weights = gather_rows(indptr64, data, nodes)[0]
+        local = np.minimum(np.searchsorted(nodes, cols), nodes.shape[0] - 1)
+        inside = nodes[local] == cols
+        indptr = np.zeros(nodes.shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row[inside], minlength=nodes.shape[0]), out=indptr[1:])
+        shape = (nodes.shape[0], nodes.shape[0])
+        return sparse.csr_matrix((weights[inside], local[inside], indptr), shape=shape)
 
     def edges_touching(self, nodes: NDArray[np.int64]) -> NDArray[np.int64]:
         """Ids of the edges with an end among ``nodes`` (sorted, unique)."""
@@ -581,7 +624,17 @@ class ReachEngine:
         """Bounded Dijkstra from blocks of sources: (source positions, target codes, distances).
 
         Distances are ``(sources, targets)``; with ``groups`` the columns are
-        groups (minimum over members). Blocks bound the dense output's memory.
+        groups (minimum over members). Only targets that can lie within
+        ``radius`` are returned.
+
+        Sources are taken tile by tile (see :meth:`_source_tiles`), each tile
+        on the subgraph of nodes within ``radius`` (straight line) of one of
+        its sources.
+        A walk of length at most ``radius`` never leaves that subgraph (no
+        edge is shorter than the straight line between its ends), so the
+        distances within ``radius`` are exactly those of the whole graph,
+        while the work and memory grow with the sources' neighbourhoods,
+        not with the whole graph.
         """
         src_pos = np.arange(len(self.snaps(source))) if source_index is None else source_index
         src_pos = np.asarray(src_pos, dtype=np.int64)
@@ -594,15 +647,54 @@ class ReachEngine:
             groups = np.asarray(groups, dtype=np.int64)
             target_ok = target_ok[groups[target_ok] >= 0]
             target_ok = target_ok[np.argsort(groups[target_ok], kind="stable")]
-        block = max(1, _MAX_BLOCK_FLOATS // max(self.graph.n_nodes, 1))
-        for start in range(0, src_nodes.shape[0], block):
-            chunk = src_nodes[start : start + block]
-            dist = dijkstra(self.graph.csr, directed=True, indices=chunk, limit=radius)
-            dist = dist[:, target_nodes[target_ok]]
-            codes = target_ok
-            if groups is not None and target_ok.shape[0]:
-                dist, codes = _group_min_columns(dist, groups[target_ok])
-            yield src_pos[start : start + block], codes, dist
+        if src_nodes.shape[0] == 0 or target_ok.shape[0] == 0:
+            return
+        graph = self.graph
+        tiles = list(self._source_tiles(src_pos, src_nodes, radius))
+        for tile_pos, tile_nodes in tiles:
+            whole = len(tiles) == 1
+            sub_nodes = np.arange(graph.n_nodes) if whole else graph.nodes_near(tile_nodes, radius)
+            local_target = np.searchsorted(sub_nodes, target_nodes[target_ok])
+            local_target = np.minimum(local_target, sub_nodes.shape[0] - 1)
+            present = sub_nodes[local_target] == target_nodes[target_ok]
+            if not present.any():
+                continue
+            codes_all, columns = target_ok[present], local_target[present]
+            sub = graph.csr if whole else graph.subgraph(sub_nodes)
+            local_source = np.searchsorted(sub_nodes, tile_nodes)
+            block = max(1, _MAX_BLOCK_FLOATS // max(sub_nodes.shape[0], 1))
+            for start in range(0, tile_nodes.shape[0], block):
+                chunk = local_source[start : start + block]
+                dist = dijkstra(sub, directed=True, indices=chunk, limit=radius)[:, columns]
+                codes = codes_all
+                if groups is not None:
+                    dist, codes = _group_min_columns(dist, groups[codes_all])
+                yield tile_pos[start : start + block], codes, dist
+
+    def _source_tiles(
+        self, src_pos: NDArray[np.int64], src_nodes: NDArray[np.int64], radius: float
+    ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+        """Sources grouped by square tiles at least ``radius`` wide.
+
+        Tiles are sized to hold about ``_SOURCES_PER_TILE`` sources on
+        average, which keeps the fixed cost per tile small against the
+        searches. All sources form one tile when the radius is unbounded or
+        when one dense pass over the whole graph is small anyway.
+        """
+        n_src = src_nodes.shape[0]
+        if not np.isfinite(radius) or n_src * self.graph.n_nodes <= _MAX_BLOCK_FLOATS:
+            yield src_pos, src_nodes
+            return
+        xy = self.graph.node_xy[src_nodes]
+        low = xy.min(axis=0)
+        extent = np.maximum(xy.max(axis=0) - low, radius)
+        side = max(radius, float(np.sqrt(extent.prod() * _SOURCES_PER_TILE / n_src)))
+        cell = np.floor((xy - low) / side).astype(np.int64)
+        key = cell[:, 0] * (int(cell[:, 1].max()) + 1) + cell[:, 1]
+        order = np.argsort(key, kind="stable")
+        starts = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1]])
+        for part in np.split(order, starts[1:]):
+            yield src_pos[part], src_nodes[part]
 
     def count_within(
         self,
