@@ -641,9 +641,17 @@ def osmnx_example_isochrones(
 
 
 def reference_isochrones(
-    graph_nx: nx.Graph, node_xy: NDArray[np.float64], center: int, distances: Sequence[float]
+    graph_nx: nx.Graph,
+    node_xy: NDArray[np.float64],
+    center: int,
+    distances: Sequence[float],
+    foreign: frozenset[int] = frozenset(),
 ) -> list[BaseGeometry]:
-    """Independent exact isochrones: networkx distances, partial edges cut with ``substring``."""
+    """Independent exact isochrones: networkx distances, partial edges cut with ``substring``.
+
+    ``foreign`` are the point nodes of other origins: their access legs are
+    not streets, so they are not banded.
+    """
     lengths = nx.single_source_dijkstra_path_length(
         graph_nx, center, cutoff=max(distances), weight="length"
     )
@@ -654,9 +662,11 @@ def reference_isochrones(
         for a, d_a in lengths.items():
             if d_a > limit:
                 continue
+            if a in foreign:
+                continue
             for b in graph_nx[a]:
                 u, v = (a, b) if a < b else (b, a)
-                if (u, v) in seen:
+                if (u, v) in seen or b in foreign:
                     continue
                 seen.add((u, v))
                 line = LineString([node_xy[u], node_xy[v]])
@@ -922,8 +932,14 @@ def bench_isochrones(
         "origins": float(n_iso),
     }
     lc_iou, nb_iou = [], []
+    has_leg = (iso_nodes >= 0) & (iso_engine.snaps("iso").access_m > 1e-6)
+    legs = zip(np.flatnonzero(has_leg), iso_nodes[has_leg], strict=True)
+    leg_nodes = {int(node): int(pos) for pos, node in legs}
     for pos in picked:
-        reference = reference_isochrones(iso_nx, iso_graph.node_xy, int(iso_nodes[pos]), distances)
+        foreign = frozenset(node for node, owner in leg_nodes.items() if owner != pos)
+        reference = reference_isochrones(
+            iso_nx, iso_graph.node_xy, int(iso_nodes[pos]), distances, foreign
+        )
         for minute, ref_poly, nb_poly in zip(MINUTES, reference, osmnx_polys[pos], strict=True):
             lc_iou.append(iou(by_origin[(pos, minute)], ref_poly))
             nb_iou.append(iou(nb_poly, ref_poly))

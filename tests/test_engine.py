@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import geopandas as gpd
 import networkx as nx
 import numpy as np
@@ -28,13 +30,15 @@ def _net(lines):
 def _independent_distance(net, graph_nx, p: Point, q: Point) -> float:
     """Shortest walk between two points, computed without the engine.
 
-    Snap by brute force with shapely (nearest segment, ``project``), then
-    combine networkx node distances with the partial edges at both ends.
+    Snap by brute force with shapely (nearest main-network segment,
+    ``project``), then combine networkx node distances with the partial edges
+    at both ends.
     """
     segs = net.segment_geometries
+    main = net.node_in_main[net.seg_u]
 
     def attach(pt):
-        d = shapely.distance(segs, pt)
+        d = np.where(main, shapely.distance(segs, pt), np.inf)
         s = int(np.argmin(d))
         offset = segs[s].project(pt)
         return s, offset, float(d[s])
@@ -224,3 +228,129 @@ def test_nearest_segment_matches_brute_force(seed):
     np.testing.assert_allclose(distance[within], best[within], atol=1e-9)
     chosen = brute[np.flatnonzero(within), segment[within]]
     np.testing.assert_allclose(chosen, best[within], atol=1e-9)
+
+
+def _street_with_islands():
+    lines = gpd.GeoSeries(
+        [
+            LineString([(0, 0), (1000, 0)]),  # the main street
+            LineString([(400, 95), (460, 95)]),  # a small island 95 m north of it
+            LineString([(0, 600), (40, 600)]),  # an island far from the main street
+        ],
+        crs=METRIC_CRS,
+    )
+    return _net(lines)
+
+
+def test_points_beside_islands_snap_to_the_main_network():
+    net = _street_with_islands()
+    points = _points(
+        [
+            (430, 100),  # 5 m from the island, 100 m from the main street: main
+            (430, 300),  # 205 m from the island, 300 m from the main street: island
+            (20, 590),  # beside the far island, 590 m from the main street
+            (2000, 2000),  # far from everything
+        ]
+    )
+    snaps = snap_points(net, points)
+    assert snaps.status.tolist() == ["ok", "island", "island", "too_far"]
+    assert net.node_in_main[net.seg_u[snaps.segment[0]]]
+    assert snaps.access_m[0] == pytest.approx(100)
+    assert snaps.access_m[1] == pytest.approx(205)
+    far = np.hypot(1000, 2000)
+    np.testing.assert_allclose(snaps.main_m, [100, 300, 590, far])
+    engine = ReachEngine(net)
+    engine.add_layer("pts", points)
+    engine.add_layer("origin", _points([(0, 0)]))
+    assert engine.nearest("origin", "pts")[0] == pytest.approx(430 + 100)
+    summary = engine.snap_summary("pts")
+    assert summary["by_status"] == {"ok": 1, "island": 2, "too_far": 1, "no_geometry": 0}
+    assert summary["n_unrouted"] == 3
+    assert summary["max_snap_m"] == 250.0
+    assert summary["unrouted_main_m"] == {"min": 300.0, "median": 590.0, "max": round(far, 1)}
+    frame = snaps.to_frame()
+    assert frame["main_network_m"].tolist() == [100.0, 300.0, 590.0, round(far, 2)]
+
+
+def test_a_layer_with_every_point_routed_has_no_unrouted_distances():
+    snaps = snap_points(_street_with_islands(), _points([(10, 10), (900, -200)]))
+    summary = snaps.summary()
+    assert summary["by_status"]["ok"] == 2
+    assert summary["unrouted_main_m"] is None
+    assert "max_snap_m" not in summary
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_snapping_prefers_the_main_network_like_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    # a sparse grid leaves many small disconnected pieces
+    net = _net(grid_lines(9, 9, spacing=120, jitter=20, drop=0.45, seed=seed))
+    xy = rng.uniform(-300, 1260, (250, 2))
+    max_snap = 150.0
+    snaps = snap_points(net, _points(xy), max_snap_m=max_snap)
+    brute = shapely.distance(net.segment_geometries[None, :], shapely.points(xy)[:, None])
+    main = net.node_in_main[net.seg_u]
+    best_main = brute[:, main].min(axis=1)
+    best_any = brute.min(axis=1)
+    expected = np.where(
+        best_main <= max_snap, "ok", np.where(best_any <= max_snap, "island", "too_far")
+    )
+    assert snaps.status.tolist() == expected.tolist()
+    np.testing.assert_allclose(snaps.main_m, best_main, atol=1e-9)
+    attached = snaps.segment >= 0
+    chosen = brute[np.flatnonzero(attached), snaps.segment[attached]]
+    wanted = np.where(expected == "ok", best_main, best_any)[attached]
+    np.testing.assert_allclose(chosen, wanted, atol=1e-9)
+    np.testing.assert_allclose(snaps.access_m[attached], wanted, atol=1e-6)
+    ok = expected == "ok"
+    assert main[snaps.segment[ok]].all()
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    radius=st.one_of(st.floats(20, 900), st.just(np.inf)),
+    grouped=st.booleans(),
+)
+def test_counts_on_local_subgraphs_match_whole_graph_dijkstra(seed, radius, grouped):
+    from scipy.sparse.csgraph import dijkstra
+
+    rng = np.random.default_rng(seed)
+    net = _net(grid_lines(12, 10, spacing=80, jitter=15, drop=0.2, seed=seed))
+    engine = ReachEngine(net)
+    engine.add_layer("fac", _points(rng.uniform(-50, 950, (60, 2))))
+    engine.add_layer("homes", _points(rng.uniform(-50, 950, (90, 2))))
+    engine.add_layer("cells", _points(rng.uniform(0, 900, (200, 2))))
+    pick = np.flatnonzero(rng.uniform(size=60) < 0.7)
+    graph = engine.graph
+    # brute force: one unbounded Dijkstra per source over the whole graph
+    src = engine.nodes("fac")[pick]
+    dst = engine.nodes("homes")
+    full = np.full((pick.size, 90), np.inf)
+    ok_src, ok_dst = src >= 0, dst >= 0
+    if ok_src.any():
+        whole = dijkstra(graph.csr, directed=True, indices=src[ok_src])
+        full[np.ix_(ok_src, ok_dst)] = whole[:, dst[ok_dst]]
+    inside = full <= radius
+    groups = rng.integers(-1, 25, 90) if grouped else None
+    if grouped:
+        expected = [int(inside[:, groups == g].any(axis=1).sum()) for g in range(25)]
+    else:
+        expected = inside.sum(axis=0).tolist()
+    # a tiny memory bound sends this small graph through the tiled, local searches too
+    for bound in (20_000_000, 500):
+        with mock.patch("lifecircle.engine._MAX_BLOCK_FLOATS", bound):
+            counts = engine.count_within(
+                "fac",
+                "homes",
+                radius,
+                source_index=pick,
+                groups=groups,
+                n_groups=25 if grouped else None,
+            )
+            pairs = engine.within("fac", "homes", radius, source_index=pick)
+        assert counts.tolist() == expected
+        rows = np.searchsorted(pick, pairs["source"].to_numpy())
+        assert len(pairs) == int(inside.sum())
+        np.testing.assert_array_equal(pairs["distance_m"], full[rows, pairs["target"]])

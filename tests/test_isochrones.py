@@ -236,3 +236,75 @@ def test_streets_crossing_without_a_junction():
         pieces = covered_pieces(engine.graph, engine.distances_from("gates"), minutes * 60)
         plain = _plain_isochrone(pieces, buffer_m, DEFAULT_HOLE_FILL_M2)
         assert _iou(_metric(iso).geometry.iloc[0], plain) > 0.9999
+
+
+def _study_like_engine(lines, gates, facilities):
+    engine = ReachEngine(network_from_lines(lines, crs=METRIC_CRS))
+    engine.add_layer("facilities", gpd.GeoSeries([Point(p) for p in facilities], crs=METRIC_CRS))
+    engine.add_layer("gates", gpd.GeoSeries([Point(p) for p in gates], crs=METRIC_CRS))
+    _ = engine.graph
+    return engine
+
+
+def test_isochrones_do_not_depend_on_other_layers():
+    rng = np.random.default_rng(7)
+    lines = grid_lines(9, 9, spacing=100, jitter=15, drop=0.15, seed=3)
+    gates = rng.uniform(50, 750, (12, 2))
+    group = np.repeat([f"c{i}" for i in range(6)], 2)
+    # facilities 5 to 60 m off the streets, some on the same streets as the gates
+    facilities = rng.uniform(0, 800, (80, 2))
+    options = {"minutes": [3, 6, 9], "walk_speed": 60, "buffer_m": 30, "progress": False}
+    base = isochrones(_study_like_engine(lines, gates, facilities), "gates", group, **options)
+    for changed in (facilities[:20], np.concatenate([facilities, rng.uniform(0, 800, (300, 2))])):
+        other = isochrones(_study_like_engine(lines, gates, changed), "gates", group, **options)
+        assert other[["community_id", "minutes"]].equals(base[["community_id", "minutes"]])
+        for ours, theirs in zip(base.geometry, other.geometry, strict=True):
+            assert ours.equals_exact(theirs, 0.0), ours.symmetric_difference(theirs).area
+    # and with no facility layer at all
+    alone = ReachEngine(network_from_lines(lines, crs=METRIC_CRS))
+    alone.add_layer("gates", gpd.GeoSeries([Point(p) for p in gates], crs=METRIC_CRS))
+    bare = isochrones(alone, "gates", group, **options)
+    assert all(a.equals_exact(b, 0.0) for a, b in zip(base.geometry, bare.geometry, strict=True))
+
+
+def test_only_the_origins_own_access_legs_are_banded():
+    # one street; a facility 100 m off it beside the gate, the gate itself 30 m off
+    street = gpd.GeoSeries([LineString([(0, 0), (1000, 0)])], crs=METRIC_CRS)
+    engine = _study_like_engine(street, [(500, 30)], [(520, -100)])
+    iso = _metric(isochrones(engine, "gates", ["c"], minutes=[5], buffer_m=10, progress=False))
+    polygon = iso.geometry.iloc[0]
+    # the gate's leg is banded, the facility's is not
+    assert polygon.contains(Point(500, 30))
+    assert not polygon.intersects(Point(520, -60))
+    minx, miny, maxx, maxy = polygon.bounds
+    # 270 m along the street each way after the 30 m leg, plus the band
+    assert (minx, miny, maxx, maxy) == pytest.approx((220, -10, 780, 40), abs=1e-6)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 1000),
+    xs=st.lists(st.floats(182, 268), min_size=2, max_size=4),
+    side=st.lists(st.floats(-25, 25), min_size=4, max_size=4),
+    minutes=st.floats(0.3, 8),
+)
+def test_gates_sharing_a_street_match_the_plain_construction(seed, xs, side, minutes):
+    # several gates of one compound along the same street, walked from each
+    lines = grid_lines(7, 7, spacing=90, drop=0.2, seed=seed)
+    gates = [(x, 180 + dy) for x, dy in zip(xs, side, strict=False)]
+    engine = _engine(lines, gates)
+    if not engine.snaps("gates").ok.any():
+        return
+    iso = isochrones(
+        engine,
+        "gates",
+        ["x"] * len(gates),
+        minutes=[minutes],
+        walk_speed=60,
+        buffer_m=20,
+        progress=False,
+    )
+    ours = _metric(iso).geometry.iloc[0]
+    pieces = covered_pieces(engine.graph, engine.distances_from("gates"), minutes * 60)
+    plain = _plain_isochrone(pieces, 20, DEFAULT_HOLE_FILL_M2)
+    assert _iou(ours, plain) > 0.999

@@ -12,9 +12,15 @@ import pytest
 from shapely.geometry import LineString, MultiLineString
 
 from lifecircle.errors import InputError, MissingDataError
-from lifecircle.network import download_network, is_walkable, load_network, network_from_lines
+from lifecircle.network import (
+    download_network,
+    is_walkable,
+    load_network,
+    load_street_filter,
+    network_from_lines,
+)
 
-from .conftest import METRIC_CRS, grid_lines
+from .conftest import METRIC_CRS, REPO, grid_lines
 
 
 def test_lines_are_noded_at_shared_vertices_not_at_crossings():
@@ -217,3 +223,174 @@ def test_parallel_edges_keep_the_shortest():
     assert matrix[0, 1] == matrix[1, 0] == 3.0
     assert matrix[1, 2] == matrix[2, 1] == 7.0
     assert matrix.nnz == 4
+
+
+# --- the street filter on tag combinations seen in Chinese cities -------------------
+
+# (name, node ids, tags). Nodes sit on a 0.001-degree grid near People's Square,
+# Shanghai; the viaduct runs over the ground road on its own nodes, as in OSM.
+_SHANGHAI_NODES = {
+    1: (121.470, 31.230),
+    2: (121.480, 31.230),
+    3: (121.470, 31.2301),
+    4: (121.480, 31.2301),
+    5: (121.490, 31.2301),
+    6: (121.490, 31.230),
+    7: (121.490, 31.225),
+    8: (121.500, 31.225),
+    9: (121.470, 31.220),
+    10: (121.480, 31.220),
+    11: (121.500, 31.230),
+    12: (121.510, 31.230),
+    13: (121.480, 31.215),
+    14: (121.490, 31.215),
+    15: (121.470, 31.210),
+    16: (121.480, 31.210),
+}
+_SHANGHAI_WAYS = [
+    (101, (1, 2, 6), {"highway": "primary", "name": "延安东路"}),
+    (102, (3, 4), {"highway": "trunk", "bridge": "yes", "layer": "1", "name": "延安高架路"}),
+    (103, (4, 5, 6), {"highway": "trunk_link", "bridge": "yes", "layer": "1"}),
+    (
+        104,
+        (6, 7, 8),
+        {"highway": "primary", "tunnel": "yes", "layer": "-1", "name": "延安东路隧道"},
+    ),
+    (105, (2, 10), {"highway": "trunk", "bridge": "yes", "sidewalk": "both", "name": "人行桥段"}),
+    (106, (9, 10), {"highway": "primary", "layer": "0", "name": "地面路"}),
+    (107, (6, 11), {"highway": "trunk", "motorroad": "yes", "name": "南北高架路"}),
+    (108, (11, 12), {"highway": "primary", "expressway": "yes"}),
+    (109, (10, 13), {"highway": "residential", "bridge": "yes", "name": "小桥"}),
+    (110, (13, 14), {"highway": "trunk", "layer": "2"}),
+    (111, (14, 7), {"highway": "primary", "bridge": "viaduct", "foot": "yes", "name": "允许步行"}),
+    (112, (15, 16), {"highway": "primary_link", "tunnel": "building_passage", "name": "门洞"}),
+    (113, (16, 13), {"highway": "motorway", "name": "高速"}),
+]
+
+
+def _write_osm(path: Path, ways=_SHANGHAI_WAYS, nodes=_SHANGHAI_NODES) -> Path:
+    from xml.sax.saxutils import quoteattr
+
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="test">']
+    lines += [
+        f'<node id="{i}" lat="{lat}" lon="{lon}" version="1"/>' for i, (lon, lat) in nodes.items()
+    ]
+    for way_id, refs, tags in ways:
+        lines.append(f'<way id="{way_id}" version="1">')
+        lines += [f'<nd ref="{r}"/>' for r in refs]
+        lines += [f"<tag k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in tags.items()]
+        lines.append("</way>")
+    lines.append("</osm>")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _kept_ways(net) -> set[int]:
+    return {int(w) for w in net.segments()["osmid"].astype(int)}
+
+
+def test_viaducts_ramps_and_tunnels_are_left_out(tmp_path: Path):
+    net = load_network(_write_osm(tmp_path / "shanghai.osm"))
+    # ground roads, a trunk bridge with sidewalks, a layer-0 primary, a small
+    # bridge, a viaduct open to foot traffic and a building passage stay
+    assert _kept_ways(net) == {101, 105, 106, 109, 111, 112}
+    report = net.report
+    assert report.ways_read == len(_SHANGHAI_WAYS)
+    assert report.ways_dropped_not_walkable == 7
+    assert report.excluded_by_rule == {
+        "not_a_walking_highway": 1,  # the motorway
+        "foot_forbidden": 0,
+        "access_forbidden": 0,
+        "private_service_road": 0,
+        "motorroad": 1,
+        "expressway": 1,
+        "major_road_bridge": 2,  # the viaduct and its ramp
+        "major_road_tunnel": 1,
+        "major_road_off_ground_layer": 1,
+    }
+    assert report.to_dict()["excluded_by_rule"]["major_road_bridge"] == 2
+    assert "major_road_bridge 2" in report.summary()
+    assert report.filter_tags_missing == ()
+
+
+def test_points_snap_to_the_ground_road_not_the_viaduct(tmp_path: Path):
+    from lifecircle.engine import snap_points
+
+    net = load_network(_write_osm(tmp_path / "shanghai.osm"))
+    # 3 m north of the viaduct, 14 m north of the ground road below it
+    point = gpd.GeoSeries(gpd.points_from_xy([121.475], [31.23013]), crs=4326)
+    snap = snap_points(net, point)
+    way = int(net.ways.iloc[net.seg_way[snap.segment[0]]]["osmid"])
+    assert way == 101
+    assert snap.access_m[0] == pytest.approx(14.4, abs=0.5)
+
+
+def test_street_filter_can_be_overridden(tmp_path: Path):
+    osm = _write_osm(tmp_path / "shanghai.osm")
+    # the viaduct and its ramp also sit on layer 1: both rules must go to keep them
+    only_bridge = load_network(osm, street_filter={"disable": ["major_road_bridge"]})
+    assert only_bridge.report.excluded_by_rule["major_road_off_ground_layer"] == 3
+    lenient = load_network(
+        osm, street_filter={"disable": ["major_road_bridge", "major_road_off_ground_layer"]}
+    )
+    assert _kept_ways(lenient) == {101, 102, 103, 105, 106, 109, 110, 111, 112}
+    assert "major_road_bridge" not in lenient.report.excluded_by_rule
+    custom = tmp_path / "filter.yaml"
+    custom.write_text(
+        "rules:\n"
+        "  - id: no_bridges\n"
+        "    description: every bridge\n"
+        "    source: test\n"
+        "    exclude_when:\n"
+        "      bridge: {not_in: ['', 'no']}\n",
+        encoding="utf-8",
+    )
+    strict = load_network(osm, street_filter=custom)
+    assert _kept_ways(strict) == {101, 104, 106, 107, 108, 110, 112, 113}
+    assert strict.report.excluded_by_rule == {"no_bridges": 5}
+    assert strict.report.street_filter == str(custom)
+    added = load_network(
+        osm,
+        street_filter={
+            "add": [{"id": "no_passages", "exclude_when": {"tunnel": ["building_passage"]}}]
+        },
+    )
+    assert _kept_ways(added) == {101, 105, 106, 109, 111}
+    assert added.report.excluded_by_rule["no_passages"] == 1
+
+
+def test_malformed_street_filters_are_refused(tmp_path: Path):
+    with pytest.raises(InputError, match="no packaged street rule"):
+        load_street_filter({"disable": ["no_such_rule"]})
+    with pytest.raises(InputError, match="must be a list"):
+        load_street_filter({"rules": [{"id": "x", "exclude_when": {"bridge": "yes"}}]})
+    with pytest.raises(InputError, match="unique"):
+        load_street_filter({"add": [{"id": "motorroad", "exclude_when": {"a": ["b"]}}]})
+    with pytest.raises(InputError, match="unknown keys"):
+        load_street_filter({"rule": []})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules: [", encoding="utf-8")
+    with pytest.raises(InputError, match="cannot read the street filter"):
+        load_street_filter(bad)
+
+
+def test_every_packaged_rule_is_documented():
+    text = (REPO / "src" / "lifecircle" / "data" / "street_filter.yaml").read_text("utf-8")
+    rules = load_street_filter().rules
+    assert len(rules) == 9
+    for rule in rules:
+        assert rule.description and rule.source, rule.id
+        assert f"id: {rule.id}" in text
+
+
+def test_graphml_without_the_filter_tags_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    import osmnx as ox
+
+    graph = ox.graph_from_xml(_write_osm(tmp_path / "s.osm"), simplify=False, retain_all=True)
+    path = tmp_path / "s.graphml"
+    ox.save_graphml(graph, path)  # osmnx's default tags: no layer, sidewalk, motorroad...
+    with caplog.at_level("WARNING"):
+        net = load_network(path)
+    assert "motorroad" in net.report.filter_tags_missing
+    assert "rules on them excluded nothing" in caplog.text
+    assert "tags absent from the source" in net.report.summary()

@@ -43,6 +43,7 @@ import shapely
 from numpy.typing import NDArray
 from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
 
 from .csr import gather_rows, group_by_row
 from .errors import InputError
@@ -52,6 +53,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_MAX_SNAP_M",
+    "SNAP_STATUSES",
     "ReachEngine",
     "RoutingGraph",
     "SnapResult",
@@ -65,10 +67,16 @@ SNAP_OK = "ok"
 SNAP_TOO_FAR = "too_far"
 SNAP_ISLAND = "island"
 SNAP_NO_GEOMETRY = "no_geometry"
+#: Every snap status, in the order summaries list them.
+SNAP_STATUSES = (SNAP_OK, SNAP_ISLAND, SNAP_TOO_FAR, SNAP_NO_GEOMETRY)
 
 # Offsets closer than this (metres) to a segment end attach to the end node;
 # avoids zero-length edges, which scipy's sparse graphs cannot represent.
 _EPS_M = 1e-6
+# Slack (metres) on straight-line neighbourhoods, for rounding in edge lengths.
+_NEAR_SLACK_M = 1e-3
+# Counting sources per tile (see ReachEngine._source_tiles).
+_SOURCES_PER_TILE = 8
 # Upper bound on the dense Dijkstra output held at once (floats).
 _MAX_BLOCK_FLOATS = 20_000_000
 
@@ -86,10 +94,15 @@ class SnapResult:
     access_m
         Straight-line access leg from the point to the segment.
     status
-        ``"ok"``, ``"too_far"`` (beyond the snap limit), ``"island"`` (nearest
-        segment is off the main connected network) or ``"no_geometry"``.
+        ``"ok"`` (attached to the nearest main-network segment within the snap
+        limit), ``"island"`` (no main-network segment within the limit, but a
+        segment of a disconnected piece is; attached there, not routed),
+        ``"too_far"`` (no segment within the limit) or ``"no_geometry"``.
     point_xy, snap_xy
         Projected coordinates of the point and of its attachment.
+    main_m
+        Distance to the nearest segment of the main network (exact; equal to
+        ``access_m`` for routed points, ``nan`` without geometry or network).
     """
 
     segment: NDArray[np.int64]
@@ -98,6 +111,7 @@ class SnapResult:
     status: NDArray[np.object_]
     point_xy: NDArray[np.float64]
     snap_xy: NDArray[np.float64]
+    main_m: NDArray[np.float64]
 
     @property
     def ok(self) -> NDArray[np.bool_]:
@@ -108,10 +122,66 @@ class SnapResult:
         return int(self.segment.shape[0])
 
     def to_frame(self, index: pd.Index | None = None) -> pd.DataFrame:
-        """``snap_status`` and ``snap_m`` columns, for outputs."""
+        """``snap_status``, ``snap_m`` and ``main_network_m`` columns, for outputs.
+
+        ``snap_m`` is the access leg to the attachment (``nan`` when not
+        attached); ``main_network_m`` the distance to the nearest main-network
+        street, which says how far an unrouted point is from being routed.
+        """
         return pd.DataFrame(
-            {"snap_status": self.status, "snap_m": np.round(self.access_m, 2)}, index=index
+            {
+                "snap_status": self.status,
+                "snap_m": np.round(self.access_m, 2),
+                "main_network_m": np.round(self.main_m, 2),
+            },
+            index=index,
         )
+
+    def summary(self, max_snap_m: float | None = None) -> dict[str, object]:
+        """Counts by status and, for unrouted points, how far the main network is.
+
+        Returns
+        -------
+        dict
+            ``n`` (points), ``by_status`` (count per status, every status
+            listed), ``n_unrouted``, ``max_snap_m`` (when given) and
+            ``unrouted_main_m``: the minimum, median and maximum distance from
+            unrouted points with a geometry to the nearest main-network street
+            (``None`` when there are none).
+
+        Examples
+        --------
+        >>> import geopandas as gpd
+        >>> from shapely.geometry import LineString, Point
+        >>> from lifecircle.network import network_from_lines
+        >>> net = network_from_lines(gpd.GeoSeries([LineString([(0, 0), (100, 0)])],
+        ...                          crs="EPSG:32650"), crs="EPSG:32650")
+        >>> snaps = snap_points(net, gpd.GeoSeries([Point(50, 10), Point(50, 400)],
+        ...                     crs="EPSG:32650"))
+        >>> summary = snaps.summary()
+        >>> summary["by_status"], summary["unrouted_main_m"]["min"]
+        ({'ok': 1, 'island': 0, 'too_far': 1, 'no_geometry': 0}, 400.0)
+        """
+        counts = pd.Series(self.status).value_counts()
+        unrouted = ~self.ok
+        far = self.main_m[unrouted & np.isfinite(self.main_m)]
+        out: dict[str, object] = {
+            "n": len(self),
+            "by_status": {status: int(counts.get(status, 0)) for status in SNAP_STATUSES},
+            "n_unrouted": int(unrouted.sum()),
+            "unrouted_main_m": (
+                {
+                    "min": round(float(far.min()), 1),
+                    "median": round(float(np.median(far)), 1),
+                    "max": round(float(far.max()), 1),
+                }
+                if far.size
+                else None
+            ),
+        }
+        if max_snap_m is not None:
+            out["max_snap_m"] = float(max_snap_m)
+        return out
 
 
 def _as_points(points: gpd.GeoSeries | gpd.GeoDataFrame, crs: object) -> gpd.GeoSeries:
@@ -132,7 +202,13 @@ def snap_points(
     *,
     max_snap_m: float = DEFAULT_MAX_SNAP_M,
 ) -> SnapResult:
-    """Snap points to the nearest walkable segment, vectorised.
+    """Snap points to the nearest main-network segment within the limit, vectorised.
+
+    A point attaches to the nearest segment of the main connected network
+    when one lies within ``max_snap_m``, even if a segment of a disconnected
+    piece is nearer. Only points with no main-network segment within the
+    limit look at the other pieces: they are ``island`` when one of those is
+    within it, ``too_far`` otherwise.
 
     Parameters
     ----------
@@ -141,7 +217,7 @@ def snap_points(
     points
         Geometries in any CRS; polygons use a representative inside point.
     max_snap_m
-        Points farther than this from every segment are flagged ``too_far``.
+        The snap limit in metres.
 
     Returns
     -------
@@ -153,11 +229,23 @@ def snap_points(
     point_xy = np.full((n, 2), np.nan)
     point_xy[~missing] = shapely.get_coordinates(geoms[~missing])
     segment = np.full(n, -1, dtype=np.int64)
+    main_m = np.full(n, np.nan)
     status = np.full(n, SNAP_TOO_FAR, dtype=object)
     status[missing] = SNAP_NO_GEOMETRY
-    if network.n_segments and (~missing).any():
-        query_idx = np.flatnonzero(~missing)
-        segment[query_idx] = network.nearest_segments(point_xy[query_idx], max_snap_m)[0]
+    query = np.flatnonzero(~missing)
+    if network.n_segments and query.size:
+        segment[query], main_m[query] = network.nearest_segments(
+            point_xy[query], max_snap_m, main_only=True
+        )
+        status[query[segment[query] >= 0]] = SNAP_OK
+        off_main = query[segment[query] < 0]
+        if off_main.size:
+            # how far the main network really is, for the warnings and outputs
+            main_m[off_main] = network.nearest_segments(point_xy[off_main], np.inf, main_only=True)[
+                1
+            ]
+            segment[off_main] = network.nearest_segments(point_xy[off_main], max_snap_m)[0]
+            status[off_main[segment[off_main] >= 0]] = SNAP_ISLAND
     found = segment >= 0
     a = network.node_xy[network.seg_u[segment[found]]]
     b = network.node_xy[network.seg_v[segment[found]]]
@@ -169,10 +257,10 @@ def snap_points(
     snap_xy = np.full((n, 2), np.nan)
     snap_xy[found] = a + direction * along[:, None]
     access = np.hypot(*(point_xy - snap_xy).T)
-    on_main = np.zeros(n, dtype=bool)
-    on_main[found] = network.node_in_main[network.seg_u[segment[found]]]
-    status[found] = np.where(on_main[found], SNAP_OK, SNAP_ISLAND)
-    return SnapResult(segment, offset, access, status, point_xy, snap_xy)
+    routed = status == SNAP_OK
+    # the same distance, computed once: keep them identical for routed points
+    main_m[routed] = access[routed]
+    return SnapResult(segment, offset, access, status, point_xy, snap_xy, main_m)
 
 
 @dataclass(frozen=True)
@@ -202,6 +290,44 @@ class RoutingGraph:
         ends = np.concatenate([self.edge_u, self.edge_v])
         indptr, order = group_by_row(ends, self.n_nodes)
         return indptr, order % self.edge_u.shape[0]
+
+    @cached_property
+    def node_tree(self) -> cKDTree:
+        """KD-tree over the node coordinates."""
+        return cKDTree(self.node_xy, balanced_tree=False, compact_nodes=False)
+
+    def nodes_near(self, nodes: NDArray[np.int64], radius: float) -> NDArray[np.int64]:
+        """Nodes within ``radius`` (straight line) of any of ``nodes``, sorted.
+
+        A hair of slack covers rounding in the edge lengths; an unbounded
+        radius gives every node.
+        """
+        if not np.isfinite(radius):
+            return np.arange(self.n_nodes)
+        found = self.node_tree.query_ball_point(
+            self.node_xy[nodes], radius + _NEAR_SLACK_M, return_sorted=False
+        )
+        return np.unique(np.concatenate([np.asarray(f, dtype=np.int64) for f in found]))
+
+    @cached_property
+    def _csr_rows(self) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float64]]:
+        return self.csr.indptr.astype(np.int64), self.csr.indices, self.csr.data
+
+    def subgraph(self, nodes: NDArray[np.int64]) -> sparse.csr_matrix:
+        """The graph induced on ``nodes`` (sorted, unique), in their order.
+
+        Built from the CSR arrays of those rows only, so the cost follows the
+        subgraph's size, not the whole graph's.
+        """
+        indptr64, indices, data = self._csr_rows
+        cols, row = gather_rows(indptr64, indices, nodes)
+        weights = gather_rows(indptr64, data, nodes)[0]
+        local = np.minimum(np.searchsorted(nodes, cols), nodes.shape[0] - 1)
+        inside = nodes[local] == cols
+        indptr = np.zeros(nodes.shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row[inside], minlength=nodes.shape[0]), out=indptr[1:])
+        shape = (nodes.shape[0], nodes.shape[0])
+        return sparse.csr_matrix((weights[inside], local[inside], indptr), shape=shape)
 
     def edges_touching(self, nodes: NDArray[np.int64]) -> NDArray[np.int64]:
         """Ids of the edges with an end among ``nodes`` (sorted, unique)."""
@@ -347,8 +473,8 @@ class ReachEngine:
         self._layers[name] = _Layer(name, start, start + len(snaps), snaps, index)
         self._restack()
         self._graph = None
-        counts = pd.Series(snaps.status).value_counts().to_dict()
-        logger.info("layer %s: %d points snapped %s", name, len(snaps), counts)
+        summary = snaps.summary(self.max_snap_m)
+        logger.info("layer %s: %d points snapped %s", name, len(snaps), summary["by_status"])
         return snaps
 
     def _restack(self) -> None:
@@ -361,6 +487,13 @@ class ReachEngine:
     def snaps(self, name: str) -> SnapResult:
         """The snap result of a layer."""
         return self._layer(name).snaps
+
+    def snap_summary(self, name: str) -> dict[str, object]:
+        """Counts by snap status of a layer, and how far its unrouted points are.
+
+        See :meth:`SnapResult.summary`; ``max_snap_m`` is the engine's limit.
+        """
+        return self.snaps(name).summary(self.max_snap_m)
 
     def _layer(self, name: str) -> _Layer:
         try:
@@ -491,7 +624,17 @@ class ReachEngine:
         """Bounded Dijkstra from blocks of sources: (source positions, target codes, distances).
 
         Distances are ``(sources, targets)``; with ``groups`` the columns are
-        groups (minimum over members). Blocks bound the dense output's memory.
+        groups (minimum over members). Only targets that can lie within
+        ``radius`` are returned.
+
+        Sources are taken tile by tile (see :meth:`_source_tiles`), each tile
+        on the subgraph of nodes within ``radius`` (straight line) of one of
+        its sources.
+        A walk of length at most ``radius`` never leaves that subgraph (no
+        edge is shorter than the straight line between its ends), so the
+        distances within ``radius`` are exactly those of the whole graph,
+        while the work and memory grow with the sources' neighbourhoods,
+        not with the whole graph.
         """
         src_pos = np.arange(len(self.snaps(source))) if source_index is None else source_index
         src_pos = np.asarray(src_pos, dtype=np.int64)
@@ -504,15 +647,54 @@ class ReachEngine:
             groups = np.asarray(groups, dtype=np.int64)
             target_ok = target_ok[groups[target_ok] >= 0]
             target_ok = target_ok[np.argsort(groups[target_ok], kind="stable")]
-        block = max(1, _MAX_BLOCK_FLOATS // max(self.graph.n_nodes, 1))
-        for start in range(0, src_nodes.shape[0], block):
-            chunk = src_nodes[start : start + block]
-            dist = dijkstra(self.graph.csr, directed=True, indices=chunk, limit=radius)
-            dist = dist[:, target_nodes[target_ok]]
-            codes = target_ok
-            if groups is not None and target_ok.shape[0]:
-                dist, codes = _group_min_columns(dist, groups[target_ok])
-            yield src_pos[start : start + block], codes, dist
+        if src_nodes.shape[0] == 0 or target_ok.shape[0] == 0:
+            return
+        graph = self.graph
+        tiles = list(self._source_tiles(src_pos, src_nodes, radius))
+        for tile_pos, tile_nodes in tiles:
+            whole = len(tiles) == 1
+            sub_nodes = np.arange(graph.n_nodes) if whole else graph.nodes_near(tile_nodes, radius)
+            local_target = np.searchsorted(sub_nodes, target_nodes[target_ok])
+            local_target = np.minimum(local_target, sub_nodes.shape[0] - 1)
+            present = sub_nodes[local_target] == target_nodes[target_ok]
+            if not present.any():
+                continue
+            codes_all, columns = target_ok[present], local_target[present]
+            sub = graph.csr if whole else graph.subgraph(sub_nodes)
+            local_source = np.searchsorted(sub_nodes, tile_nodes)
+            block = max(1, _MAX_BLOCK_FLOATS // max(sub_nodes.shape[0], 1))
+            for start in range(0, tile_nodes.shape[0], block):
+                chunk = local_source[start : start + block]
+                dist = dijkstra(sub, directed=True, indices=chunk, limit=radius)[:, columns]
+                codes = codes_all
+                if groups is not None:
+                    dist, codes = _group_min_columns(dist, groups[codes_all])
+                yield tile_pos[start : start + block], codes, dist
+
+    def _source_tiles(
+        self, src_pos: NDArray[np.int64], src_nodes: NDArray[np.int64], radius: float
+    ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+        """Sources grouped by square tiles at least ``radius`` wide.
+
+        Tiles are sized to hold about ``_SOURCES_PER_TILE`` sources on
+        average, which keeps the fixed cost per tile small against the
+        searches. All sources form one tile when the radius is unbounded or
+        when one dense pass over the whole graph is small anyway.
+        """
+        n_src = src_nodes.shape[0]
+        if not np.isfinite(radius) or n_src * self.graph.n_nodes <= _MAX_BLOCK_FLOATS:
+            yield src_pos, src_nodes
+            return
+        xy = self.graph.node_xy[src_nodes]
+        low = xy.min(axis=0)
+        extent = np.maximum(xy.max(axis=0) - low, radius)
+        side = max(radius, float(np.sqrt(extent.prod() * _SOURCES_PER_TILE / n_src)))
+        cell = np.floor((xy - low) / side).astype(np.int64)
+        key = cell[:, 0] * (int(cell[:, 1].max()) + 1) + cell[:, 1]
+        order = np.argsort(key, kind="stable")
+        starts = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1]])
+        for part in np.split(order, starts[1:]):
+            yield src_pos[part], src_nodes[part]
 
     def count_within(
         self,

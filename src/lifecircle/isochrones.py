@@ -2,9 +2,15 @@
 
 Method
 ------
+An isochrone depends only on the streets and its own origins. Distances are
+walked on the street network with the origin layer's points inserted (no
+facility, grid cell or other layer), and only street segments and the
+group's own access legs are banded: adding, moving or removing facilities
+leaves every isochrone identical.
+
 For each origin group (a compound's gates), one bounded multi-source Dijkstra
-run gives the walking distance ``d`` to every node of the routing graph. For a
-threshold ``T`` (metres = minutes x walking speed) an edge ``(a, b)`` of length
+run gives the walking distance ``d`` to every street node. For a threshold
+``T`` (metres = minutes x walking speed) a street segment ``(a, b)`` of length
 ``L`` is covered
 
 * entirely when ``(T - d_a) + (T - d_b) >= L`` (reached from both ends, or
@@ -12,7 +18,11 @@ threshold ``T`` (metres = minutes x walking speed) an edge ``(a, b)`` of length
 * otherwise on the piece ``[0, T - d_a]`` from ``a`` and ``[L - (T - d_b), L]``
   from ``b`` (each only when positive).
 
-Edges are straight segments, so pieces are exact linear interpolations. The
+A segment holding one of the group's own points is also walked from each such
+point (at its offset, from the length of its access leg), and the covered
+stretches are merged. The group's access legs are covered the same way from
+the point (distance 0) and from the street. Edges are straight segments, so
+pieces are exact linear interpolations. The
 isochrone is the band of ``buffer_m`` around the covered pieces (the street's
 walkable frontage) with holes smaller than ``hole_fill_m2`` (the insides of
 reached blocks) filled. Each polygon is unioned with the next smaller one so
@@ -38,6 +48,7 @@ import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -45,11 +56,13 @@ import pandas as pd
 import pyclipper
 import shapely
 from numpy.typing import NDArray
+from scipy import sparse
+from scipy.sparse.csgraph import dijkstra
 from shapely.geometry.base import BaseGeometry
 from tqdm import tqdm
 
 from .blocks import StreetBlocks
-from .engine import ReachEngine, RoutingGraph
+from .engine import ReachEngine, RoutingGraph, SnapResult, build_routing_graph
 from .errors import InputError
 from .network import DEFAULT_WALK_SPEED_M_PER_MIN
 
@@ -72,6 +85,8 @@ DEFAULT_HOLE_FILL_M2 = 20_000.0
 _QUAD_SEGS = 4
 #: Clipper works in integers: coordinates in units of 0.1 mm around the origin.
 _SCALE = 10_000.0
+#: Access legs shorter than this (metres) are not inserted (the routing graph's rule).
+_LEG_EPS_M = 1e-6
 #: Output vertices closer than this (metres) are merged.
 _REPEATED_POINT_M = 1e-8
 
@@ -268,19 +283,190 @@ def _clipper_band(
     return _polygons_from_tree(band.Execute2(delta), origin, hole_fill_m2)
 
 
+@dataclass(frozen=True)
+class _OriginNetwork:
+    """What isochrones route and band on: the streets and the origin layer only.
+
+    ``routing`` is the street network with the origin layer's points inserted
+    (distances are walked there); ``streets`` is the bare street network as a
+    graph whose edge ``i`` is network segment ``i`` (what is banded). Points
+    of other layers (facilities, grid cells) appear in neither, so nothing
+    they add to the engine changes an isochrone.
+    """
+
+    routing: RoutingGraph
+    streets: RoutingGraph
+    snaps: SnapResult
+
+    @classmethod
+    def of(cls, engine: ReachEngine, layer: str) -> _OriginNetwork:
+        net = engine.network
+        snaps = engine.snaps(layer)
+        streets = RoutingGraph(
+            net.node_xy,
+            net.seg_u,
+            net.seg_v,
+            net.seg_len,
+            np.empty(0, dtype=np.int64),
+            sparse.csr_matrix((net.n_nodes, net.n_nodes)),
+        )
+        return cls(build_routing_graph(net, snaps), streets, snaps)
+
+    def distances(self, points: NDArray[np.int64], limit: float) -> NDArray[np.float64]:
+        """Walking distance from the nearest of ``points`` to every street node."""
+        nodes = self.routing.point_node[points]
+        nodes = np.unique(nodes[nodes >= 0])
+        n_base = self.streets.n_nodes
+        if nodes.shape[0] == 0:
+            return np.full(n_base, np.inf)
+        dist = dijkstra(self.routing.csr, directed=True, indices=nodes, min_only=True, limit=limit)
+        return dist[:n_base]
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """One origin group's reach, prepared once for all its thresholds.
+
+    ``plain`` are the streets near reached nodes without one of the group's
+    points on them (covered from their ends); ``hosts`` the streets with one,
+    where each point is one more place the walk starts from; ``legs`` the
+    group's access legs, walked from the point (distance 0) and from the
+    street end (``leg_d``).
+    """
+
+    streets: RoutingGraph
+    dist: NDArray[np.float64]
+    plain: NDArray[np.int64]
+    hosts: NDArray[np.int64]
+    host_x: list[NDArray[np.float64]]
+    host_d: list[NDArray[np.float64]]
+    leg_from: NDArray[np.float64]
+    leg_to: NDArray[np.float64]
+    leg_len: NDArray[np.float64]
+    leg_d: NDArray[np.float64]
+
+    @classmethod
+    def of(cls, origin: _OriginNetwork, points: NDArray[np.int64], limit: float) -> _Reach:
+        streets, snaps = origin.streets, origin.snaps
+        dist = origin.distances(points, limit)
+        points = points[snaps.ok[points]]
+        seg, offset, leg = snaps.segment[points], snaps.offset_m[points], snaps.access_m[points]
+        hosts, host_of = np.unique(seg, return_inverse=True)
+        touched = streets.edges_touching(np.flatnonzero(dist <= limit))
+        plain = np.setdiff1d(touched, hosts, assume_unique=True)
+        host_x, host_d = [], []
+        length = streets.edge_len[hosts]
+        for k, s in enumerate(hosts.tolist()):
+            mine = host_of == k
+            # the two ends, then the group's points along the street
+            host_x.append(np.concatenate([[0.0, length[k]], offset[mine]]))
+            host_d.append(
+                np.concatenate([[dist[streets.edge_u[s]], dist[streets.edge_v[s]]], leg[mine]])
+            )
+        # a leg's street end may be reached sooner from elsewhere than along the leg
+        leg_d = np.array(
+            [
+                np.min(host_d[k] + np.abs(host_x[k] - offset[i]))
+                for i, k in enumerate(host_of.tolist())
+            ],
+            dtype=float,
+        ).reshape(-1)
+        has_leg = leg > _LEG_EPS_M
+        return cls(
+            streets,
+            dist,
+            plain,
+            hosts,
+            host_x,
+            host_d,
+            snaps.point_xy[points][has_leg],
+            snaps.snap_xy[points][has_leg],
+            leg[has_leg],
+            leg_d[has_leg],
+        )
+
+    def coverage(self, threshold_m: float) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """Streets covered entirely (segment ids) and the other covered pieces ``(n, 2, 2)``."""
+        g, dist = self.streets, self.dist
+        u, v, length = g.edge_u[self.plain], g.edge_v[self.plain], g.edge_len[self.plain]
+        reach_u = np.maximum(threshold_m - dist[u], 0.0)
+        reach_v = np.maximum(threshold_m - dist[v], 0.0)
+        full = reach_u + reach_v >= length
+        from_u, from_v = ~full & (reach_u > 0), ~full & (reach_v > 0)
+        xy_u, xy_v = g.node_xy[u], g.node_xy[v]
+        step = (xy_v - xy_u) / length[:, None]
+        pieces = [
+            np.stack([xy_u[from_u], xy_u[from_u] + step[from_u] * reach_u[from_u, None]], 1),
+            np.stack([xy_v[from_v] - step[from_v] * reach_v[from_v, None], xy_v[from_v]], 1),
+        ]
+        full_ids = [self.plain[full]]
+        for k, s in enumerate(self.hosts.tolist()):
+            intervals = _covered_intervals(
+                self.host_x[k], self.host_d[k], threshold_m, g.edge_len[s]
+            )
+            if (
+                intervals.shape[0] == 1
+                and intervals[0, 0] <= 0
+                and intervals[0, 1] >= g.edge_len[s]
+            ):
+                full_ids.append(np.array([s]))
+            elif intervals.shape[0]:
+                a, b = g.node_xy[g.edge_u[s]], g.node_xy[g.edge_v[s]]
+                along = intervals / g.edge_len[s]
+                pieces.append(a + (b - a) * along[:, :, None])
+        pieces.append(self._leg_pieces(threshold_m))
+        return np.concatenate(full_ids).astype(np.int64), np.concatenate(pieces)
+
+    def _leg_pieces(self, threshold_m: float) -> NDArray[np.float64]:
+        reach_point = np.full(self.leg_len.shape[0], threshold_m)
+        reach_street = np.maximum(threshold_m - self.leg_d, 0.0)
+        full = reach_point + reach_street >= self.leg_len
+        step = (self.leg_to - self.leg_from) / self.leg_len[:, None]
+        near = ~full
+        far = ~full & (reach_street > 0)
+        return np.concatenate(
+            [
+                np.stack([self.leg_from[full], self.leg_to[full]], 1),
+                np.stack([self.leg_from[near], self.leg_from[near] + step[near] * threshold_m], 1),
+                np.stack(
+                    [self.leg_to[far] - step[far] * reach_street[far, None], self.leg_to[far]], 1
+                ),
+            ]
+        )
+
+
+def _covered_intervals(
+    x: NDArray[np.float64], d: NDArray[np.float64], threshold_m: float, length: float
+) -> NDArray[np.float64]:
+    """Merged ``[start, end]`` stretches of a street within ``threshold_m`` of the origin.
+
+    The walk enters the street at positions ``x`` with distances ``d``.
+    """
+    reach = threshold_m - d
+    keep = reach > 0
+    lo = np.clip(x[keep] - reach[keep], 0.0, length)
+    hi = np.clip(x[keep] + reach[keep], 0.0, length)
+    order = np.argsort(lo, kind="stable")
+    merged: list[list[float]] = []
+    for start, end in zip(lo[order].tolist(), hi[order].tolist(), strict=True):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return np.asarray(merged, dtype=float).reshape(-1, 2)
+
+
 def _band_polygon(
-    graph: RoutingGraph,
+    reach: _Reach,
     blocks: StreetBlocks,
-    dist: NDArray[np.float64],
-    reached: NDArray[np.int64],
     threshold_m: float,
     buffer_m: float,
     hole_fill_m2: float,
 ) -> BaseGeometry:
-    full, partial = _coverage(graph, dist, threshold_m, reached)
+    full, partial = reach.coverage(threshold_m)
     filled, on_filled = blocks.enclosed(full)
     # streets along a filled block lie inside its polygon: no need to band them again
-    pieces = np.concatenate([_edge_pieces(graph, full[~on_filled]), partial])
+    pieces = np.concatenate([_edge_pieces(reach.streets, full[~on_filled]), partial])
     ring_xy, ring_starts = blocks.rings(filled)
     return _clipper_band(pieces, ring_xy, ring_starts, buffer_m, hole_fill_m2)
 
@@ -342,27 +528,24 @@ def isochrones(
     members = pd.Series(np.arange(len(codes))).groupby(codes).apply(np.asarray)
     if buffer_m <= 0:
         raise InputError("the isochrone band width (buffer_m) must be positive")
-    graph = engine.graph
+    origin = _OriginNetwork.of(engine, layer)
     limit = thresholds[-1] * walk_speed
     # blocks only matter where some origin reaches both ends of their streets
-    reach = engine.distances_from(layer, limit=limit)
-    reached = reach <= limit
+    reached = origin.distances(np.arange(len(group_ids)), limit) <= limit
+    streets = origin.streets
     blocks = StreetBlocks.from_graph(
-        graph,
-        np.flatnonzero(reached[graph.edge_u] & reached[graph.edge_v]),
+        streets,
+        np.flatnonzero(reached[streets.edge_u] & reached[streets.edge_v]),
         buffer_m=buffer_m,
         hole_fill_m2=hole_fill_m2,
     )
 
     def nested_polygons(code: int) -> list[BaseGeometry]:
-        dist = engine.distances_from(layer, members.get(code, np.empty(0, int)), limit=limit)
-        reached = np.flatnonzero(dist <= limit)
+        reach = _Reach.of(origin, members.get(code, np.empty(0, np.int64)), limit)
         polygons: list[BaseGeometry] = []
         previous: BaseGeometry = shapely.Polygon()
         for minute in thresholds:
-            polygon = _band_polygon(
-                graph, blocks, dist, reached, minute * walk_speed, buffer_m, hole_fill_m2
-            )
+            polygon = _band_polygon(reach, blocks, minute * walk_speed, buffer_m, hole_fill_m2)
             previous = shapely.union(polygon, previous) if not previous.is_empty else polygon
             polygons.append(previous)
         return polygons

@@ -32,8 +32,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
+import yaml
 from numpy.typing import NDArray
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
@@ -55,11 +58,16 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_WALK_SPEED_M_PER_MIN",
+    "STREET_FILTER_FILE",
     "NetworkReport",
+    "StreetFilter",
+    "StreetRule",
+    "TagCondition",
     "WalkNetwork",
     "download_network",
     "is_walkable",
     "load_network",
+    "load_street_filter",
     "network_from_lines",
     "network_report",
     "symmetric_csr",
@@ -76,36 +84,11 @@ _NODE_PRECISION_M = 0.001
 _PIECE_M = 100.0
 _NEAREST_CANDIDATES = 8
 
-WALKABLE_HIGHWAYS = frozenset(
-    {
-        "footway",
-        "path",
-        "pedestrian",
-        "steps",
-        "living_street",
-        "residential",
-        "service",
-        "unclassified",
-        "road",
-        "track",
-        "corridor",
-        "bridleway",
-        "tertiary",
-        "tertiary_link",
-        "secondary",
-        "secondary_link",
-        "primary",
-        "primary_link",
-        "trunk",
-        "trunk_link",
-    }
-)
-"""Highway values people walk along (on the carriageway or its sidewalks)."""
+#: The packaged street filter, under ``lifecircle/data``.
+STREET_FILTER_FILE = "street_filter.yaml"
 
-_FOOT_ALLOWED = frozenset({"yes", "designated", "permissive", "public"})
-_FOOT_FORBIDDEN = frozenset({"no", "private"})
-_ACCESS_FORBIDDEN = frozenset({"no", "private"})
-_OSM_WAY_TAGS = ("foot", "sidewalk", "access", "service", "highway", "name", "bridge", "tunnel")
+#: Way tags read from OSM sources besides those the street filter needs.
+_OSM_BASE_TAGS = ("highway", "name", "service", "access", "foot", "sidewalk")
 
 
 @dataclass(frozen=True)
@@ -121,10 +104,21 @@ class NetworkReport:
     dangling_ends: int
     ways_read: int
     ways_dropped_not_walkable: int
+    excluded_by_rule: dict[str, int] = field(default_factory=dict)
+    street_filter: str = "packaged"
+    filter_tags_missing: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as a JSON-serialisable dict."""
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        out["excluded_by_rule"] = dict(self.excluded_by_rule)
+        out["filter_tags_missing"] = list(self.filter_tags_missing)
+        return out
+
+    def exclusions(self) -> str:
+        """The ways each street rule excluded, e.g. ``"major_road_bridge 12, motorroad 3"``."""
+        parts = [f"{rule} {n}" for rule, n in self.excluded_by_rule.items() if n]
+        return ", ".join(parts) if parts else "none"
 
     def summary(self) -> str:
         """One line for the log and the command line."""
@@ -133,7 +127,13 @@ class NetworkReport:
             f"{self.total_length_km:.1f} km of walkable ways; {self.n_components} connected "
             f"piece(s), the main one holds {self.main_component_share:.0%} of the length; "
             f"{self.dangling_ends} dangling ends; {self.ways_dropped_not_walkable} of "
-            f"{self.ways_read} ways dropped as not walkable"
+            f"{self.ways_read} ways dropped as not walkable ({self.exclusions()})"
+            + (
+                f"; tags absent from the source, rules on them not applied: "
+                f"{', '.join(self.filter_tags_missing)}"
+                if self.filter_tags_missing
+                else ""
+            )
         )
 
 
@@ -221,17 +221,28 @@ class WalkNetwork:
         half-length, which bounds how much closer a segment can be than its
         pieces' midpoints (see :meth:`nearest_segments`).
         """
-        pieces = np.maximum(np.ceil(self.seg_len / _PIECE_M), 1).astype(np.int64)
-        segment = np.repeat(np.arange(self.n_segments), pieces)
-        first = np.cumsum(pieces) - pieces
-        fraction = (np.arange(segment.shape[0]) - first[segment] + 0.5) / pieces[segment]
+        return self._pieces_of(np.arange(self.n_segments))
+
+    @cached_property
+    def main_piece_index(self) -> tuple[cKDTree, NDArray[np.int64], float]:
+        """:attr:`piece_index` restricted to the segments of the main component."""
+        return self._pieces_of(np.flatnonzero(self.node_in_main[self.seg_u]))
+
+    def _pieces_of(self, segments: NDArray[np.int64]) -> tuple[cKDTree, NDArray[np.int64], float]:
+        seg_len = self.seg_len[segments]
+        pieces = np.maximum(np.ceil(seg_len / _PIECE_M), 1).astype(np.int64)
+        segment = np.repeat(segments, pieces)
+        piece_len = np.repeat(seg_len / pieces, pieces)
+        first = np.repeat(np.cumsum(pieces) - pieces, pieces)
+        count = np.repeat(pieces, pieces)
+        fraction = (np.arange(segment.shape[0]) - first + 0.5) / count
         a, b = self.node_xy[self.seg_u[segment]], self.node_xy[self.seg_v[segment]]
         midpoints = a + (b - a) * fraction[:, None]
-        half = float((self.seg_len / pieces / 2).max()) if self.n_segments else 0.0
+        half = float(piece_len.max() / 2) if segment.size else 0.0
         return cKDTree(midpoints, balanced_tree=False, compact_nodes=False), segment, half
 
     def nearest_segments(
-        self, xy: NDArray[np.float64], max_distance: float
+        self, xy: NDArray[np.float64], max_distance: float, *, main_only: bool = False
     ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """The nearest segment to each point (exact), within ``max_distance``.
 
@@ -240,17 +251,28 @@ class WalkNetwork:
         distance), so the best candidate is exact when it is closer than that.
         The few points where it is not are settled by a radius query.
 
+        Parameters
+        ----------
+        xy
+            ``(n, 2)`` projected coordinates.
+        max_distance
+            Search limit in metres (may be ``inf``).
+        main_only
+            Look only at segments of the main connected component.
+
         Returns
         -------
         segment, distance
-            Segment index (-1 beyond ``max_distance``) and distance in metres.
+            Segment index (-1 beyond ``max_distance``) and distance in metres
+            (exact up to ``max_distance``; beyond it only a lower bound is
+            guaranteed to exceed the limit).
         """
         n = xy.shape[0]
         segment = np.full(n, -1, dtype=np.int64)
         distance = np.full(n, np.inf)
-        if n == 0 or self.n_segments == 0:
+        tree, piece_segment, half = self.main_piece_index if main_only else self.piece_index
+        if n == 0 or tree.n == 0:
             return segment, distance
-        tree, piece_segment, half = self.piece_index
         k = min(_NEAREST_CANDIDATES, tree.n)
         mid_dist, piece = tree.query(xy, k=k)
         mid_dist, piece = mid_dist.reshape(n, k), piece.reshape(n, k)
@@ -260,7 +282,11 @@ class WalkNetwork:
         best = np.argmin(dist, axis=1)
         segment = candidates[np.arange(n), best]
         distance = dist[np.arange(n), best]
-        unsure = np.flatnonzero((distance > mid_dist[:, -1] - half) & (k < tree.n))
+        unsure = np.flatnonzero(
+            (distance > mid_dist[:, -1] - half)
+            & (k < tree.n)
+            & (mid_dist[:, 0] - half <= max_distance)
+        )
         if unsure.size:
             radius = np.minimum(distance[unsure], max_distance) + half
             found = tree.query_ball_point(xy[unsure], radius)
@@ -361,6 +387,9 @@ def network_from_lines(
     crs: Any = None,
     ways_read: int | None = None,
     dropped: int = 0,
+    excluded_by_rule: Mapping[str, int] | None = None,
+    street_filter: str = "packaged",
+    filter_tags_missing: Sequence[str] = (),
 ) -> WalkNetwork:
     """Build a :class:`WalkNetwork` from line geometries, noded at shared vertices.
 
@@ -373,8 +402,12 @@ def network_from_lines(
         A label for the report.
     crs
         The projected CRS to work in; by default the UTM zone of the data.
-    ways_read, dropped
-        Counts for the report when the caller filtered the lines.
+    ways_read, dropped, excluded_by_rule
+        Counts for the report when the caller filtered the lines (ways read,
+        ways dropped, and ways dropped by each street rule).
+    street_filter, filter_tags_missing
+        For the report: which street filter was used, and the tags its rules
+        read that the source does not have.
 
     Returns
     -------
@@ -435,7 +468,13 @@ def network_from_lines(
         report=None,  # type: ignore[arg-type]  # filled just below
     )
     net.report = network_report(
-        net, source, ways_read if ways_read is not None else len(frame), dropped
+        net,
+        source,
+        ways_read if ways_read is not None else len(frame),
+        dropped,
+        excluded_by_rule=excluded_by_rule,
+        street_filter=street_filter,
+        filter_tags_missing=filter_tags_missing,
     )
     logger.info(net.report.summary())
     return net
@@ -452,7 +491,16 @@ def _dedupe_segments(
     return u[first], v[first], length[first], way[first]
 
 
-def network_report(net: WalkNetwork, source: str, ways_read: int, dropped: int) -> NetworkReport:
+def network_report(
+    net: WalkNetwork,
+    source: str,
+    ways_read: int,
+    dropped: int,
+    *,
+    excluded_by_rule: Mapping[str, int] | None = None,
+    street_filter: str = "packaged",
+    filter_tags_missing: Sequence[str] = (),
+) -> NetworkReport:
     """Size, components and dangling ends of a built network, for its ``report``."""
     degree = np.bincount(np.concatenate([net.seg_u, net.seg_v]), minlength=net.n_nodes)
     n_components = int(np.unique(net.component).shape[0]) if net.n_nodes else 0
@@ -468,41 +516,270 @@ def network_report(net: WalkNetwork, source: str, ways_read: int, dropped: int) 
         dangling_ends=int((degree == 1).sum()),
         ways_read=ways_read,
         ways_dropped_not_walkable=dropped,
+        excluded_by_rule=dict(excluded_by_rule or {}),
+        street_filter=street_filter,
+        filter_tags_missing=tuple(filter_tags_missing),
     )
 
 
-def is_walkable(ways: pd.DataFrame) -> pd.Series:
-    """Which OSM-tagged ways people may walk along.
+_CONDITION_KEYS = frozenset({"not_in"})
+_RULE_KEYS = frozenset({"id", "description", "source", "exclude_when", "unless"})
 
-    A way is walkable when its ``highway`` value is in :data:`WALKABLE_HIGHWAYS`
-    (or it is any highway explicitly tagged ``foot=yes|designated|permissive``),
-    and it is not tagged ``foot=no``, ``access=no|private`` (unless foot access
-    is granted) or ``service=private``. Frames without a ``highway`` column are
-    taken as walkable (plain centre-line files).
+
+@dataclass(frozen=True)
+class TagCondition:
+    """A test on one tag: its value is (or, with ``negate``, is not) among ``values``."""
+
+    tag: str
+    values: frozenset[str]
+    negate: bool = False
+
+    def test(self, tags: Callable[[str], pd.Series]) -> pd.Series:
+        """Boolean Series over the ways, given a tag lookup."""
+        hit = tags(self.tag).isin(self.values)
+        return ~hit if self.negate else hit
+
+
+@dataclass(frozen=True)
+class StreetRule:
+    """One exclusion rule of the street filter (see ``data/street_filter.yaml``)."""
+
+    id: str
+    description: str
+    source: str
+    exclude_when: tuple[TagCondition, ...]
+    unless: tuple[tuple[TagCondition, ...], ...] = ()
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """Every tag the rule reads."""
+        conditions = [*self.exclude_when, *(c for group in self.unless for c in group)]
+        return frozenset(c.tag for c in conditions)
+
+    def excludes(self, tags: Callable[[str], pd.Series], index: pd.Index) -> pd.Series:
+        """Which ways the rule excludes."""
+        hit = pd.Series(True, index=index)
+        for condition in self.exclude_when:
+            hit &= condition.test(tags)
+        for group in self.unless:
+            kept = pd.Series(True, index=index)
+            for condition in group:
+                kept &= condition.test(tags)
+            hit &= ~kept
+        return hit
+
+
+@dataclass(frozen=True)
+class StreetFilter:
+    """The ordered exclusion rules that decide which ways are walkable.
+
+    A way is excluded by the first rule that matches it. Frames without a
+    ``highway`` column (plain centre-line files) are taken whole.
+    """
+
+    rules: tuple[StreetRule, ...]
+    source: str = "packaged"
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """Every tag the rules read, sorted."""
+        return tuple(sorted(set().union(*(rule.tags for rule in self.rules))))
+
+    def excluding_rule(self, ways: pd.DataFrame) -> pd.Series:
+        """The id of the rule that excludes each way, ``""`` for kept ways."""
+        verdict = pd.Series("", index=ways.index, dtype=object)
+        if "highway" not in ways.columns:
+            return verdict
+        cache: dict[str, pd.Series] = {}
+
+        def tags(name: str) -> pd.Series:
+            if name not in cache:
+                cache[name] = _tag_values(ways, name)
+            return cache[name]
+
+        for rule in self.rules:
+            open_ = verdict.eq("")
+            verdict[open_ & rule.excludes(tags, ways.index)] = rule.id
+        return verdict
+
+    def counts(self, verdict: pd.Series, way_id: pd.Series | None = None) -> dict[str, int]:
+        """Ways excluded by each rule (every rule listed, in order).
+
+        ``way_id`` counts distinct ways where a way comes in several pieces
+        (an OSM way split at its nodes, in both directions).
+        """
+        excluded = verdict.ne("")
+        ids = way_id if way_id is not None else pd.Series(np.arange(len(verdict)), verdict.index)
+        found = ids[excluded].groupby(verdict[excluded]).nunique()
+        return {rule.id: int(found.get(rule.id, 0)) for rule in self.rules}
+
+
+StreetFilterSpec = str | Path | Mapping[str, Any] | StreetFilter | None
+"""What ``street_filter=`` accepts: a YAML path, a table, a built filter or None (packaged)."""
+
+
+def _tag_values(ways: pd.DataFrame, name: str) -> pd.Series:
+    """A tag column as lower-case strings, ``""`` where absent."""
+    if name not in ways.columns:
+        return pd.Series("", index=ways.index)
+    return ways[name].map(_first_tag_value).fillna("").astype(str).str.strip().str.lower()
+
+
+def _yaml_text(value: Any) -> str:
+    """A tag value as written in the YAML (``yes``/``no`` parse as booleans there)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "" if value is None else str(value).strip().lower()
+
+
+def _parse_condition(tag: str, raw: Any, where: str) -> TagCondition:
+    if isinstance(raw, Mapping):
+        if set(raw) != _CONDITION_KEYS or not isinstance(raw["not_in"], list):
+            raise InputError(f"{where}: condition on {tag!r} must be a list or {{not_in: [...]}}")
+        return TagCondition(str(tag), frozenset(map(_yaml_text, raw["not_in"])), negate=True)
+    if isinstance(raw, list):
+        return TagCondition(str(tag), frozenset(map(_yaml_text, raw)))
+    raise InputError(f"{where}: condition on {tag!r} must be a list or {{not_in: [...]}}")
+
+
+def _parse_conditions(raw: Any, where: str) -> tuple[TagCondition, ...]:
+    if not isinstance(raw, Mapping) or not raw:
+        raise InputError(f"{where}: expected a table of tag conditions")
+    return tuple(_parse_condition(tag, value, where) for tag, value in raw.items())
+
+
+def _parse_rule(raw: Any, where: str) -> StreetRule:
+    if not isinstance(raw, Mapping) or "id" not in raw or "exclude_when" not in raw:
+        raise InputError(f"{where}: each rule needs an id and exclude_when")
+    where = f"{where}, rule {raw['id']!r}"
+    unknown = set(raw) - _RULE_KEYS
+    if unknown:
+        raise InputError(f"{where}: unknown keys {sorted(unknown)}")
+    unless = raw.get("unless") or []
+    if not isinstance(unless, list):
+        raise InputError(f"{where}: unless must be a list of tag-condition tables")
+    return StreetRule(
+        id=str(raw["id"]),
+        description=str(raw.get("description", "")).strip(),
+        source=str(raw.get("source", "")).strip(),
+        exclude_when=_parse_conditions(raw["exclude_when"], where),
+        unless=tuple(_parse_conditions(group, where) for group in unless),
+    )
+
+
+def _parse_rules(raw: Any, where: str) -> tuple[StreetRule, ...]:
+    if not isinstance(raw, list):
+        raise InputError(f"{where}: rules must be a list")
+    rules = tuple(_parse_rule(item, f"{where}, rule {i + 1}") for i, item in enumerate(raw))
+    ids = [rule.id for rule in rules]
+    if len(set(ids)) != len(ids):
+        raise InputError(f"{where}: rule ids must be unique, got {ids}")
+    return rules
+
+
+def _packaged_filter_table() -> dict[str, Any]:
+    text = resources.files("lifecircle").joinpath("data", STREET_FILTER_FILE).read_text("utf-8")
+    table: dict[str, Any] = yaml.safe_load(text)
+    return table
+
+
+def load_street_filter(spec: StreetFilterSpec = None) -> StreetFilter:
+    """The street filter: the packaged table, a YAML file or a table in its layout.
+
+    Parameters
+    ----------
+    spec
+        None for the packaged ``data/street_filter.yaml``; a path to a YAML
+        file or a mapping in the same layout. A table with ``rules`` replaces
+        the packaged rules; one with only ``disable`` (rule ids) and/or
+        ``add`` (rules, checked after the packaged ones) changes them.
+
+    Raises
+    ------
+    InputError
+        Unreadable file, unknown rule id to disable, or a malformed rule.
 
     Examples
     --------
-    >>> ways = pd.DataFrame({"highway": ["footway", "motorway", "service", "residential"],
-    ...                      "access": [None, None, "private", None],
-    ...                      "foot": [None, None, None, "no"]})
-    >>> is_walkable(ways).tolist()
-    [True, False, False, False]
+    >>> [rule.id for rule in load_street_filter().rules][-3:]
+    ['major_road_bridge', 'major_road_tunnel', 'major_road_off_ground_layer']
+    >>> lenient = load_street_filter({"disable": ["major_road_bridge"]})
+    >>> "major_road_bridge" in [rule.id for rule in lenient.rules]
+    False
     """
-    if "highway" not in ways.columns:
-        return pd.Series(True, index=ways.index)
+    if isinstance(spec, StreetFilter):
+        return spec
+    packaged = _packaged_filter_table()
+    if spec is None:
+        return StreetFilter(_parse_rules(packaged["rules"], STREET_FILTER_FILE), "packaged")
+    if isinstance(spec, Mapping):
+        table, where = dict(spec), "street filter"
+    else:
+        path = Path(spec)
+        where = str(path)
+        try:
+            table = yaml.safe_load(path.read_text("utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise InputError(f"cannot read the street filter: {exc}", file=path) from exc
+        if not isinstance(table, dict):
+            raise InputError("the street filter must be a YAML table", file=path)
+    unknown = set(table) - {"version", "rules", "disable", "add"}
+    if unknown:
+        raise InputError(f"{where}: unknown keys {sorted(unknown)}")
+    if "rules" in table:
+        rules = _parse_rules(table["rules"], where)
+    else:
+        rules = _parse_rules(packaged["rules"], STREET_FILTER_FILE)
+        disable = {str(d) for d in table.get("disable") or []}
+        missing = disable - {rule.id for rule in rules}
+        if missing:
+            raise InputError(f"{where}: no packaged street rule named {sorted(missing)}")
+        rules = tuple(rule for rule in rules if rule.id not in disable)
+        rules = _parse_rules(
+            [_rule_table(rule) for rule in rules] + list(table.get("add") or []), where
+        )
+    return StreetFilter(rules, where)
 
-    def tag(name: str) -> pd.Series:
-        if name not in ways.columns:
-            return pd.Series("", index=ways.index)
-        return ways[name].map(_first_tag_value).fillna("").astype(str).str.lower()
 
-    highway, foot, access, service = tag("highway"), tag("foot"), tag("access"), tag("service")
-    foot_allowed = foot.isin(_FOOT_ALLOWED)
-    walkable = highway.isin(WALKABLE_HIGHWAYS) | (highway.ne("") & foot_allowed)
-    walkable &= ~foot.isin(_FOOT_FORBIDDEN)
-    walkable &= ~(access.isin(_ACCESS_FORBIDDEN) & ~foot_allowed)
-    walkable &= service.ne("private")
-    return walkable
+def _rule_table(rule: StreetRule) -> dict[str, Any]:
+    """A parsed rule back in its YAML layout (to re-check ids with added rules)."""
+
+    def conditions(group: tuple[TagCondition, ...]) -> dict[str, Any]:
+        return {
+            c.tag: {"not_in": sorted(c.values)} if c.negate else sorted(c.values) for c in group
+        }
+
+    return {
+        "id": rule.id,
+        "description": rule.description,
+        "source": rule.source,
+        "exclude_when": conditions(rule.exclude_when),
+        "unless": [conditions(group) for group in rule.unless],
+    }
+
+
+def is_walkable(ways: pd.DataFrame, street_filter: StreetFilterSpec = None) -> pd.Series:
+    """Which OSM-tagged ways people may walk along.
+
+    The rules are a data table, ``data/street_filter.yaml`` (see
+    :func:`load_street_filter`): among others, ways whose ``highway`` value
+    nobody walks along, ``foot=no``, ``access=no|private`` without a foot
+    permission, ``motorroad=yes``, ``expressway=yes``, and trunk or primary
+    roads and their ramps on bridges, in tunnels or off layer 0 unless
+    ``foot``, ``sidewalk`` or ``footway`` says people walk there. Frames
+    without a ``highway`` column are taken as walkable (plain centre-line
+    files).
+
+    Examples
+    --------
+    >>> ways = pd.DataFrame({"highway": ["footway", "motorway", "service", "residential", "trunk"],
+    ...                      "access": [None, None, "private", None, None],
+    ...                      "foot": [None, None, None, "no", None],
+    ...                      "bridge": [None, None, None, None, "yes"]})
+    >>> is_walkable(ways).tolist()
+    [True, False, False, False, False]
+    """
+    return load_street_filter(street_filter).excluding_rule(ways).eq("")
 
 
 def _first_tag_value(value: Any) -> str | None:
@@ -514,11 +791,15 @@ def _first_tag_value(value: Any) -> str | None:
     return str(value)
 
 
-def _read_osm_xml_lines(path: Path) -> gpd.GeoDataFrame:
+def _way_columns(edges: pd.DataFrame, tags: Sequence[str]) -> list[str]:
+    return [c for c in (*tags, "osmid", "geometry") if c in edges.columns]
+
+
+def _read_osm_xml_lines(path: Path, tags: Sequence[str]) -> gpd.GeoDataFrame:
     import osmnx as ox
 
     useful = list(ox.settings.useful_tags_way)
-    ox.settings.useful_tags_way = sorted(set(useful) | set(_OSM_WAY_TAGS))
+    ox.settings.useful_tags_way = sorted(set(useful) | set(tags))
     try:
         graph = ox.graph_from_xml(path, simplify=False, retain_all=True, bidirectional=True)
     except Exception as exc:  # osmnx raises many kinds on malformed files
@@ -528,23 +809,28 @@ def _read_osm_xml_lines(path: Path) -> gpd.GeoDataFrame:
     if graph.number_of_edges() == 0:
         raise MissingDataError(f"{path}: the OSM file holds no highway ways")
     edges = ox.graph_to_gdfs(graph, nodes=False, edges=True).reset_index()
-    return edges[[c for c in (*_OSM_WAY_TAGS, "osmid", "geometry") if c in edges.columns]]
+    return edges[_way_columns(edges, tags)]
 
 
-def _read_osm_pbf_lines(path: Path) -> gpd.GeoDataFrame:
+def _read_osm_pbf_lines(path: Path, tags: Sequence[str]) -> gpd.GeoDataFrame:
     import pyrosm
+    from pyrosm.config import Conf
 
+    # pyrosm keeps a fixed list of highway tags; the others are asked for by name
+    extra = sorted(set(tags) - set(Conf.tags.highway))
     try:
-        edges = pyrosm.OSM(str(path)).get_network(network_type="all")
+        edges = pyrosm.OSM(str(path)).get_network(
+            network_type="all", extra_attributes=extra or None
+        )
     except Exception as exc:
         raise InputError(f"cannot read OSM PBF file: {exc}", file=path) from exc
     if edges is None or edges.empty:
         raise MissingDataError(f"{path}: the PBF file holds no highway ways")
     edges = edges.rename(columns={"id": "osmid"})
-    return edges[[c for c in (*_OSM_WAY_TAGS, "osmid", "geometry") if c in edges.columns]]
+    return edges[_way_columns(edges, tags)]
 
 
-def _read_graphml_lines(path: Path) -> gpd.GeoDataFrame:
+def _read_graphml_lines(path: Path, tags: Sequence[str]) -> gpd.GeoDataFrame:
     import osmnx as ox
 
     try:
@@ -552,7 +838,10 @@ def _read_graphml_lines(path: Path) -> gpd.GeoDataFrame:
     except Exception as exc:
         raise InputError(f"cannot read GraphML file: {exc}", file=path) from exc
     edges = ox.graph_to_gdfs(graph, nodes=False, edges=True).reset_index()
-    return edges[[c for c in (*_OSM_WAY_TAGS, "osmid", "geometry") if c in edges.columns]]
+    missing = sorted(set(tags) - set(edges.columns))
+    if missing:
+        logger.info("%s: no %s tags in the GraphML file; rules on them see none", path, missing)
+    return edges[_way_columns(edges, tags)]
 
 
 def _read_line_file(path: Path, layer: str | None) -> gpd.GeoDataFrame:
@@ -579,7 +868,12 @@ def _read_line_file(path: Path, layer: str | None) -> gpd.GeoDataFrame:
 _LINE_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".parquet", ".fgb", ".zip"}
 
 
-def load_network(source: str | Path | gpd.GeoDataFrame, *, layer: str | None = None) -> WalkNetwork:
+def load_network(
+    source: str | Path | gpd.GeoDataFrame,
+    *,
+    layer: str | None = None,
+    street_filter: StreetFilterSpec = None,
+) -> WalkNetwork:
     """Load a walking network from a file or a GeoDataFrame of lines.
 
     Parameters
@@ -591,6 +885,11 @@ def load_network(source: str | Path | gpd.GeoDataFrame, *, layer: str | None = N
         GeoDataFrame of lines.
     layer
         Layer name for multi-layer files such as GeoPackage.
+    street_filter
+        The rules that decide which ways are walkable: None for the packaged
+        ``data/street_filter.yaml``, or a YAML path or table (see
+        :func:`load_street_filter`). ``report.excluded_by_rule`` counts what
+        each rule excluded.
 
     Returns
     -------
@@ -599,22 +898,24 @@ def load_network(source: str | Path | gpd.GeoDataFrame, *, layer: str | None = N
     Raises
     ------
     InputError
-        Unreadable or unsupported file.
+        Unreadable or unsupported file, or a malformed street filter.
     MissingDataError
         No walkable ways in it.
     """
+    rules = load_street_filter(street_filter)
+    tags = tuple(sorted(set(_OSM_BASE_TAGS) | set(rules.tags)))
     if isinstance(source, gpd.GeoDataFrame | gpd.GeoSeries):
-        return _filtered_network(source, "GeoDataFrame")
+        return _filtered_network(source, "GeoDataFrame", rules)
     path = Path(source)
     if not path.exists():
         raise InputError("file not found", file=path)
     name = path.name.lower()
     if name.endswith((".osm", ".osm.bz2", ".xml")):
-        lines = _read_osm_xml_lines(path)
+        lines = _read_osm_xml_lines(path, tags)
     elif name.endswith(".pbf"):
-        lines = _read_osm_pbf_lines(path)
+        lines = _read_osm_pbf_lines(path, tags)
     elif name.endswith(".graphml"):
-        lines = _read_graphml_lines(path)
+        lines = _read_graphml_lines(path, tags)
     elif path.suffix.lower() in _LINE_SUFFIXES:
         lines = _read_line_file(path, layer)
     else:
@@ -623,19 +924,53 @@ def load_network(source: str | Path | gpd.GeoDataFrame, *, layer: str | None = N
             ".gpkg, .shp or .parquet",
             file=path,
         )
-    return _filtered_network(lines, str(path))
+    osm = name.endswith((".osm", ".osm.bz2", ".xml", ".pbf"))
+    return _filtered_network(lines, str(path), rules, tags_requested=osm)
 
 
-def _filtered_network(lines: gpd.GeoDataFrame | gpd.GeoSeries, source: str) -> WalkNetwork:
+def _filtered_network(
+    lines: gpd.GeoDataFrame | gpd.GeoSeries,
+    source: str,
+    rules: StreetFilter,
+    *,
+    tags_requested: bool = False,
+) -> WalkNetwork:
+    """Apply the street filter; ``tags_requested`` when the reader asked for every tag."""
     if isinstance(lines, gpd.GeoSeries):
-        return network_from_lines(lines, source=source)
-    walkable = is_walkable(lines)
-    dropped = int((~walkable).sum())
-    kept = lines[walkable.to_numpy()]
-    for column in ("highway", "name", "foot", "access", "service", "sidewalk", "osmid"):
+        return network_from_lines(lines, source=source, street_filter=rules.source)
+    verdict = rules.excluding_rule(lines)
+    walkable = verdict.eq("").to_numpy()
+    kept = lines[walkable]
+    missing: list[str] = []
+    if "highway" in lines.columns and not tags_requested:
+        missing = [tag for tag in rules.tags if tag not in lines.columns]
+        if missing:
+            logger.warning(
+                "%s: no way has a %s column (none carries the tag, or it was not kept when "
+                "the file was written), so the street rules on them excluded nothing",
+                source,
+                "/".join(missing),
+            )
+    for column in (*rules.tags, *_OSM_BASE_TAGS, "osmid"):
         if column in kept.columns:
             kept = kept.assign(**{column: kept[column].map(_first_tag_value)})
-    return network_from_lines(kept, source=source, ways_read=len(lines), dropped=dropped)
+    way_id = _way_ids(lines)
+    return network_from_lines(
+        kept,
+        source=source,
+        ways_read=int(way_id.nunique()),
+        dropped=int(way_id[~walkable].nunique()),
+        excluded_by_rule=rules.counts(verdict, way_id),
+        street_filter=rules.source,
+        filter_tags_missing=missing,
+    )
+
+
+def _way_ids(lines: pd.DataFrame) -> pd.Series:
+    """One id per source way: the OSM id where there is one, else the row."""
+    if "osmid" in lines.columns:
+        return lines["osmid"].map(_first_tag_value).fillna("").astype(str)
+    return pd.Series(np.arange(len(lines)).astype(str), index=lines.index)
 
 
 def _cache_dir() -> Path:
@@ -680,6 +1015,11 @@ def download_network(
 
     import osmnx as ox
 
+    useful = list(ox.settings.useful_tags_way)
+    # keep every tag the street filter reads in the cached GraphML
+    ox.settings.useful_tags_way = sorted(
+        set(useful) | set(_OSM_BASE_TAGS) | set(load_street_filter().tags)
+    )
     try:
         if place is not None:
             graph = ox.graph_from_place(place, network_type="walk", retain_all=True)
@@ -690,6 +1030,8 @@ def download_network(
             f"could not download the street network for {place or bbox} ({exc}); "
             "the machine may be offline. Pass a local file with --network instead."
         ) from exc
+    finally:
+        ox.settings.useful_tags_way = useful
     cache.mkdir(parents=True, exist_ok=True)
     partial = cached.with_suffix(".partial")
     ox.save_graphml(graph, partial)
