@@ -71,6 +71,7 @@ def test_lattice_dissolve_equals_union_all(n_rows, n_cols, share, seed, side):
     reference = _union_all_gaps(cells)
     assert len(gaps) == len(reference)
     by_id = dict(zip(cells["cell_id"], cells.geometry, strict=True))
+    minutes = cells.set_index("cell_id")["x_min"]
     ours = []
     for gap in gaps.itertuples():
         members = tuple(
@@ -83,6 +84,7 @@ def test_lattice_dissolve_equals_union_all(n_rows, n_cols, share, seed, side):
         assert len(members) == gap.cells
         ours.append((round(gap.geometry.area, 6), members))
         assert gap.area_m2 == pytest.approx(len(members) * side * side, abs=0.1)
+        assert gap.max_min == pytest.approx(minutes[list(members)].max())
     assert sorted(ours) == reference
     pop = cells.set_index("cell_id")["population"]
     # the populations are those of the members, largest first

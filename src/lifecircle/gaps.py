@@ -249,8 +249,8 @@ def dissolve_gaps(cells: gpd.GeoDataFrame, items: list[ScoreItem]) -> gpd.GeoDat
         gap, empty when unreachable) and the polygon, sorted by population
         (ties in the order of the items, then of the gaps' first cells).
     """
-    rows = []
-    geoms = []
+    frames: list[pd.DataFrame] = []
+    geoms: list[NDArray[np.object_]] = []
     lattice = square_lattice(cells)
     all_geoms = cells.geometry.to_numpy()
     if lattice is not None:
@@ -265,37 +265,20 @@ def dissolve_gaps(cells: gpd.GeoDataFrame, items: list[ScoreItem]) -> gpd.GeoDat
             owner, parts = _dissolve_on_lattice(lattice[0][where], lattice[1][where], origin, side)
         else:
             owner, parts = _dissolve_by_union(all_geoms[where])
-        frame = pd.DataFrame(
-            {
-                "owner": owner,
-                "population": cells["population"].to_numpy()[where],
-                "minutes": cells[f"{item.id}_min"].to_numpy()[where],
-            }
-        )
-        stats = (
-            frame[frame["owner"] >= 0]
-            .groupby("owner", sort=True)
-            .agg(
-                cells=("population", "size"),
-                population=("population", "sum"),
-                max_min=("minutes", "max"),
+        frames.append(
+            _gap_rows(
+                item,
+                owner,
+                cells["population"].to_numpy(dtype=float)[where],
+                cells[f"{item.id}_min"].to_numpy(dtype=float)[where],
             )
         )
-        for part, stat in zip(stats.index.to_numpy(), stats.itertuples(index=False), strict=True):
-            rows.append(
-                {
-                    "item": item.id,
-                    "kind": item.kind,
-                    "threshold_m": item.threshold_m,
-                    "cells": int(stat.cells),
-                    "population": round(float(stat.population)),
-                    "max_min": stat.max_min,
-                    "status": item.status,
-                    "source": item.source,
-                }
-            )
-            geoms.append(parts[part])
-    gaps = gpd.GeoDataFrame(rows, geometry=geoms, crs=cells.crs)
+        geoms.append(parts)
+    if frames:
+        rows = pd.concat(frames, ignore_index=True)
+        gaps = gpd.GeoDataFrame(rows, geometry=np.concatenate(geoms), crs=cells.crs)
+    else:
+        gaps = gpd.GeoDataFrame(geometry=[], crs=cells.crs)
     if gaps.empty:
         return gpd.GeoDataFrame(
             columns=[
@@ -318,6 +301,33 @@ def dissolve_gaps(cells: gpd.GeoDataFrame, items: list[ScoreItem]) -> gpd.GeoDat
     gaps = gaps.sort_values("population", ascending=False, ignore_index=True, kind="stable")
     gaps.insert(0, "gap_id", [f"G{i + 1:03d}" for i in range(len(gaps))])
     return gaps
+
+
+def _gap_rows(
+    item: ScoreItem,
+    owner: NDArray[np.int64],
+    population: NDArray[np.float64],
+    minutes: NDArray[np.float64],
+) -> pd.DataFrame:
+    """One row per component of an item's blind cells: size, population, worst minutes."""
+    n_parts = int(owner.max(initial=-1)) + 1
+    held = owner >= 0
+    worst = np.full(n_parts, -np.inf)
+    np.fmax.at(worst, owner[held], minutes[held])  # fmax skips unreachable (NaN) cells
+    return pd.DataFrame(
+        {
+            "item": item.id,
+            "kind": item.kind,
+            "threshold_m": item.threshold_m,
+            "cells": np.bincount(owner[held], minlength=n_parts),
+            "population": np.round(
+                np.bincount(owner[held], weights=population[held], minlength=n_parts), 1
+            ),
+            "max_min": np.where(np.isfinite(worst), worst, np.nan),
+            "status": item.status,
+            "source": item.source,
+        }
+    )
 
 
 def square_lattice(

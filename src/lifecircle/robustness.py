@@ -53,7 +53,7 @@ import shapely
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from .engine import ReachEngine
+from .engine import SNAP_TOO_FAR, ReachEngine, snap_points
 from .errors import InputError
 from .gaps import CELL_LAYER, grid_cells, study_area
 from .outputs import refuse_to_overwrite, write_json, write_layers, write_table
@@ -264,6 +264,7 @@ class _Measurer:
         self.n_compounds = len(study.communities)
         self.scored = list(study.standard.scored_types())
         self._wide: ReachEngine | None = None
+        self._beyond: float | None = None
         self._reaches: dict[bytes, _Reach] = {}
         self._passes: dict[tuple[str, bytes], tuple[NDArray[Any], ...]] = {}
 
@@ -273,12 +274,36 @@ class _Measurer:
             engine = ReachEngine(self.study.network, max_snap_m=self.wide_limit)
             engine.add_layer(FACILITY_LAYER, self.study.facilities)
             engine.add_layer(ORIGIN_LAYER, self.study.origins)
-            cell_xy = self.base.snaps(CELL_LAYER).point_xy
-            engine.add_layer(
-                CELL_LAYER, gpd.GeoSeries(shapely.points(cell_xy), crs=self.study.network.crs)
-            )
+            engine.add_layer(CELL_LAYER, self._cell_points())
             self._wide = engine
         return self._wide
+
+    def _beyond_base_limit(self) -> float:
+        """The shortest access leg of the points too far for the study's limit (inf if none).
+
+        Only those points are snapped again, so that runs with a larger limit
+        that would route nothing new need no engine of their own.
+        """
+        if self._beyond is None:
+            self._beyond = np.inf
+            sources = {
+                FACILITY_LAYER: lambda: self.study.facilities.geometry,
+                ORIGIN_LAYER: lambda: self.study.origins.geometry,
+                CELL_LAYER: self._cell_points,
+            }
+            for layer, points in sources.items():
+                far = np.flatnonzero(self.base.snaps(layer).status == SNAP_TOO_FAR)
+                if far.size:
+                    snaps = snap_points(
+                        self.study.network, points().iloc[far], max_snap_m=self.wide_limit
+                    )
+                    legs = snaps.access_m[snaps.ok]
+                    self._beyond = min(self._beyond, float(legs.min(initial=np.inf)))
+        return self._beyond
+
+    def _cell_points(self) -> gpd.GeoSeries:
+        cell_xy = self.base.snaps(CELL_LAYER).point_xy
+        return gpd.GeoSeries(shapely.points(cell_xy), crs=self.study.network.crs)
 
     def _routed(self, engine: ReachEngine, limit: float) -> list[NDArray[np.bool_]]:
         masks = []
@@ -291,7 +316,7 @@ class _Measurer:
         """The distances of one run (shared with every run that routes the same points)."""
         engine = self.base
         routed = self._routed(engine, min(run.max_snap_m, self.base_limit))
-        if run.max_snap_m > self.base_limit:
+        if run.max_snap_m > self.base_limit and self._beyond_base_limit() <= run.max_snap_m:
             wide = self._routed(self._wide_engine(), run.max_snap_m)
             if any((w != r).any() for w, r in zip(wide, routed, strict=True)):
                 engine, routed = self._wide_engine(), wide
@@ -570,14 +595,21 @@ def _cell_tables(
 
 
 def _owning_gap(gap_cells: gpd.GeoDataFrame, gaps: gpd.GeoDataFrame) -> NDArray[np.object_]:
-    """The gap polygon (of the same item) that holds each gap cell."""
+    """The gap polygon (of the same item) that holds each gap cell, one item at a time."""
     owner = np.full(len(gap_cells), None, dtype=object)
     if not len(gaps) or not len(gap_cells):
         return owner
     points = gap_cells.geometry.representative_point().to_numpy()
-    cell_idx, gap_idx = shapely.STRtree(gaps.geometry.to_numpy()).query(points, predicate="within")
-    same = gap_cells["item"].to_numpy()[cell_idx] == gaps["item"].to_numpy()[gap_idx]
-    owner[cell_idx[same]] = gaps["gap_id"].to_numpy()[gap_idx[same]]
+    cell_items = gap_cells["item"].to_numpy()
+    gap_items = gaps["item"].to_numpy()
+    gap_ids = gaps["gap_id"].to_numpy()
+    polygons = gaps.geometry.to_numpy()
+    for item in np.unique(gap_items):
+        mine = np.flatnonzero(cell_items == item)
+        theirs = np.flatnonzero(gap_items == item)
+        tree = shapely.STRtree(polygons[theirs])
+        cell_idx, gap_idx = tree.query(points[mine], predicate="within")
+        owner[mine[cell_idx]] = gap_ids[theirs[gap_idx]]
     return owner
 
 
