@@ -267,7 +267,8 @@ def test_min_count_holds_in_every_run(tmp_path):
     # at 600 m that clears only at 80 m/min
     cells = result.cells.to_crs(METRIC_CRS)
     centre_x = cells.geometry.centroid.x.round().astype(int)
-    cell = dict(zip(centre_x, zip(cells["robustness"], cells["disappears_at"], strict=True)))
+    labels = zip(cells["robustness"], cells["disappears_at"], strict=True)
+    cell = dict(zip(centre_x, labels, strict=True))
     assert cell[-350] == ("fragile", "walk_speed=80")
     study_cells, _ = study.gaps()
     assert set(study_cells.loc[study_cells["kindergarten_gap"], "cell_id"]) == set(

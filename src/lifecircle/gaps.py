@@ -436,7 +436,7 @@ def _dissolve_on_lattice(
             _lattice_coord(origin[1], vertical[:, [1, 2]], side),
         ]
     )
-    edges = shapely.linestrings(np.stack([x, y], axis=2))
+    edges = np.asarray(shapely.linestrings(np.stack([x, y], axis=2)), dtype=object)
     faces = shapely.get_parts(shapely.polygonize(edges))
     inner = shapely.get_coordinates(shapely.point_on_surface(faces))
     fcol = np.floor((inner[:, 0] - origin[0]) / side).astype(np.int64)
@@ -484,7 +484,7 @@ def _lattice_boxes(
 
 def _lattice_coord(origin: float, index: NDArray[np.int64], side: float) -> NDArray[np.float64]:
     """Coordinate of a lattice line."""
-    return origin + index * side
+    return np.asarray(origin + index * side, dtype=np.float64)
 
 
 def _dissolve_by_union(geoms: NDArray[np.object_]) -> tuple[NDArray[np.int64], NDArray[np.object_]]:
