@@ -240,3 +240,37 @@ def test_bad_assumptions_and_outputs(minutes_study, tmp_path):
     assert set(table["robustness"]) == {"robust", "fragile"}
     gaps = gpd.read_file(written[2], layer="gaps")
     assert sorted(gaps["robustness"]) == ["fragile", "mixed", "robust"]
+
+
+def test_min_count_holds_in_every_run(tmp_path):
+    # two kindergartens needed within 10 minutes; a second one on the street at x = -1000
+    path = tmp_path / "robust-two.yaml"
+    text = PROFILE.replace("RULE", "minutes").replace(
+        "max_walk_m: 600,", "max_walk_m: 600, min_count: 2,"
+    )
+    path.write_text(text, encoding="utf-8")
+    study = _study(load_standard(path), extra_facilities=(-1000,))
+    result = assess_robustness(study, walk_speeds=SPEEDS, snap_limits=SNAPS, progress=False)
+    failures = result.failures.set_index("community_id")
+    # G's gate (-700, 0): 300 m and 720 m, both within reach only at 80 m/min (800 m)
+    assert failures.loc["G", "robustness"] == "fragile"
+    assert failures.loc["G", "disappears_at"] == "walk_speed=80"
+    # F's gate (700, 0): 720 m and 1700 m: never two; R likewise; S (routed at 400 m) 470, 1250
+    assert failures.loc["F", "robustness"] == failures.loc["R", "robustness"] == "robust"
+    assert failures.loc["S", "robustness"] == "robust"
+    assert failures.loc["S", "runs_routed"] == 1
+    # E's gate (-540, 0): 460 m and 560 m: met at 60 m/min, one short at 50 m/min (500 m)
+    assert result.emerging.set_index("community_id")["appears_at"].to_dict() == {
+        "E": "walk_speed=50"
+    }
+    # E's cell centre (-350, 50) is 420 m from the nearest but 700 m from the second: a gap
+    # at 600 m that clears only at 80 m/min
+    cells = result.cells.to_crs(METRIC_CRS)
+    centre_x = cells.geometry.centroid.x.round().astype(int)
+    labels = zip(cells["robustness"], cells["disappears_at"], strict=True)
+    cell = dict(zip(centre_x, labels, strict=True))
+    assert cell[-350] == ("fragile", "walk_speed=80")
+    study_cells, _ = study.gaps()
+    assert set(study_cells.loc[study_cells["kindergarten_gap"], "cell_id"]) == set(
+        result.cells["cell_id"]
+    )

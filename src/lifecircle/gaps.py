@@ -1,16 +1,20 @@
 """Blind zones (盲区): where residents live and a required facility is out of reach.
 
-A grid covers the study area (a boundary polygon, or the compounds' hull plus
-a margin), with square or hexagonal (H3) cells of 50-200 m. Each cell centre
+A grid covers the study area (a boundary polygon, or the compounds each grown
+by a margin), with square or hexagonal (H3) cells of 50-200 m. Each cell centre
 is a point on the network like any other origin; the engine gives the walking
 time from it to the nearest facility of each scored item (the standard's
-categories, or its required types when it has no categories).
+requirements and categories), and for a requirement that needs several
+facilities the number within reach; :func:`~lifecircle.scoring.item_met`
+decides each item, exactly as for the compounds.
 
 Residents are placed in cells by area: a compound's population is shared
 among the cells its polygon overlaps, in proportion to the overlap (a point
 compound puts everyone in the cell that contains it). A cell where residents
 live and an item fails is a blind zone; touching blind cells of one item are
-dissolved into gap polygons carrying the population affected.
+dissolved into gap polygons carrying the population affected. Cells of a
+square grid are joined through their shared edges (connected components on
+the lattice) and each gap's outline is traced from its cells' outer sides.
 """
 
 from __future__ import annotations
@@ -24,18 +28,30 @@ import numpy as np
 import pandas as pd
 import shapely
 from numpy.typing import NDArray
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 
 from .engine import ReachEngine
 from .errors import InputError
-from .scoring import FACILITY_LAYER, ScoreItem
+from .scoring import FACILITY_LAYER, ScoreItem, item_met
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CELL_LAYER", "dissolve_gaps", "grid_cells", "score_cells", "study_area"]
+__all__ = [
+    "CELL_LAYER",
+    "dissolve_gaps",
+    "grid_cells",
+    "score_cells",
+    "square_lattice",
+    "study_area",
+]
 
 CELL_LAYER = "cells"
 DEFAULT_MARGIN_M = 200.0
 _MIN_CELL_M, _MAX_CELL_M = 50.0, 200.0
+_BUFFER_QUAD_SEGS = 4
+# relative tolerance (of the cell side) for recognising a square lattice
+_LATTICE_TOL = 1e-6
 
 
 def study_area(
@@ -45,11 +61,17 @@ def study_area(
     *,
     margin_m: float = DEFAULT_MARGIN_M,
 ) -> shapely.Geometry:
-    """The boundary's union, or the compounds' convex hull plus ``margin_m``."""
+    """The boundary's union, or the compounds' neighbourhoods: each buffered by ``margin_m``.
+
+    Without a boundary the area is the union of the compounds, each grown by
+    ``margin_m``; never a hull spanning them, so a compound placed far away
+    adds its own neighbourhood and not the land in between.
+    """
     if boundary is not None and not boundary.empty:
         return shapely.union_all(boundary.to_crs(crs).geometry.to_numpy())
-    hull = shapely.convex_hull(shapely.union_all(communities.to_crs(crs).geometry.to_numpy()))
-    return shapely.buffer(hull, margin_m)
+    geoms = communities.to_crs(crs).geometry.to_numpy()
+    geoms = geoms[~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)]
+    return shapely.union_all(shapely.buffer(geoms, margin_m, quad_segs=_BUFFER_QUAD_SEGS))
 
 
 def grid_cells(
@@ -73,7 +95,10 @@ def grid_cells(
     -------
     geopandas.GeoDataFrame
         ``cell_id`` and the cell polygon, in ``crs``. Cells are not clipped:
-        every cell whose centre lies in the area is kept whole.
+        every cell whose centre lies in the area (or on its edge) is kept
+        whole. Square cells are enumerated over each part of the area on its
+        own, so the work grows with the area covered, not with the extent
+        between its parts.
     """
     if not _MIN_CELL_M <= cell_m <= _MAX_CELL_M:
         raise InputError(f"cell size must be between 50 and 200 m, got {cell_m:g}")
@@ -85,17 +110,36 @@ def grid_cells(
 
 
 def _square_cells(area: shapely.Geometry, crs: object, cell_m: float) -> gpd.GeoDataFrame:
-    minx, miny, maxx, maxy = area.bounds
-    xs = np.arange(math.floor(minx / cell_m) * cell_m, maxx, cell_m)
-    ys = np.arange(math.floor(miny / cell_m) * cell_m, maxy, cell_m)
-    gx, gy = np.meshgrid(xs, ys, indexing="xy")
-    boxes = shapely.box(gx.ravel(), gy.ravel(), gx.ravel() + cell_m, gy.ravel() + cell_m)
-    centres = shapely.points(gx.ravel() + cell_m / 2, gy.ravel() + cell_m / 2)
-    inside = shapely.contains(area, centres)
-    ids = [
-        f"sq_{int(x)}_{int(y)}" for x, y in zip(gx.ravel()[inside], gy.ravel()[inside], strict=True)
-    ]
-    return gpd.GeoDataFrame({"cell_id": ids}, geometry=boxes[inside], crs=crs)
+    parts = shapely.get_parts(area)
+    parts = parts[~shapely.is_empty(parts)]
+    if parts.size == 0:
+        return gpd.GeoDataFrame({"cell_id": []}, geometry=[], crs=crs)
+    bounds = shapely.bounds(parts)
+    ix0 = np.floor(bounds[:, 0] / cell_m).astype(np.int64)
+    iy0 = np.floor(bounds[:, 1] / cell_m).astype(np.int64)
+    nx = np.maximum(np.ceil(bounds[:, 2] / cell_m).astype(np.int64) - ix0, 1)
+    ny = np.maximum(np.ceil(bounds[:, 3] / cell_m).astype(np.int64) - iy0, 1)
+    ix, iy = _windows(ix0, iy0, nx, ny)
+    # parts may share cells: keep each once, in row-major order (y, then x)
+    pairs = np.unique(np.stack([iy, ix], axis=1), axis=0)
+    iy, ix = pairs[:, 0], pairs[:, 1]
+    x, y = ix * cell_m, iy * cell_m
+    shapely.prepare(area)
+    inside = shapely.intersects_xy(area, x + cell_m / 2, y + cell_m / 2)
+    x, y = x[inside], y[inside]
+    boxes = shapely.box(x, y, x + cell_m, y + cell_m)
+    ids = [f"sq_{int(a)}_{int(b)}" for a, b in zip(x, y, strict=True)]
+    return gpd.GeoDataFrame({"cell_id": ids}, geometry=boxes, crs=crs)
+
+
+def _windows(
+    ix0: NDArray[np.int64], iy0: NDArray[np.int64], nx: NDArray[np.int64], ny: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Lattice indices of every cell of several rectangular windows, concatenated."""
+    sizes = nx * ny
+    window = np.repeat(np.arange(sizes.size), sizes)
+    offset = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    return ix0[window] + offset % nx[window], iy0[window] + offset // nx[window]
 
 
 def _h3_resolution(cell_m: float) -> int:
@@ -149,79 +193,94 @@ def score_cells(
 
     Adds ``population``, ``snap_status``, and per item ``<item>_min``
     (minutes to the nearest facility of the item, empty when none is
-    reachable), ``<item>_ok`` and ``<item>_gap`` (people live there, the cell
-    is routed and the item fails). Cells whose centre is not routed (too far
-    from a street, or on a disconnected piece) are never blind zones; their
-    population is reported apart.
+    reachable), ``<item>_n`` for a requirement that needs ``min_count`` > 1
+    facilities (how many lie within its threshold), ``<item>_ok`` (decided
+    by :func:`~lifecircle.scoring.item_met`) and ``<item>_gap`` (people live
+    there, the cell is routed and the item fails). Cells whose centre is not
+    routed (too far from a street, or on a disconnected piece) are never
+    blind zones; their population is reported apart.
     """
     engine.add_layer(CELL_LAYER, cells.geometry.centroid)
     out = cells.copy()
     out["population"] = np.round(_cell_population(cells, communities), 1)
     snaps = engine.snaps(CELL_LAYER)
     out["snap_status"] = snaps.status
+    populated = out["population"].to_numpy() > 0
     for item in items:
         source_index = np.flatnonzero(np.isin(facility_types, item.types))
         dist = engine.nearest(FACILITY_LAYER, CELL_LAYER, source_index=source_index)
+        count = _cell_counts(engine, item, source_index, len(cells))
         minutes = np.where(np.isfinite(dist), np.round(dist / walk_speed, 1), np.nan)
         out[f"{item.id}_min"] = minutes
-        out[f"{item.id}_ok"] = dist <= item.threshold_m
+        if count is not None:
+            out[f"{item.id}_n"] = count
+        ok = item_met(item, dist, count)
+        out[f"{item.id}_ok"] = ok
         # a cell whose centre cannot be routed is unknown, not blind
-        out[f"{item.id}_gap"] = (out["population"] > 0) & snaps.ok & ~out[f"{item.id}_ok"]
+        out[f"{item.id}_gap"] = populated & snaps.ok & ~ok
     return out
+
+
+def _cell_counts(
+    engine: ReachEngine, item: ScoreItem, source_index: NDArray[np.int64], n_cells: int
+) -> NDArray[np.int64] | None:
+    """Facilities of a requirement within its threshold of each cell, when it needs several."""
+    if item.kind != "requirement" or item.min_count <= 1:
+        return None
+    if source_index.size == 0:
+        return np.zeros(n_cells, dtype=np.int64)
+    return engine.count_within(
+        FACILITY_LAYER, CELL_LAYER, item.threshold_m, source_index=source_index
+    )
 
 
 def dissolve_gaps(cells: gpd.GeoDataFrame, items: list[ScoreItem]) -> gpd.GeoDataFrame:
     """Dissolve touching blind cells of each item into gap polygons.
+
+    Cells that share an edge belong to one gap (cells touching only at a
+    corner do not, as in a polygon union). Square cells are joined on their
+    lattice and outlined from their outer sides; other cells (H3) by a union.
 
     Returns
     -------
     geopandas.GeoDataFrame
         ``gap_id``, ``item``, ``kind``, ``threshold_m``, ``cells``,
         ``population``, ``area_m2``, ``max_min`` (worst walking minutes in the
-        gap, empty when unreachable) and the polygon, sorted by population.
+        gap, empty when unreachable) and the polygon, sorted by population
+        (ties in the order of the items, then of the gaps' first cells).
     """
-    rows = []
-    geoms = []
+    frames: list[pd.DataFrame] = []
+    geoms: list[NDArray[np.object_]] = []
+    lattice = square_lattice(cells)
+    all_geoms = cells.geometry.to_numpy()
+    if lattice is not None:
+        bounds = shapely.bounds(all_geoms)
+        origin = (float(bounds[:, 0].min()), float(bounds[:, 1].min()))
+        side = float(bounds[0, 2] - bounds[0, 0])
     for item in items:
-        blind = cells[cells[f"{item.id}_gap"]]
-        if blind.empty:
+        where = np.flatnonzero(cells[f"{item.id}_gap"].to_numpy(dtype=bool))
+        if where.size == 0:
             continue
-        merged = shapely.get_parts(shapely.union_all(blind.geometry.to_numpy()))
-        tree = shapely.STRtree(merged)
-        part_of = tree.query(blind.geometry.representative_point().to_numpy(), predicate="within")
-        owner = np.full(len(blind), -1)
-        owner[part_of[0]] = part_of[1]
-        frame = pd.DataFrame(
-            {
-                "owner": owner,
-                "population": blind["population"].to_numpy(),
-                "minutes": blind[f"{item.id}_min"].to_numpy(),
-            }
-        )
-        stats = frame.groupby("owner").agg(
-            cells=("population", "size"),
-            population=("population", "sum"),
-            max_min=("minutes", "max"),
-        )
-        for part, stat in stats.iterrows():
-            if part < 0:
-                continue
-            rows.append(
-                {
-                    "item": item.id,
-                    "kind": item.kind,
-                    "threshold_m": item.threshold_m,
-                    "cells": int(stat["cells"]),
-                    "population": round(stat["population"], 1),
-                    "max_min": stat["max_min"],
-                    "status": item.status,
-                    "source": item.source,
-                }
+        if lattice is not None:
+            owner, parts = _dissolve_on_lattice(lattice[0][where], lattice[1][where], origin, side)
+        else:
+            owner, parts = _dissolve_by_union(all_geoms[where])
+        frames.append(
+            _gap_rows(
+                item,
+                owner,
+                cells["population"].to_numpy(dtype=float)[where],
+                cells[f"{item.id}_min"].to_numpy(dtype=float)[where],
             )
-            geoms.append(merged[part])
-    gaps = gpd.GeoDataFrame(rows, geometry=geoms, crs=cells.crs)
+        )
+        geoms.append(parts)
+    if frames:
+        rows = pd.concat(frames, ignore_index=True)
+        gaps = gpd.GeoDataFrame(rows, geometry=np.concatenate(geoms), crs=cells.crs)
+    else:
+        gaps = gpd.GeoDataFrame(geometry=[], crs=cells.crs)
     if gaps.empty:
-        gaps = gpd.GeoDataFrame(
+        return gpd.GeoDataFrame(
             columns=[
                 "gap_id",
                 "item",
@@ -238,8 +297,214 @@ def dissolve_gaps(cells: gpd.GeoDataFrame, items: list[ScoreItem]) -> gpd.GeoDat
             geometry="geometry",
             crs=cells.crs,
         )
-        return gaps
     gaps["area_m2"] = gaps.geometry.area.round(1)
-    gaps = gaps.sort_values("population", ascending=False, ignore_index=True)
+    gaps = gaps.sort_values("population", ascending=False, ignore_index=True, kind="stable")
     gaps.insert(0, "gap_id", [f"G{i + 1:03d}" for i in range(len(gaps))])
     return gaps
+
+
+def _gap_rows(
+    item: ScoreItem,
+    owner: NDArray[np.int64],
+    population: NDArray[np.float64],
+    minutes: NDArray[np.float64],
+) -> pd.DataFrame:
+    """One row per component of an item's blind cells: size, population, worst minutes."""
+    n_parts = int(owner.max(initial=-1)) + 1
+    held = owner >= 0
+    worst = np.full(n_parts, -np.inf)
+    np.fmax.at(worst, owner[held], minutes[held])  # fmax skips unreachable (NaN) cells
+    return pd.DataFrame(
+        {
+            "item": item.id,
+            "kind": item.kind,
+            "threshold_m": item.threshold_m,
+            "cells": np.bincount(owner[held], minlength=n_parts),
+            "population": np.round(
+                np.bincount(owner[held], weights=population[held], minlength=n_parts), 1
+            ),
+            "max_min": np.where(np.isfinite(worst), worst, np.nan),
+            "status": item.status,
+            "source": item.source,
+        }
+    )
+
+
+def square_lattice(
+    cells: gpd.GeoDataFrame,
+) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
+    """Column and row of every cell when the cells are distinct squares of one lattice.
+
+    Returns ``None`` for any other cells (hexagons, squares of mixed sizes or
+    off the lattice, repeated cells).
+    """
+    geoms = cells.geometry.to_numpy()
+    if geoms.size == 0 or shapely.is_missing(geoms).any():
+        return None
+    bounds = shapely.bounds(geoms)
+    width, height = bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1]
+    side = float(width[0])
+    tol = _LATTICE_TOL * side
+    if side <= 0 or np.abs(width - side).max() > tol or np.abs(height - side).max() > tol:
+        return None
+    is_box = (shapely.get_num_coordinates(geoms) == 5) & (
+        np.abs(shapely.area(geoms) - side * side) <= tol * side
+    )
+    if not is_box.all():
+        return None
+    x0, y0 = bounds[:, 0].min(), bounds[:, 1].min()
+    col = np.rint((bounds[:, 0] - x0) / side)
+    row = np.rint((bounds[:, 1] - y0) / side)
+    if (
+        np.abs(col * side + x0 - bounds[:, 0]).max() > tol
+        or np.abs(row * side + y0 - bounds[:, 1]).max() > tol
+    ):
+        return None
+    col_i, row_i = col.astype(np.int64), row.astype(np.int64)
+    keys = row_i * (int(col_i.max()) + 1) + col_i
+    if np.unique(keys).size != keys.size:
+        return None
+    return col_i, row_i
+
+
+def _dissolve_on_lattice(
+    col: NDArray[np.int64],
+    row: NDArray[np.int64],
+    origin: tuple[float, float],
+    side: float,
+) -> tuple[NDArray[np.int64], NDArray[np.object_]]:
+    """Edge-connected components of lattice cells and their outlines.
+
+    The outline is traced from the cell sides that face a cell outside the
+    set: those sides are polygonised, and each face that lies on a member
+    cell is one component (the other faces are holes). Returns the component
+    of every cell (numbered in the order of the cells' first member) and one
+    polygon per component.
+    """
+    # one empty column and row on every side, so neighbours never wrap around
+    c = col - col.min() + 1
+    r = row - row.min() + 1
+    width = int(c.max()) + 2
+    keys = r * width + c
+    order = np.argsort(keys)
+    sorted_keys = keys[order]
+
+    def member(target: NDArray[np.int64]) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
+        pos = np.minimum(np.searchsorted(sorted_keys, target), keys.size - 1)
+        return sorted_keys[pos] == target, order[pos]
+
+    right, right_of = member(keys + 1)
+    above, above_of = member(keys + width)
+    n = keys.size
+    u = np.concatenate([np.flatnonzero(right), np.flatnonzero(above)])
+    v = np.concatenate([right_of[right], above_of[above]])
+    adjacency = sparse.coo_matrix((np.ones(u.size, dtype=np.int8), (u, v)), shape=(n, n))
+    n_parts, owner = connected_components(adjacency, directed=False)
+    left, below = member(keys - 1)[0], member(keys - width)[0]
+    parts = np.empty(n_parts, dtype=object)
+    # a cell alone is its own outline; only larger components are traced
+    single = np.bincount(owner, minlength=n_parts)[owner] == 1
+    parts[owner[single]] = _lattice_boxes(col[single], row[single], origin, side)
+    if single.all():
+        return owner.astype(np.int64), parts
+    traced = ~single
+    below, above, left, right = (
+        (below | single),
+        (above | single),
+        (left | single),
+        (right | single),
+    )
+    # the outer sides, merged into runs along each lattice line; every corner is
+    # origin + index * side, one formula for all, so shared corners are equal floats
+    runs = [
+        _runs(col[~below], row[~below]),
+        _runs(col[~above], row[~above] + 1),
+        _runs(row[~left], col[~left]),
+        _runs(row[~right], col[~right] + 1),
+    ]
+    horizontal = np.concatenate(runs[:2])
+    vertical = np.concatenate(runs[2:])
+    x = np.concatenate(
+        [
+            _lattice_coord(origin[0], horizontal[:, [1, 2]], side),
+            _lattice_coord(origin[0], vertical[:, [0, 0]], side),
+        ]
+    )
+    y = np.concatenate(
+        [
+            _lattice_coord(origin[1], horizontal[:, [0, 0]], side),
+            _lattice_coord(origin[1], vertical[:, [1, 2]], side),
+        ]
+    )
+    edges = np.asarray(shapely.linestrings(np.stack([x, y], axis=2)), dtype=object)
+    faces = shapely.get_parts(shapely.polygonize(edges))
+    inner = shapely.get_coordinates(shapely.point_on_surface(faces))
+    fcol = np.floor((inner[:, 0] - origin[0]) / side).astype(np.int64)
+    frow = np.floor((inner[:, 1] - origin[1]) / side).astype(np.int64)
+    found, cell = member((frow - row.min() + 1) * width + (fcol - col.min() + 1))
+    # faces on a lone cell are holes around it (lone cells have no traced sides)
+    found &= traced[cell]
+    label = owner[cell[found]]
+    if np.unique(label).size == label.size == np.unique(owner[traced]).size:
+        parts[label] = faces[found]
+        return owner.astype(np.int64), parts
+    # faces that cannot be matched through the lattice: match cells by containment
+    cells = _lattice_boxes(col, row, origin, side)
+    return _owners_by_containment(cells, shapely.get_parts(shapely.coverage_union_all(cells)))
+
+
+def _runs(along: NDArray[np.int64], line: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Unit sides on lattice lines merged into runs: rows of (line, first, last + 1).
+
+    ``along`` is the position of each unit side on its line. Sides of one kind
+    (say, bottom sides) never meet a side crossing their line inside a run, so
+    the runs stay noded for polygonising.
+    """
+    if along.size == 0:
+        return np.empty((0, 3), dtype=np.int64)
+    order = np.lexsort((along, line))
+    a, b = along[order], line[order]
+    start = np.r_[True, (b[1:] != b[:-1]) | (a[1:] != a[:-1] + 1)]
+    first = np.flatnonzero(start)
+    last = np.r_[first[1:], a.size] - 1
+    return np.stack([b[first], a[first], a[last] + 1], axis=1)
+
+
+def _lattice_boxes(
+    col: NDArray[np.int64], row: NDArray[np.int64], origin: tuple[float, float], side: float
+) -> NDArray[np.object_]:
+    """The cells at the given lattice positions, as boxes."""
+    return shapely.box(
+        _lattice_coord(origin[0], col, side),
+        _lattice_coord(origin[1], row, side),
+        _lattice_coord(origin[0], col + 1, side),
+        _lattice_coord(origin[1], row + 1, side),
+    )
+
+
+def _lattice_coord(origin: float, index: NDArray[np.int64], side: float) -> NDArray[np.float64]:
+    """Coordinate of a lattice line."""
+    return np.asarray(origin + index * side, dtype=np.float64)
+
+
+def _dissolve_by_union(geoms: NDArray[np.object_]) -> tuple[NDArray[np.int64], NDArray[np.object_]]:
+    """Components of arbitrary cells (H3): the parts of their union."""
+    return _owners_by_containment(geoms, shapely.get_parts(shapely.union_all(geoms)))
+
+
+def _owners_by_containment(
+    geoms: NDArray[np.object_], merged: NDArray[np.object_]
+) -> tuple[NDArray[np.int64], NDArray[np.object_]]:
+    """The part of ``merged`` holding each cell, parts renumbered by their first cell."""
+    tree = shapely.STRtree(merged)
+    cell_idx, part_idx = tree.query(shapely.point_on_surface(geoms), predicate="within")
+    owner = np.full(geoms.size, -1, dtype=np.int64)
+    owner[cell_idx] = part_idx
+    held = owner >= 0
+    first = np.unique(owner[held], return_index=True)
+    rank = np.empty(merged.size, dtype=np.int64)
+    rank[first[0][np.argsort(first[1])]] = np.arange(first[0].size)
+    parts = np.empty(first[0].size, dtype=object)
+    parts[rank[first[0]]] = merged[first[0]]
+    owner[held] = rank[owner[held]]
+    return owner, parts

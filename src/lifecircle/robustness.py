@@ -53,11 +53,11 @@ import shapely
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from .engine import ReachEngine
+from .engine import SNAP_TOO_FAR, ReachEngine, snap_points
 from .errors import InputError
 from .gaps import CELL_LAYER, grid_cells, study_area
 from .outputs import refuse_to_overwrite, write_json, write_layers, write_table
-from .scoring import FACILITY_LAYER, ORIGIN_LAYER, ScoreItem, score_items
+from .scoring import FACILITY_LAYER, ORIGIN_LAYER, ScoreItem, item_met, score_items
 
 logger = logging.getLogger(__name__)
 
@@ -96,12 +96,19 @@ class AssumptionRun:
 
 @dataclass
 class _Reach:
-    """Distances of one run: per type, from compounds (group minimum) and cells."""
+    """Distances of one run, per type: from compounds (group minimum) and from cells.
+
+    ``*_nearest`` is the distance to the nearest facility of the type;
+    ``*_kdist`` holds, for types some requirement needs several of, the
+    distances to the ``k`` nearest (ascending, ``inf`` padded) within the
+    largest threshold of any run.
+    """
 
     compound_nearest: dict[str, NDArray[np.float64]]
-    compound_kth: dict[str, NDArray[np.float64]]
+    compound_kdist: dict[str, NDArray[np.float64]]
     compound_routed: NDArray[np.bool_]
     cell_nearest: dict[str, NDArray[np.float64]]
+    cell_kdist: dict[str, NDArray[np.float64]]
     cell_routed: NDArray[np.bool_]
 
 
@@ -224,49 +231,172 @@ def _group_min(values: NDArray[np.float64], groups: NDArray[np.int64], n: int) -
     return out
 
 
-def _measure(
-    engine: ReachEngine,
-    types: NDArray[np.object_],
-    keep: NDArray[np.bool_],
-    groups: NDArray[np.int64],
-    n_compounds: int,
-    scored: Sequence[str],
-    kth: dict[str, tuple[int, float]],
-) -> _Reach:
-    """One Dijkstra pass per scored type serves compounds and cells; k-th nearest if needed."""
-    origin_nodes = engine.nodes(ORIGIN_LAYER)
-    cell_nodes = engine.nodes(CELL_LAYER)
-    compound_nearest, cell_nearest, compound_kth = {}, {}, {}
-    for type_id in scored:
-        index = np.flatnonzero((types == type_id) & keep)
-        node_dist = engine.distances_from(FACILITY_LAYER, index)
-        at_origin = np.where(origin_nodes >= 0, node_dist[origin_nodes], np.inf)
-        compound_nearest[type_id] = _group_min(at_origin, groups, n_compounds)
-        cell_nearest[type_id] = np.where(cell_nodes >= 0, node_dist[cell_nodes], np.inf)
-        if type_id in kth:
-            count, radius = kth[type_id]
-            compound_kth[type_id] = _kth_nearest(engine, index, groups, n_compounds, count, radius)
-    routed = np.zeros(n_compounds, dtype=bool)
-    routed[groups[origin_nodes >= 0]] = True
-    return _Reach(compound_nearest, compound_kth, routed, cell_nearest, cell_nodes >= 0)
+_LAYERS = (FACILITY_LAYER, ORIGIN_LAYER, CELL_LAYER)
 
 
-def _kth_nearest(
-    engine: ReachEngine,
-    index: NDArray[np.int64],
-    groups: NDArray[np.int64],
-    n_compounds: int,
-    count: int,
-    radius: float,
-) -> NDArray[np.float64]:
-    """Distance from each compound to its ``count``-th nearest facility (within ``radius``)."""
-    out = np.full(n_compounds, np.inf)
-    if index.size == 0:
-        return out
-    pairs = engine.within(FACILITY_LAYER, ORIGIN_LAYER, radius, source_index=index, groups=groups)
-    rank = pairs.groupby("target").cumcount().to_numpy()
-    hit = rank == count - 1
-    out[pairs["target"].to_numpy()[hit]] = pairs["distance_m"].to_numpy()[hit]
+class _Measurer:
+    """Distances of every run from as few engines and Dijkstra passes as possible.
+
+    A snap limit only decides which points are routed: a point's attachment
+    (its nearest segment) is the same under any limit it is within. Every
+    routed point is a leaf of the routing graph, so it never lies on a path
+    between others, and the distances between routed points do not depend on
+    which other points are inserted. Hence runs at the study's limit or below
+    use the study's own engine, with the points beyond the run's limit left
+    out; runs above it share one engine snapped at the largest limit. Runs
+    whose routed points are the same share their distances, and types whose
+    routed facilities are the same share their Dijkstra passes.
+    """
+
+    def __init__(
+        self,
+        study: Any,
+        snap_limits: Sequence[float],
+        kth: dict[str, tuple[int, float]],
+    ) -> None:
+        self.study = study
+        self.base = study.engine
+        self.base_limit = float(study.max_snap_m)
+        self.wide_limit = max([self.base_limit, *snap_limits])
+        self.kth = kth
+        self.types = study.facilities["type"].astype(str).to_numpy(dtype=object)
+        self.groups = study.origins["group"].to_numpy(dtype=np.int64)
+        self.n_compounds = len(study.communities)
+        self.scored = list(study.standard.scored_types())
+        self._wide: ReachEngine | None = None
+        self._beyond: float | None = None
+        self._reaches: dict[bytes, _Reach] = {}
+        self._passes: dict[tuple[str, bytes], tuple[NDArray[Any], ...]] = {}
+
+    def _wide_engine(self) -> ReachEngine:
+        """One engine snapped at the largest limit (snapping now, the graph when first used)."""
+        if self._wide is None:
+            engine = ReachEngine(self.study.network, max_snap_m=self.wide_limit)
+            engine.add_layer(FACILITY_LAYER, self.study.facilities)
+            engine.add_layer(ORIGIN_LAYER, self.study.origins)
+            engine.add_layer(CELL_LAYER, self._cell_points())
+            self._wide = engine
+        return self._wide
+
+    def _beyond_base_limit(self) -> float:
+        """The shortest access leg of the points too far for the study's limit (inf if none).
+
+        Only those points are snapped again, so that runs with a larger limit
+        that would route nothing new need no engine of their own.
+        """
+        if self._beyond is None:
+            self._beyond = np.inf
+            sources = {
+                FACILITY_LAYER: lambda: self.study.facilities.geometry,
+                ORIGIN_LAYER: lambda: self.study.origins.geometry,
+                CELL_LAYER: self._cell_points,
+            }
+            for layer, points in sources.items():
+                far = np.flatnonzero(self.base.snaps(layer).status == SNAP_TOO_FAR)
+                if far.size:
+                    snaps = snap_points(
+                        self.study.network, points().iloc[far], max_snap_m=self.wide_limit
+                    )
+                    legs = snaps.access_m[snaps.ok]
+                    self._beyond = min(self._beyond, float(legs.min(initial=np.inf)))
+        return self._beyond
+
+    def _cell_points(self) -> gpd.GeoSeries:
+        cell_xy = self.base.snaps(CELL_LAYER).point_xy
+        return gpd.GeoSeries(shapely.points(cell_xy), crs=self.study.network.crs)
+
+    def _routed(self, engine: ReachEngine, limit: float) -> list[NDArray[np.bool_]]:
+        masks = []
+        for layer in _LAYERS:
+            snaps = engine.snaps(layer)
+            masks.append(snaps.ok & (snaps.access_m <= limit))
+        return masks
+
+    def reach(self, run: AssumptionRun) -> _Reach:
+        """The distances of one run (shared with every run that routes the same points)."""
+        engine = self.base
+        routed = self._routed(engine, min(run.max_snap_m, self.base_limit))
+        if run.max_snap_m > self.base_limit and self._beyond_base_limit() <= run.max_snap_m:
+            wide = self._routed(self._wide_engine(), run.max_snap_m)
+            if any((w != r).any() for w, r in zip(wide, routed, strict=True)):
+                engine, routed = self._wide_engine(), wide
+        facilities, origins, cells = routed
+        facilities = facilities & _kept_facilities(len(self.types), run)
+        key = b"".join(
+            [b"w" if engine is not self.base else b"b"]
+            + [np.packbits(m).tobytes() for m in (facilities, origins, cells)]
+        )
+        if key not in self._reaches:
+            self._reaches[key] = self._measure(engine, key[:1], facilities, origins, cells)
+        return self._reaches[key]
+
+    def _measure(
+        self,
+        engine: ReachEngine,
+        tag: bytes,
+        facilities: NDArray[np.bool_],
+        origins: NDArray[np.bool_],
+        cells: NDArray[np.bool_],
+    ) -> _Reach:
+        """One Dijkstra pass per scored type serves compounds and cells; k nearest if needed."""
+        groups = np.where(origins, self.groups, -1)
+        compound_nearest, cell_nearest, compound_kdist, cell_kdist = {}, {}, {}, {}
+        for type_id in self.scored:
+            index = np.flatnonzero((self.types == type_id) & facilities)
+            at_origin, at_cell, *pairs = self._pass(engine, tag, type_id, index)
+            valid = origins & np.isfinite(at_origin)
+            compound_nearest[type_id] = _group_min(
+                at_origin[valid], groups[valid], self.n_compounds
+            )
+            cell_nearest[type_id] = np.where(cells, at_cell, np.inf)
+            if type_id in self.kth:
+                count = self.kth[type_id][0]
+                origin_pairs, cell_pairs = pairs
+                keep = origins[origin_pairs["target"].to_numpy()]
+                by_compound = origin_pairs[keep].assign(
+                    target=groups[origin_pairs["target"].to_numpy()[keep]]
+                )
+                by_compound = by_compound.groupby(["target", "source"], as_index=False)[
+                    "distance_m"
+                ].min()
+                compound_kdist[type_id] = _k_nearest(by_compound, self.n_compounds, count)
+                in_run = cell_pairs[cells[cell_pairs["target"].to_numpy()]]
+                cell_kdist[type_id] = _k_nearest(in_run, cells.size, count)
+        compound_routed = np.zeros(self.n_compounds, dtype=bool)
+        compound_routed[self.groups[origins]] = True
+        return _Reach(
+            compound_nearest, compound_kdist, compound_routed, cell_nearest, cell_kdist, cells
+        )
+
+    def _pass(
+        self, engine: ReachEngine, tag: bytes, type_id: str, index: NDArray[np.int64]
+    ) -> tuple[Any, ...]:
+        """Distances from the given facilities to every origin and cell (and pairs in reach)."""
+        key = (type_id, tag + index.tobytes())
+        if key not in self._passes:
+            node_dist = engine.distances_from(FACILITY_LAYER, index)
+            result: tuple[Any, ...] = tuple(
+                np.where(nodes >= 0, node_dist[nodes], np.inf)
+                for nodes in (engine.nodes(ORIGIN_LAYER), engine.nodes(CELL_LAYER))
+            )
+            if type_id in self.kth:
+                radius = self.kth[type_id][1]
+                result += tuple(
+                    engine.within(FACILITY_LAYER, layer, radius, source_index=index)
+                    for layer in (ORIGIN_LAYER, CELL_LAYER)
+                )
+            self._passes[key] = result
+        return self._passes[key]
+
+
+def _k_nearest(pairs: pd.DataFrame, size: int, count: int) -> NDArray[np.float64]:
+    """The ``count`` smallest distances of each target, ascending, ``inf`` padded."""
+    out = np.full((size, count), np.inf)
+    if len(pairs):
+        pairs = pairs.sort_values(["target", "distance_m"], kind="stable")
+        rank = pairs.groupby("target").cumcount().to_numpy()
+        hit = rank < count
+        out[pairs["target"].to_numpy()[hit], rank[hit]] = pairs["distance_m"].to_numpy()[hit]
     return out
 
 
@@ -277,18 +407,31 @@ def _item_distance(
     return np.min(np.stack(present), axis=0) if present else np.full(size, np.inf)
 
 
+def _item_count(
+    kdist: dict[str, NDArray[np.float64]], item: ScoreItem, size: int
+) -> NDArray[np.int64] | None:
+    """Facilities of a several-facility requirement within its threshold (up to the need)."""
+    if item.kind != "requirement" or item.min_count <= 1:
+        return None
+    if item.id not in kdist:
+        return np.zeros(size, dtype=np.int64)
+    return (kdist[item.id] <= item.threshold_m).sum(axis=1)
+
+
 def _verdicts(reach: _Reach, items: list[ScoreItem], n_compounds: int, n_cells: int) -> _Verdicts:
-    """Item verdicts exactly as scoring and the gap grid derive them."""
+    """Item verdicts through the one rule of scoring and the gap grid."""
     compound_ok, cell_ok, thresholds = {}, {}, {}
     for item in items:
         thresholds[item.id] = item.threshold_m
-        if item.kind == "requirement" and item.min_count > 1:
-            dist = reach.compound_kth.get(item.id, np.full(n_compounds, np.inf))
-        else:
-            dist = _item_distance(reach.compound_nearest, item.types, n_compounds)
-        compound_ok[item.id] = dist <= item.threshold_m
-        cell_ok[item.id] = _item_distance(reach.cell_nearest, item.types, n_cells) <= (
-            item.threshold_m
+        compound_ok[item.id] = item_met(
+            item,
+            _item_distance(reach.compound_nearest, item.types, n_compounds),
+            _item_count(reach.compound_kdist, item, n_compounds),
+        )
+        cell_ok[item.id] = item_met(
+            item,
+            _item_distance(reach.cell_nearest, item.types, n_cells),
+            _item_count(reach.cell_kdist, item, n_cells),
         )
     return _Verdicts(compound_ok, reach.compound_routed, cell_ok, reach.cell_routed, thresholds)
 
@@ -452,14 +595,21 @@ def _cell_tables(
 
 
 def _owning_gap(gap_cells: gpd.GeoDataFrame, gaps: gpd.GeoDataFrame) -> NDArray[np.object_]:
-    """The gap polygon (of the same item) that holds each gap cell."""
+    """The gap polygon (of the same item) that holds each gap cell, one item at a time."""
     owner = np.full(len(gap_cells), None, dtype=object)
     if not len(gaps) or not len(gap_cells):
         return owner
     points = gap_cells.geometry.representative_point().to_numpy()
-    cell_idx, gap_idx = shapely.STRtree(gaps.geometry.to_numpy()).query(points, predicate="within")
-    same = gap_cells["item"].to_numpy()[cell_idx] == gaps["item"].to_numpy()[gap_idx]
-    owner[cell_idx[same]] = gaps["gap_id"].to_numpy()[gap_idx[same]]
+    cell_items = gap_cells["item"].to_numpy()
+    gap_items = gaps["item"].to_numpy()
+    gap_ids = gaps["gap_id"].to_numpy()
+    polygons = gaps.geometry.to_numpy()
+    for item in np.unique(gap_items):
+        mine = np.flatnonzero(cell_items == item)
+        theirs = np.flatnonzero(gap_items == item)
+        tree = shapely.STRtree(polygons[theirs])
+        cell_idx, gap_idx = tree.query(points[mine], predicate="within")
+        owner[mine[cell_idx]] = gap_ids[theirs[gap_idx]]
     return owner
 
 
@@ -563,27 +713,15 @@ def assess_robustness(
     standards = {run.walk_speed: _at_speed(standard, run.walk_speed) for run in runs}
     item_sets = {speed: score_items(s) for speed, s in standards.items()}
     cells, gaps = study.gaps(cell_m=cell_m, kind=kind)
-    metric_cells = grid_cells(
-        study_area(study.communities, study.boundary, study.network.crs),
-        study.network.crs,
-        cell_m=cell_m,
-        kind=kind,
+    _ensure_cell_layer(study, cells, cell_m, kind)
+    measurer = _Measurer(
+        study, [run.max_snap_m for run in runs], _kth_requests(standard, standards.values())
     )
-    kth = _kth_requests(standard, standards.values())
-    types = study.facilities["type"].astype(str).to_numpy(dtype=object)
-    groups = study.origins["group"].to_numpy(dtype=np.int64)
     n_compounds, n_cells = len(study.communities), len(cells)
-    reaches: dict[tuple[float, float, int | None], _Reach] = {}
     verdicts = []
     for run in tqdm(runs, desc="robustness runs", disable=not progress):
-        key = (run.max_snap_m, run.drop_share, run.seed)
-        if key not in reaches:
-            engine = _engine_for(study, run.max_snap_m, metric_cells)
-            keep = _kept_facilities(len(types), run)
-            reaches[key] = _measure(
-                engine, types, keep, groups, n_compounds, standard.scored_types(), kth
-            )
-        verdicts.append(_verdicts(reaches[key], item_sets[run.walk_speed], n_compounds, n_cells))
+        reach = measurer.reach(run)
+        verdicts.append(_verdicts(reach, item_sets[run.walk_speed], n_compounds, n_cells))
     base_items = item_sets[runs[0].walk_speed]
     failures, emerging = _failure_tables(study, runs, verdicts, base_items)
     gap_cells, polygons = _cell_tables(cells, gaps, runs, verdicts, base_items)
@@ -619,13 +757,21 @@ def _kth_requests(standard: Any, variants: Iterable[Any]) -> dict[str, tuple[int
     return requests
 
 
-def _engine_for(study: Any, max_snap_m: float, metric_cells: gpd.GeoDataFrame) -> ReachEngine:
-    """An engine with facilities, origins and cell centres snapped at ``max_snap_m``."""
-    engine = ReachEngine(study.network, max_snap_m=max_snap_m)
-    engine.add_layer(FACILITY_LAYER, study.facilities)
-    engine.add_layer(ORIGIN_LAYER, study.origins)
-    engine.add_layer(CELL_LAYER, metric_cells.geometry.centroid)
-    return engine
+def _ensure_cell_layer(study: Any, cells: gpd.GeoDataFrame, cell_m: float, kind: str) -> None:
+    """The study's engine holds the gap cells' centres (as :meth:`Study.gaps` leaves it)."""
+    engine = study.engine
+    try:
+        if len(engine.snaps(CELL_LAYER)) == len(cells):
+            return
+    except InputError:
+        pass
+    metric = grid_cells(
+        study_area(study.communities, study.boundary, study.network.crs),
+        study.network.crs,
+        cell_m=cell_m,
+        kind=kind,
+    )
+    engine.add_layer(CELL_LAYER, metric.geometry.centroid)
 
 
 def _runs_table(
