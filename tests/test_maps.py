@@ -359,9 +359,16 @@ def external_assets(page: str) -> list[str]:
 
 
 def test_self_contained_page_loads_no_script_or_style_from_the_network(demo_copy: Path):
-    online = render_map(demo_copy, basemap="none").read_text(encoding="utf-8")
+    online = render_map(demo_copy, basemap="none", cdn=True).read_text(encoding="utf-8")
     assert any("cdn.jsdelivr.net/npm/leaflet@" in url for url in external_assets(online))
-    page = render_map(demo_copy, basemap="none", self_contained=True).read_text(encoding="utf-8")
+    assert render_map(demo_copy, basemap="none", self_contained=False).read_text(
+        encoding="utf-8"
+    ) == online  # the former opt-out still means the CDN
+    explicit = render_map(demo_copy, basemap="none", self_contained=True).read_text(
+        encoding="utf-8"
+    )
+    page = render_map(demo_copy, basemap="none").read_text(encoding="utf-8")  # the default
+    assert page == explicit
     assert external_assets(page) == []
     assert "cdn.jsdelivr" not in page and "cdnjs" not in page and "code.jquery" not in page
     assert '<meta name="lifecircle-map" content="self-contained">' in page

@@ -178,7 +178,7 @@ def test_map_is_linked_or_inlined(out: Path):
     (out / "map.html").unlink(missing_ok=True)
     page = render_report(out).read_text(encoding="utf-8")
     assert "尚未生成交互地图" in page and "<iframe" not in page
-    render_map(out, basemap="none")
+    render_map(out, basemap="none", cdn=True)
     page = render_report(out).read_text(encoding="utf-8")
     assert '<iframe class="map-frame" title="交互地图" allowfullscreen src="map.html">' in page
     render_map(out, basemap="none", self_contained=True)
@@ -190,7 +190,7 @@ def test_map_is_linked_or_inlined(out: Path):
     elsewhere = out / "maps" / "other.html"
     elsewhere.parent.mkdir()
     shutil.copy(out / "map.html", elsewhere)
-    render_map(out, basemap="none")
+    render_map(out, basemap="none", cdn=True)
     page = render_report(out, map_path=out / "map.html").read_text(encoding="utf-8")
     assert 'src="map.html"' in page
 

@@ -62,7 +62,7 @@ from markupsafe import Markup
 
 from .coords import wgs84_to_gcj02
 from .errors import InputError, MissingDataError
-from .outputs import atomic_path
+from .outputs import CONTEXT_FILE, atomic_path
 from .taxonomy import default_taxonomy
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,24 @@ NO_SCORE_COLOR = "#bdbdbd"
 GAP_COLORS: tuple[str, ...] = ("#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f")
 ISO_COLORS: tuple[str, ...] = ("#08519c", "#3182bd", "#6baed6", "#9ecae1", "#c6dbef", "#deebf7")
 MAX_ZOOM = 19
-PANES: dict[str, int] = {"lc-area": 350, "lc-iso": 360, "lc-gaps": 380, "lc-gates": 450}
+# Gap outlines by scored item: a qualitative palette apart from the score ramp.
+GAP_ITEM_COLORS: tuple[str, ...] = (
+    "#1f78b4",
+    "#e7298a",
+    "#8c510a",
+    "#01665e",
+    "#6a3d9a",
+    "#d95f02",
+    "#4d4d4d",
+    "#b15928",
+)
+PANES: dict[str, int] = {
+    "lc-context": 300,
+    "lc-area": 350,
+    "lc-iso": 360,
+    "lc-gaps": 380,
+    "lc-gates": 450,
+}
 
 _MAP_FILE = "map.html"
 SELF_CONTAINED_META = '<meta name="lifecircle-map" content="self-contained">'
@@ -199,6 +216,14 @@ _TEXT: dict[str, dict[str, str]] = {
         "snap_failed": "未接入步行路网（{status}），未参与计算",
         "gate": "出入口",
         "persons": "{n} 人",
+        "gap_type": "盲区类型",
+        "gap_all": "全部类型",
+        "tile_note": "底图无法加载（离线？），改为显示研究数据中的街道与水系。",
+        "context": "街道与水系（研究数据）",
+        "streets": "街道",
+        "water": "水系",
+        "cluster_note": "圆圈中的数字为该处设施个数，放大后显示各设施",
+        "legend": "图例",
     },
     "en": {
         "html_lang": "en",
@@ -257,6 +282,15 @@ _TEXT: dict[str, dict[str, str]] = {
         "snap_failed": "not on the walking network ({status}); not counted",
         "gate": "Gate",
         "persons": "{n}",
+        "gap_type": "Gap type",
+        "gap_all": "all types",
+        "tile_note": "Basemap tiles did not load (offline?): streets and water are drawn from "
+        "the study's data instead.",
+        "context": "Streets and water (study data)",
+        "streets": "Streets",
+        "water": "Water",
+        "cluster_note": "a number counts the facilities there; zoom in to see each",
+        "legend": "Legend",
     },
 }
 
@@ -289,11 +323,20 @@ class Results:
     boundary: gpd.GeoDataFrame | None = None
     facilities: pd.DataFrame | None = None
     sites: gpd.GeoDataFrame | None = None
+    streets: gpd.GeoDataFrame | None = None
+    water: gpd.GeoDataFrame | None = None
 
     @property
     def standard(self) -> dict[str, Any]:
         """The standard with its thresholds and sources (the summary's provenance)."""
         return self.summary.get("provenance") or {}
+
+    @property
+    def boundary_geometry(self) -> gpd.GeoSeries | None:
+        """The study boundary, when the results have one."""
+        if self.boundary is None or self.boundary.empty:
+            return None
+        return self.boundary.geometry
 
     @property
     def attribution(self) -> list[str]:
@@ -375,6 +418,8 @@ def read_results(out_dir: str | Path) -> Results:
         boundary=_read_layer(out / "gaps.gpkg", "boundary"),
         facilities=_read_facilities(out / "facilities.csv"),
         sites=_read_layer(out / "sites.gpkg", "sites"),
+        streets=_read_layer(out / CONTEXT_FILE, "streets"),
+        water=_read_layer(out / CONTEXT_FILE, "water"),
     )
 
 
@@ -969,11 +1014,31 @@ def _robustness_label(row: Mapping[str, Any], ctx: _Context) -> str:
     return ctx.text.get(f"robustness_{value}", value) if value else ""
 
 
+def gap_items(gaps: gpd.GeoDataFrame | None) -> list[str]:
+    """The scored items that have gaps, largest population affected first."""
+    if gaps is None or gaps.empty or "item" not in gaps:
+        return []
+    population = pd.to_numeric(gaps.get("population"), errors="coerce").fillna(0)
+    totals = population.groupby(gaps["item"].astype(str)).sum()
+    return [str(i) for i in totals.sort_values(ascending=False, kind="stable").index]
+
+
+def clip_to_boundary(geoms: gpd.GeoSeries, boundary: gpd.GeoSeries | None) -> gpd.GeoSeries:
+    """Geometries cut to the study boundary (grid cells along its edge spill past it)."""
+    if boundary is None or boundary.empty:
+        return geoms
+    area = shapely.union_all(boundary.to_crs(geoms.crs).to_numpy())
+    clipped = shapely.intersection(geoms.to_numpy(), area)
+    return gpd.GeoSeries(clipped, index=geoms.index, crs=geoms.crs)
+
+
 def gaps_block(ctx: _Context, breaks: list[float]) -> str | None:
-    """The gap polygons: colour class by population, tooltip and popup."""
+    """The gap polygons, cut to the study boundary: colour class by population, item
+    index (outline colour and selector), tooltip and popup."""
     gaps = ctx.results.gaps
     if gaps is None or gaps.empty:
         return None
+    items = {item: i for i, item in enumerate(gap_items(gaps))}
     records = gaps.drop(columns=gaps.geometry.name).to_dict(orient="records")
     props = []
     for row in records:
@@ -985,11 +1050,33 @@ def gaps_block(ctx: _Context, breaks: list[float]) -> str | None:
         props.append(
             {
                 "b": _gap_class(row.get("population"), breaks),
+                "c": items.get(_clean(row.get("item")), 0),
                 "t": html.escape(tip),
                 "p": gap_popup(row, ctx),
             }
         )
-    return encode_features(ctx.geometries(gaps.geometry), props)
+    clipped = clip_to_boundary(gaps.geometry, ctx.results.boundary_geometry)
+    return encode_features(ctx.geometries(clipped), props)
+
+
+def context_block(ctx: _Context) -> str | None:
+    """Streets (``c``: 0 major, 1 minor, 2 path) and water, drawn when no tiles load."""
+    parts = []
+    streets = ctx.results.streets
+    if streets is not None and not streets.empty:
+        order = {"major": 0, "minor": 1}
+        classes = streets["class"].astype(str).map(order).fillna(2).astype(int).tolist()
+        # the path class first, so that main streets are drawn on top
+        rank = np.argsort(-np.asarray(classes), kind="stable")
+        geoms = ctx.geometries(streets.geometry.iloc[rank])
+        props = [{"c": classes[i]} for i in rank]
+        parts.append('"streets":' + encode_features(geoms, props))
+    water = ctx.results.water
+    if water is not None and not water.empty:
+        parts.append(
+            '"water":' + encode_features(ctx.geometries(water.geometry), [{}] * len(water))
+        )
+    return "{" + ",".join(parts) + "}" if parts else None
 
 
 def study_boundary(results: Results) -> gpd.GeoSeries | None:
@@ -1380,6 +1467,7 @@ def _collect_layers(ctx: _Context, max_isochrone_compounds: int | None) -> _Laye
         "gaps": lambda: gaps_block(ctx, breaks),
         "gates": lambda: gates_block(ctx),
         "sites": lambda: sites_block(ctx),
+        "context": lambda: context_block(ctx),
     }
     for key, build in optional.items():
         block = build()
@@ -1414,9 +1502,15 @@ def _legend_html(ctx: _Context, layers: _Layers) -> str:
     facilities = [
         {"icon": Markup(t["html"]), "label": t["label"], "count": t["count"]} for t in layers.types
     ]
+    gap_types = [
+        {"index": i, "label": ctx.labels.item(item), "color": _gap_item_color(i)}
+        for i, item in enumerate(gap_items(ctx.results.gaps))
+    ]
     return _render(
         "map_legend.html.j2",
         t=text,
+        gap_types=gap_types if "gaps" in layers.blocks else [],
+        context="context" in layers.blocks,
         score=score_legend(ctx.lang),
         gaps=gap_legend(layers.breaks, ctx.lang) if "gaps" in layers.blocks else [],
         iso=iso,
@@ -1426,12 +1520,18 @@ def _legend_html(ctx: _Context, layers: _Layers) -> str:
     )
 
 
+def _gap_item_color(index: int) -> str:
+    return GAP_ITEM_COLORS[index % len(GAP_ITEM_COLORS)]
+
+
 def _config(ctx: _Context, layers: _Layers) -> str:
     config = {
         "lang": ctx.lang,
         "panes": PANES,
         "score_colors": [*SCORE_COLORS, NO_SCORE_COLOR],
         "gap_colors": list(GAP_COLORS),
+        "gap_item_colors": list(GAP_ITEM_COLORS),
+        "tile_note": html.escape(ctx.text["tile_note"]),
         "iso_colors": list(ISO_COLORS),
         "title_html": _title_html(ctx.results, ctx.text, ctx.labels),
         "legend_html": _legend_html(ctx, layers),
@@ -1479,16 +1579,35 @@ def _feature_groups(
     return groups, iso_groups
 
 
+def inline_assets_wanted(self_contained: bool | None, cdn: bool) -> bool:
+    """Whether Leaflet and its plugins are inlined: always, unless the CDN is asked for.
+
+    ``self_contained=False`` (the former default) also asks for the CDN.
+
+    Examples
+    --------
+    >>> inline_assets_wanted(None, False), inline_assets_wanted(None, True)
+    (True, False)
+    >>> inline_assets_wanted(False, False), inline_assets_wanted(True, False)
+    (False, True)
+    """
+    if cdn and self_contained:
+        raise InputError("choose either a self-contained map or the CDN (cdn=True), not both")
+    return not cdn if self_contained is None else bool(self_contained)
+
+
 def build_map(
     results: Results,
     *,
     basemap: str = "osm",
-    self_contained: bool = False,
+    self_contained: bool | None = None,
     lang: str = "zh",
     max_isochrone_compounds: int | None = None,
     tianditu_key: str | None = None,
+    cdn: bool = False,
 ) -> folium.Map:
     """Build the folium map of a study's results (see :func:`render_map`)."""
+    self_contained = inline_assets_wanted(self_contained, cdn)
     key = _check_options(basemap, lang, tianditu_key, max_isochrone_compounds)
     ctx = _Context(
         results=results,
@@ -1541,10 +1660,11 @@ def render_map(
     out_dir: str | Path,
     *,
     basemap: str = "osm",
-    self_contained: bool = False,
+    self_contained: bool | None = None,
     lang: str = "zh",
     max_isochrone_compounds: int | None = None,
     tianditu_key: str | None = None,
+    cdn: bool = False,
 ) -> Path:
     """Write ``out_dir/map.html``, an interactive map of the saved results.
 
@@ -1558,8 +1678,13 @@ def render_map(
         environment variable ``LIFECIRCLE_TIANDITU_KEY``) or ``"none"``.
     self_contained
         Inline Leaflet, its plugins and the icon font, so that the page loads
-        no script or style from the network (tiles still do, unless
-        ``basemap="none"``).
+        no script or style from the network and works from ``file://``,
+        offline and in an iframe (tiles are still asked for, unless
+        ``basemap="none"``; when they fail the map draws the study's streets
+        and water and says so). The default; ``False`` means ``cdn=True``.
+    cdn
+        Load Leaflet and its plugins from a CDN instead (a smaller page that
+        needs the network).
     lang
         Interface language, ``"zh"`` or ``"en"``; data names are kept as given.
     max_isochrone_compounds
@@ -1587,6 +1712,7 @@ def render_map(
         lang=lang,
         max_isochrone_compounds=max_isochrone_compounds,
         tianditu_key=tianditu_key,
+        cdn=cdn,
     )
     figure = m.get_root()
     _stable_ids(figure)

@@ -87,7 +87,8 @@
       className: "lc-gap",
       style: function (f) {
         var c = colors[f.properties.b];
-        return { color: c, weight: 1, opacity: 0.9, fillColor: c, fillOpacity: 0.55 };
+        var outline = LC.config.gap_item_colors[f.properties.c % LC.config.gap_item_colors.length];
+        return { color: outline, weight: 2, opacity: 0.95, fillColor: c, fillOpacity: 0.6 };
       },
       onEachFeature: function (f, l) {
         l.bindTooltip(f.properties.t, { sticky: true });
@@ -97,6 +98,107 @@
     layer.addTo(parent);
     LC.layers.gaps = layer;
     LC.counts.gaps = count(layer);
+    LC.gapParts = layer.getLayers();
+  }
+
+  /* Show the gaps of one scored item (value: its index) or of all (""). */
+  LC.showGapType = function (value) {
+    var layer = LC.layers.gaps;
+    if (!layer) return 0;
+    layer.clearLayers();
+    LC.gapParts.forEach(function (part) {
+      if (value === "" || String(part.feature.properties.c) === String(value)) {
+        layer.addLayer(part);
+      }
+    });
+    return count(layer);
+  };
+
+  /* Streets by class and water from the study's data: drawn when there are no
+   * tiles, or as soon as a tile fails to load (offline), with a short note. */
+  var STREET_STYLES = [
+    { color: "#a3adb3", weight: 4, opacity: 1 },
+    { color: "#c3cacf", weight: 2.2, opacity: 1 },
+    { color: "#cfd6da", weight: 1.2, opacity: 1, dashArray: "3 3" },
+  ];
+
+  function addContext(map) {
+    var element = document.getElementById("lc-data-context");
+    LC.tilesFailed = false;
+    LC.contextShown = false;
+    if (!element) return;
+    var data = readJson("lc-data-context");
+    var group = L.layerGroup();
+    if (data.water) {
+      L.geoJSON(toGeoJson(data.water), {
+        pane: "lc-context",
+        interactive: false,
+        className: "lc-water",
+        style: { stroke: false, fillColor: "#a6cee3", fillOpacity: 1 },
+      }).addTo(group);
+    }
+    if (data.streets) {
+      L.geoJSON(toGeoJson(data.streets), {
+        pane: "lc-context",
+        interactive: false,
+        className: "lc-street",
+        style: function (f) {
+          return STREET_STYLES[f.properties.c] || STREET_STYLES[2];
+        },
+      }).addTo(group);
+    }
+    LC.layers.context = group;
+    LC.counts.context = {
+      streets: data.streets ? data.streets.features.length : 0,
+      water: data.water ? data.water.features.length : 0,
+    };
+    var tiles = [];
+    map.eachLayer(function (l) {
+      if (l instanceof L.TileLayer) tiles.push(l);
+    });
+    function show() {
+      if (LC.contextShown) return;
+      LC.contextShown = true;
+      group.addTo(map);
+    }
+    if (!tiles.length) {
+      show();
+      return;
+    }
+    tiles.forEach(function (t) {
+      t.on("tileerror", function () {
+        if (LC.tilesFailed) return;
+        LC.tilesFailed = true;
+        show();
+        addBox(map, "bottomleft", "lc-note", LC.config.tile_note);
+      });
+    });
+  }
+
+  /* Small frames: the layer list and the legend fold into buttons. */
+  function compactControls(map) {
+    var size = map.getSize();
+    var small = size.x < 800 || size.y < 560;
+    var container = map.getContainer();
+    container.classList.toggle("lc-compact", small);
+    LC.compact = small;
+    if (!small) return;
+    container.querySelectorAll(".lc-legend details.lc-legend-all").forEach(function (d) {
+      d.open = false;
+    });
+    container.querySelectorAll(".leaflet-control-layers").forEach(function (control) {
+      var toggle = control.querySelector(".leaflet-control-layers-toggle");
+      if (!toggle) return;
+      L.DomEvent.on(toggle, "click", function (e) {
+        L.DomEvent.preventDefault(e);
+        control.classList.toggle("lc-open");
+      });
+    });
+    map.on("click", function () {
+      container.querySelectorAll(".leaflet-control-layers.lc-open").forEach(function (c) {
+        c.classList.remove("lc-open");
+      });
+    });
   }
 
   /* Band layers overlap from compound to compound, so they are filled faintly;
@@ -354,7 +456,15 @@
     if (parents.gates) addGates(parents.gates);
     if (parents.sites) addSites(parents.sites);
     if (parents.facilities) addFacilities(parents.facilities);
+    addContext(map);
     addControls(map);
+    compactControls(map);
+    var picker = map.getContainer().querySelector(".lc-gap-select");
+    if (picker) {
+      L.DomEvent.on(picker, "change", function () {
+        LC.showGapType(picker.value);
+      });
+    }
     document.documentElement.setAttribute("data-lc-ready", "1");
   };
 })();
