@@ -75,7 +75,10 @@ __all__ = [
     "TIANDITU_KEY_ENV",
     "Item",
     "Labels",
+    "NotebookMap",
     "Results",
+    "map_page",
+    "notebook_map",
     "read_results",
     "render_map",
     "standard_items",
@@ -1656,6 +1659,84 @@ def _add_page_parts(m: folium.Map, ctx: _Context, layers: _Layers, self_containe
     figure.html.add_child(_Raw("\n".join(blocks)), name="lifecircle_data")
 
 
+def map_page(results: Results, *, lang: str = "zh", **options: Any) -> str:
+    """The HTML text of the map of ``results`` (options as for :func:`render_map`)."""
+    figure = build_map(results, lang=lang, **options).get_root()
+    _stable_ids(figure)
+    page = figure.render()
+    return page.replace("<html>", f'<html lang="{ui_text(lang)["html_lang"]}">', 1)
+
+
+class NotebookMap:
+    """A self-contained map page that Jupyter shows inline (in a sandboxed iframe).
+
+    Attributes
+    ----------
+    html
+        The whole page, as :func:`render_map` would write it.
+    """
+
+    def __init__(self, page: str, *, height: int = 560) -> None:
+        self.html = page
+        self.height = height
+
+    def _repr_html_(self) -> str:
+        return (
+            f'<iframe srcdoc="{html.escape(self.html, quote=True)}" '
+            f'style="width:100%;height:{int(self.height)}px;border:1px solid #cfd8dc" '
+            'sandbox="allow-scripts allow-popups" allowfullscreen '
+            'title="lifecircle map"></iframe>'
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write the page to ``path`` (atomically) and return the path."""
+        target = Path(path)
+        with atomic_path(target) as tmp:
+            tmp.write_text(self.html, encoding="utf-8")
+        return target
+
+
+def notebook_map(
+    source: Any,
+    *,
+    lang: str = "zh",
+    basemap: str = "osm",
+    height: int = 560,
+    max_isochrone_compounds: int | None = 200,
+    **options: Any,
+) -> NotebookMap:
+    """The interactive map of a study or of an output folder, for display in Jupyter.
+
+    Parameters
+    ----------
+    source
+        An output folder (path), :class:`Results`, or a study
+        (:class:`lifecircle.study.Study`): the study's results are then
+        written to a temporary folder first (scores, gaps; no isochrones).
+    lang, basemap, max_isochrone_compounds, options
+        As for :func:`render_map`; the page is always self-contained, so that
+        it shows offline and in a notebook saved to disk.
+    height
+        Height of the frame in pixels.
+    """
+    options.pop("cdn", None)
+    options.pop("self_contained", None)
+    kwargs = {"lang": lang, "basemap": basemap, "self_contained": True, **options}
+    kwargs["max_isochrone_compounds"] = max_isochrone_compounds
+    if isinstance(source, Results):
+        return NotebookMap(map_page(source, **kwargs), height=height)
+    if isinstance(source, str | os.PathLike):
+        return NotebookMap(map_page(read_results(source), **kwargs), height=height)
+    import tempfile
+
+    from .outputs import write_outputs
+
+    with tempfile.TemporaryDirectory(prefix="lifecircle-map-") as folder:
+        cells, gaps = source.gaps()
+        write_outputs(source, folder, cells=cells, gaps=gaps)
+        return NotebookMap(map_page(read_results(folder), **kwargs), height=height)
+
+
 def render_map(
     out_dir: str | Path,
     *,
@@ -1705,7 +1786,7 @@ def render_map(
         Tianditu basemap has no key.
     """
     results = read_results(out_dir)
-    m = build_map(
+    page = map_page(
         results,
         basemap=basemap,
         self_contained=self_contained,
@@ -1714,10 +1795,6 @@ def render_map(
         tianditu_key=tianditu_key,
         cdn=cdn,
     )
-    figure = m.get_root()
-    _stable_ids(figure)
-    page = figure.render()
-    page = page.replace("<html>", f'<html lang="{ui_text(lang)["html_lang"]}">', 1)
     target = results.out_dir / _MAP_FILE
     with atomic_path(target) as tmp:
         tmp.write_text(page, encoding="utf-8")

@@ -396,7 +396,7 @@ def reader_table(frame: pd.DataFrame, vocabulary: Vocabulary) -> pd.DataFrame:
     for column in out.columns:
         if _is_text(out[column]) or pd.api.types.is_bool_dtype(out[column]):
             words = out[column].map(lambda v, c=str(column): vocabulary.word(c, v))
-            out[column] = clean_text(words) if words.dtype == object else words
+            out[column] = clean_text(words) if _is_text(words) else words
     out.columns = [vocabulary.header(str(c)) for c in out.columns]
     return out
 
