@@ -21,6 +21,7 @@ from lifecircle.coords import wgs84_to_gcj02
 from lifecircle.errors import InputError
 from lifecircle.maps import (
     GAP_COLORS,
+    SELF_CONTAINED_META,
     decode_polyline,
     encode_rings,
     gap_breaks,
@@ -361,10 +362,9 @@ def external_assets(page: str) -> list[str]:
 def test_self_contained_page_loads_no_script_or_style_from_the_network(demo_copy: Path):
     online = render_map(demo_copy, basemap="none", cdn=True).read_text(encoding="utf-8")
     assert any("cdn.jsdelivr.net/npm/leaflet@" in url for url in external_assets(online))
-    assert (
-        render_map(demo_copy, basemap="none", self_contained=False).read_text(encoding="utf-8")
-        == online
-    )  # the former opt-out still means the CDN
+    # the former default (self_contained=False) gives an offline page too now
+    former = render_map(demo_copy, basemap="none", self_contained=False)
+    assert SELF_CONTAINED_META in former.read_text(encoding="utf-8")
     explicit = render_map(demo_copy, basemap="none", self_contained=True).read_text(
         encoding="utf-8"
     )

@@ -1585,18 +1585,20 @@ def _feature_groups(
 def inline_assets_wanted(self_contained: bool | None, cdn: bool) -> bool:
     """Whether Leaflet and its plugins are inlined: always, unless the CDN is asked for.
 
-    ``self_contained=False`` (the former default) also asks for the CDN.
+    ``self_contained`` is kept for old callers: a map is self-contained by
+    default, and ``self_contained=False`` alone no longer turns to the CDN
+    (``cdn=True`` does), so that every caller's map works offline.
 
     Examples
     --------
-    >>> inline_assets_wanted(None, False), inline_assets_wanted(None, True)
-    (True, False)
-    >>> inline_assets_wanted(False, False), inline_assets_wanted(True, False)
-    (False, True)
+    >>> inline_assets_wanted(None, False), inline_assets_wanted(False, False)
+    (True, True)
+    >>> inline_assets_wanted(None, True), inline_assets_wanted(False, True)
+    (False, False)
     """
     if cdn and self_contained:
         raise InputError("choose either a self-contained map or the CDN (cdn=True), not both")
-    return not cdn if self_contained is None else bool(self_contained)
+    return not cdn
 
 
 def build_map(
@@ -1762,7 +1764,8 @@ def render_map(
         no script or style from the network and works from ``file://``,
         offline and in an iframe (tiles are still asked for, unless
         ``basemap="none"``; when they fail the map draws the study's streets
-        and water and says so). The default; ``False`` means ``cdn=True``.
+        and water and says so). Always, unless ``cdn=True``; kept for old
+        callers.
     cdn
         Load Leaflet and its plugins from a CDN instead (a smaller page that
         needs the network).

@@ -186,14 +186,18 @@
     container.querySelectorAll(".lc-legend details.lc-legend-all").forEach(function (d) {
       d.open = false;
     });
-    container.querySelectorAll(".leaflet-control-layers").forEach(function (control) {
-      var toggle = control.querySelector(".leaflet-control-layers-toggle");
-      if (!toggle) return;
-      L.DomEvent.on(toggle, "click", function (e) {
-        L.DomEvent.preventDefault(e);
-        control.classList.toggle("lc-open");
-      });
-    });
+    // the layer control is added after this runs: listen on the container, in the
+    // capture phase (controls stop clicks from bubbling to the map)
+    container.addEventListener(
+      "click",
+      function (e) {
+        var toggle = e.target.closest && e.target.closest(".leaflet-control-layers-toggle");
+        if (!toggle) return;
+        e.preventDefault();
+        toggle.parentNode.classList.toggle("lc-open");
+      },
+      true
+    );
     map.on("click", function () {
       container.querySelectorAll(".leaflet-control-layers.lc-open").forEach(function (c) {
         c.classList.remove("lc-open");
