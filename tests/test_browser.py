@@ -14,6 +14,7 @@ import contextlib
 import html
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -498,7 +499,7 @@ def test_report_prints_the_static_map_to_an_a4_pdf(
     pdf = write_pdf(report, out / f"report_{lang}.pdf")
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF")
-    pages = len(__import__("re").findall(rb"/Type\s*/Page(?!s)", data))
+    pages = len(re.findall(rb"/Type\s*/Page(?!s)", data))
     assert 6 <= pages <= 30
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copy(pdf, ARTIFACTS / f"report-{lang}.pdf")
@@ -522,3 +523,60 @@ def test_report_prints_the_static_map_to_an_a4_pdf(
     assert tab.network_requests() == [] or all(
         "tile.openstreetmap.org" in u for u in tab.network_requests()
     )
+
+
+# -------------------------------------------------------------- what-if
+@pytest.fixture(scope="module")
+def whatif_map(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any, Any]:
+    from lifecircle.maps import render_map, write_whatif
+    from lifecircle.siting import recommend_sites, worst_covered_type
+    from lifecircle.study import Study
+
+    out = run_demo(tmp_path_factory.mktemp("browser-whatif"))
+    study = Study.from_demo()
+    siting = recommend_sites(study, worst_covered_type(study), 3)
+    write_whatif(study, siting, out)
+    return render_map(out, basemap="none"), study, siting
+
+
+def test_whatif_panel_sums_what_the_python_api_computes(tab: Tab, whatif_map, tmp_path: Path):
+    from lifecircle.scenarios import load_scenario, run_scenario
+
+    page, study, siting = whatif_map
+    tab.open(page)
+    tab.wait_for(READY)
+    tab.js("document.querySelector('.lc-whatif-all').open = true")
+    sites = json.loads(
+        html.unescape(
+            re.search(
+                r'id="lc-data-whatif">(.*?)</script>', page.read_text(encoding="utf-8"), re.S
+            ).group(1)
+        )
+    )["sites"]
+    # the best recommended site and the first candidate that is not recommended
+    picks = [0, next(i for i, s in enumerate(sites) if s["rank"] is None)]
+    for i in picks:
+        tab.js(f"document.querySelector('.lc-whatif input[data-i=\"{i}\"]').click()")
+    tab.wait_for("window.lifecircle.whatif && window.lifecircle.whatif.sites.length === 2")
+    shown = tab.js("document.querySelector('.lc-whatif-n[data-g=\"0\"]').innerText")
+    flips = int(tab.js("document.querySelector('.lc-whatif-c').innerText"))
+    assert tab.js("document.querySelectorAll('path.lc-whatif-site').length") == 2
+    tab.screenshot("map-whatif.png")
+    # the same two sites as a scenario, re-scored by the engine
+    lines = ["name: two sites", "add_facilities:"]
+    for n, i in enumerate(picks):
+        site = sites[i]
+        lines.append(
+            f"  - {{id: w{n}, type: {siting.target}, lon: {site['lon']}, lat: {site['lat']}}}"
+        )
+    scenario = tmp_path / "two.yaml"
+    scenario.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    diff = run_scenario(study, load_scenario(scenario))
+    row = diff.coverage[diff.coverage["item"] == siting.target].iloc[0]
+    gained = diff.compounds[
+        (diff.compounds["item"] == siting.target) & (diff.compounds["change"] == "gained")
+    ]
+    assert flips == len(gained) > 0
+    expected = float(row["population_after"]) - float(row["population_before"])
+    assert int(shown.replace(",", "")) == pytest.approx(expected, abs=1.0)
+    assert tab.errors() == []

@@ -83,6 +83,9 @@ __all__ = [
     "render_map",
     "standard_items",
     "ui_text",
+    "whatif_data",
+    "whatif_totals",
+    "write_whatif",
 ]
 
 BASEMAPS: tuple[str, ...] = ("osm", "light", "amap", "tianditu", "none")
@@ -227,6 +230,13 @@ _TEXT: dict[str, dict[str, str]] = {
         "water": "水系",
         "cluster_note": "圆圈中的数字为该处设施个数，放大后显示各设施",
         "legend": "图例",
+        "whatif": "假设情景：新增设施",
+        "whatif_all": "全部居民",
+        "whatif_recommended": "建议新址",
+        "whatif_candidates": "候选点",
+        "whatif_newly": "新覆盖人口（{target}）",
+        "whatif_flips": "由未达标变为达标的小区",
+        "whatif_none": "勾选新址，立即查看新覆盖的居民",
     },
     "en": {
         "html_lang": "en",
@@ -294,6 +304,13 @@ _TEXT: dict[str, dict[str, str]] = {
         "water": "Water",
         "cluster_note": "a number counts the facilities there; zoom in to see each",
         "legend": "Legend",
+        "whatif": "What if: new facilities",
+        "whatif_all": "all residents",
+        "whatif_recommended": "Recommended sites",
+        "whatif_candidates": "Candidate sites",
+        "whatif_newly": "Residents newly covered ({target})",
+        "whatif_flips": "Compounds whose verdict flips to met",
+        "whatif_none": "tick sites to see the residents they newly cover",
     },
 }
 
@@ -1222,6 +1239,127 @@ def facilities_block(ctx: _Context) -> tuple[str, list[dict[str, Any]]] | None:
     return _dumps({"types": table, "points": rows}), types
 
 
+# ---------------------------------------------------------------------- what-if
+WHATIF_FILE = "whatif.json"
+WHATIF_MAX_CANDIDATES = 150
+
+
+def _group_columns(communities: pd.DataFrame) -> dict[str, str]:
+    """Residents per group: all residents, then any ``pop_<group>`` columns (age groups)."""
+    groups = {"all": "population"} if "population" in communities else {}
+    groups.update({c[4:]: c for c in communities.columns if str(c).startswith("pop_")})
+    return groups
+
+
+def whatif_data(
+    study: Any,
+    siting: Any,
+    *,
+    candidates: gpd.GeoDataFrame | None = None,
+    max_candidates: int = WHATIF_MAX_CANDIDATES,
+) -> dict[str, Any]:
+    """Per-site coverage sets for the map's what-if panel, computed once in Python.
+
+    For the recommended sites of ``siting`` (a
+    :class:`lifecircle.siting.SitingResult`) and the most useful other
+    candidates, the compounds (positions in ``study.communities``) that the
+    site newly brings within the walking threshold of the sited type. The
+    page only takes unions of these sets and sums residents over them.
+
+    Returns
+    -------
+    dict
+        ``target``, ``threshold_m``, ``groups`` (names), ``population``
+        (per compound, per group), ``sites`` (``id``, ``rank`` or None,
+        ``lon``, ``lat``, ``covers``).
+    """
+    from .siting import coverage_matrix, network_candidates
+
+    scores = study.score()
+    ok = scores.get(f"{siting.target}_ok")
+    covered = np.zeros(len(scores), bool) if ok is None else ok.fillna(False).to_numpy(dtype=bool)
+    uncovered = np.flatnonzero(~covered)
+    recommended = siting.sites.to_crs(4326)
+    pool = candidates if candidates is not None else network_candidates(study.network)
+    pool = pool.to_crs(4326)
+    pool = pool[~pool["site_id"].astype(str).isin(recommended["site_id"].astype(str))]
+    points = pd.concat([recommended[["site_id", "geometry"]], pool[["site_id", "geometry"]]])
+    points = gpd.GeoDataFrame(points.reset_index(drop=True), geometry="geometry", crs=4326)
+    matrix = coverage_matrix(study, points, siting.threshold_m, uncovered).tocsr()
+    reach = np.diff(matrix.indptr)
+    n_rec = len(recommended)
+    others = n_rec + np.argsort(-reach[n_rec:], kind="stable")[:max_candidates]
+    others = others[reach[others] > 0]
+    ranks = recommended["rank"].tolist() if "rank" in recommended else list(range(1, n_rec + 1))
+    groups = _group_columns(scores)
+    population = [
+        [round(float(v), 1) for v in row]
+        for row in scores[list(groups.values())].fillna(0).to_numpy(dtype=float).tolist()
+    ]
+    sites = []
+    for row in [*range(n_rec), *others.tolist()]:
+        point = points.geometry.iloc[row]
+        covers = matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]]
+        sites.append(
+            {
+                "id": str(points["site_id"].iloc[row]),
+                "rank": int(ranks[row]) if row < n_rec else None,
+                "lon": round(float(point.x), 6),
+                "lat": round(float(point.y), 6),
+                "covers": sorted(int(c) for c in covers),
+            }
+        )
+    return {
+        "target": str(siting.target),
+        "threshold_m": float(siting.threshold_m),
+        "groups": list(groups),
+        "population": population,
+        "sites": sites,
+    }
+
+
+def whatif_totals(data: Mapping[str, Any], site_ids: Iterable[str]) -> dict[str, Any]:
+    """Residents newly covered per group and compounds that flip, for chosen sites.
+
+    The same union and sums as the page's panel.
+    """
+    chosen = set(site_ids)
+    union: set[int] = set()
+    for site in data["sites"]:
+        if site["id"] in chosen:
+            union.update(site["covers"])
+    population = data["population"]
+    totals = [sum(population[k][g] for k in union) for g in range(len(data["groups"]))]
+    return {"residents": dict(zip(data["groups"], totals, strict=True)), "compounds": len(union)}
+
+
+def write_whatif(study: Any, siting: Any, out_dir: str | Path, **options: Any) -> Path:
+    """Write ``whatif.json`` into an output folder; :func:`render_map` then adds the panel."""
+    from .outputs import write_json
+
+    target = Path(out_dir) / WHATIF_FILE
+    write_json(whatif_data(study, siting, **options), target)
+    return target
+
+
+def whatif_block(ctx: _Context) -> str | None:
+    """The what-if data, with escaped labels, when the folder has ``whatif.json``."""
+    path = ctx.results.out_dir / WHATIF_FILE
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    names = {"all": ctx.text["whatif_all"]}
+    data["target_label"] = html.escape(ctx.labels.item(str(data.get("target", ""))))
+    data["group_labels"] = [html.escape(names.get(g, g)) for g in data.get("groups", [])]
+    for site in data.get("sites", []):
+        site["id"] = html.escape(str(site["id"]))
+    if ctx.gcj02:
+        for site in data.get("sites", []):
+            lon, lat = wgs84_to_gcj02(np.array([site["lon"]]), np.array([site["lat"]]))
+            site["lon"], site["lat"] = round(float(lon[0]), 6), round(float(lat[0]), 6)
+    return _dumps(data)
+
+
 # ------------------------------------------------------------------------ assets
 def _xstatic_dir(name: str) -> Path:
     """The data folder of an XStatic package (``xstatic.pkg.<name>``)."""
@@ -1471,6 +1609,7 @@ def _collect_layers(ctx: _Context, max_isochrone_compounds: int | None) -> _Laye
         "gates": lambda: gates_block(ctx),
         "sites": lambda: sites_block(ctx),
         "context": lambda: context_block(ctx),
+        "whatif": lambda: whatif_block(ctx),
     }
     for key, build in optional.items():
         block = build()
@@ -1535,6 +1674,17 @@ def _config(ctx: _Context, layers: _Layers) -> str:
         "gap_colors": list(GAP_COLORS),
         "gap_item_colors": list(GAP_ITEM_COLORS),
         "tile_note": html.escape(ctx.text["tile_note"]),
+        "whatif_text": {
+            k: html.escape(ctx.text[k])
+            for k in (
+                "whatif",
+                "whatif_recommended",
+                "whatif_candidates",
+                "whatif_newly",
+                "whatif_flips",
+                "whatif_none",
+            )
+        },
         "iso_colors": list(ISO_COLORS),
         "title_html": _title_html(ctx.results, ctx.text, ctx.labels),
         "legend_html": _legend_html(ctx, layers),

@@ -175,6 +175,81 @@
     });
   }
 
+  /* What-if panel: tick sites; the page takes the union of their coverage sets
+   * (computed in Python) and sums residents over it, nothing more. */
+  function addWhatif(map) {
+    var data = readJson("lc-data-whatif");
+    if (!data) return;
+    var t = LC.config.whatif_text;
+    var chosen = {};
+    var markers = L.layerGroup().addTo(map);
+    var rows = ["<details class=\"lc-whatif-all\"><summary>" + t.whatif + "</summary>"];
+    rows.push('<div class="lc-whatif-out"></div><div class="lc-whatif-list">');
+    var heading = null;
+    data.sites.forEach(function (site, i) {
+      var group = site.rank !== null ? t.whatif_recommended : t.whatif_candidates;
+      if (group !== heading) {
+        rows.push("<div class=\"lc-whatif-h\">" + group + "</div>");
+        heading = group;
+      }
+      var label = (site.rank !== null ? "#" + site.rank + " " : "") + site.id +
+        " (+" + site.covers.length + ")";
+      rows.push('<label class="lc-row"><input type="checkbox" data-i="' + i + '"> ' +
+        label + "</label>");
+    });
+    rows.push("</div></details>");
+    var box = addBox(map, "topleft", "lc-whatif", rows.join(""));
+    var root = box.getContainer();
+    var out = root.querySelector(".lc-whatif-out");
+    function update() {
+      var union = {};
+      Object.keys(chosen).forEach(function (i) {
+        data.sites[i].covers.forEach(function (k) {
+          union[k] = true;
+        });
+      });
+      var compounds = Object.keys(union);
+      var sums = data.groups.map(function (g, gi) {
+        return compounds.reduce(function (total, k) {
+          return total + data.population[k][gi];
+        }, 0);
+      });
+      LC.whatif = { sites: Object.keys(chosen).map(function (i) { return data.sites[i].id; }),
+        residents: sums, compounds: compounds.length };
+      if (!Object.keys(chosen).length) {
+        out.innerHTML = '<span class="lc-muted">' + t.whatif_none + "</span>";
+        return;
+      }
+      var lines = ["<b>" + t.whatif_newly.replace("{target}", data.target_label) + "</b>"];
+      data.groups.forEach(function (g, gi) {
+        lines.push('<div class="lc-row">' + data.group_labels[gi] + ': <span class="lc-whatif-n" ' +
+          'data-g="' + gi + '">' + Math.round(sums[gi]).toLocaleString() + "</span></div>");
+      });
+      lines.push('<div class="lc-row">' + t.whatif_flips + ': <span class="lc-whatif-c">' +
+        compounds.length + "</span></div>");
+      out.innerHTML = lines.join("");
+    }
+    root.querySelectorAll("input[data-i]").forEach(function (input) {
+      L.DomEvent.on(input, "change", function () {
+        var i = Number(input.getAttribute("data-i"));
+        var site = data.sites[i];
+        if (input.checked) {
+          chosen[i] = L.circleMarker([site.lat, site.lon], {
+            radius: 9, color: "#6a1b9a", weight: 3, fillColor: "#fff", fillOpacity: 0.6,
+            className: "lc-whatif-site",
+          }).addTo(markers);
+        } else {
+          markers.removeLayer(chosen[i]);
+          delete chosen[i];
+        }
+        update();
+      });
+    });
+    update();
+    LC.layers.whatif = markers;
+    LC.counts.whatif = data.sites.length;
+  }
+
   /* Small frames: the layer list and the legend fold into buttons. */
   function compactControls(map) {
     var size = map.getSize();
@@ -462,6 +537,7 @@
     if (parents.facilities) addFacilities(parents.facilities);
     addContext(map);
     addControls(map);
+    addWhatif(map);
     compactControls(map);
     var picker = map.getContainer().querySelector(".lc-gap-select");
     if (picker) {
