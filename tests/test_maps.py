@@ -557,3 +557,22 @@ def test_notebook_map_is_an_inline_self_contained_frame(offline_map: tuple[Path,
     assert '<meta name="lifecircle-map" content="self-contained">' in inner
     assert len(blocks(inner)["lc-data-compounds"]["features"]) == 66
     assert "<script src=" not in inner
+
+
+def test_whatif_sets_add_up_to_the_siting_result(tmp_path: Path):
+    from lifecircle.maps import whatif_data, whatif_totals
+    from lifecircle.siting import recommend_sites, worst_covered_type
+    from lifecircle.study import Study
+
+    study = Study.from_demo()
+    siting = recommend_sites(study, worst_covered_type(study), 3)
+    data = whatif_data(study, siting, max_candidates=20)
+    ranked = [s for s in data["sites"] if s["rank"] is not None]
+    assert [s["rank"] for s in ranked] == [1, 2, 3]
+    assert len(data["sites"]) <= 3 + 20 and all(s["covers"] for s in data["sites"])
+    for n in (1, 2, 3):
+        totals = whatif_totals(data, [s["id"] for s in ranked[:n]])
+        expected = float(siting.sites["cumulative_covered"].iloc[n - 1])
+        assert totals["residents"]["all"] == pytest.approx(expected, abs=0.2)
+    covered = study.score()[f"{siting.target}_ok"].to_numpy(dtype=bool)
+    assert not any(covered[k] for s in data["sites"] for k in s["covers"])  # only new ones
