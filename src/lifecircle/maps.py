@@ -1878,7 +1878,7 @@ def notebook_map(
     if isinstance(source, Results):
         return NotebookMap(map_page(source, **kwargs), height=height)
     if isinstance(source, str | os.PathLike):
-        return NotebookMap(map_page(read_results(source), **kwargs), height=height)
+        return NotebookMap(map_page(read_results(Path(source)), **kwargs), height=height)
     import tempfile
 
     from .outputs import write_outputs

@@ -1144,7 +1144,8 @@ def report_context(
     summary = results.summary
     standard = summary.get("standard") or {}
     vocabulary = Vocabulary(lang, results.standard)
-    study = summary.get("study") if isinstance(summary.get("study"), dict) else {}
+    found = summary.get("study")
+    study: dict[str, Any] = found if isinstance(found, dict) else {}
     place = place or study.get(f"place_{lang}") or study.get("place") or summary.get("place")
     title = title or study.get(f"name_{lang}") or study.get("name") or summary.get("study_name")
     return {
