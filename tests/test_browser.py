@@ -14,6 +14,7 @@ import contextlib
 import html
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -365,7 +366,7 @@ def test_hostile_facility_name_shows_as_text(tab: Tab, outputs: Path):
 def test_report_shows_its_sections_and_the_inline_map(tab: Tab, outputs: Path):
     tab.open(outputs / "report.html")
     headings = tab.js("[...document.querySelectorAll('h2')].map(h => h.innerText)")
-    assert headings[:3] == ["概览", "研究参数", "标准与阈值来源"]
+    assert headings[:4] == ["概览", "研究范围总图", "研究参数", "标准与阈值来源"]
     assert "交互地图" in headings
     assert tab.js("document.querySelectorAll('svg.chart').length") == 2
     assert tab.js("document.querySelectorAll('.status.unconfirmed').length") >= 6
@@ -380,4 +381,202 @@ def test_report_shows_its_sections_and_the_inline_map(tab: Tab, outputs: Path):
     tab.screenshot("report-charts.png")
     assert tab.network_requests() == []
     assert tab.events("Page.javascriptDialogOpening") == []
+    assert tab.errors() == []
+
+
+# --------------------------------------------- default map: sizes, offline
+SIZES = ((1400, 1000), (760, 480), (375, 700))
+CONTROLS = (".lc-title", ".leaflet-control-layers", ".lc-legend", ".leaflet-control-zoom")
+
+
+@pytest.fixture(scope="module")
+def default_maps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The demo's map with default options (OSM tiles, self-contained), in zh and en."""
+    from lifecircle.maps import map_page, read_results
+
+    from .test_maps import add_river
+
+    out = run_demo(tmp_path_factory.mktemp("browser-default"))
+    add_river(out)
+    results = read_results(out)
+    pages = {}
+    for lang in ("zh", "en"):
+        pages[lang] = out / f"map_{lang}.html"
+        pages[lang].write_text(map_page(results, lang=lang), encoding="utf-8")
+    return pages
+
+
+def set_size(tab: Tab, width: int, height: int) -> None:
+    tab.call(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 500},
+    )
+
+
+def control_boxes(tab: Tab) -> dict[str, list[float]]:
+    selectors = json.dumps(list(CONTROLS))
+    return tab.js(
+        f"""Object.fromEntries({selectors}.map(s => {{
+            const r = document.querySelector(s).getBoundingClientRect();
+            return [s, [r.left, r.top, r.right, r.bottom]];
+        }}))"""
+    )
+
+
+def overlap(a: list[float], b: list[float]) -> float:
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    return max(0.0, width) * max(0.0, height)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize(("width", "height"), SIZES)
+def test_default_map_works_offline_at_every_size(
+    tab: Tab, default_maps: dict[str, Path], lang: str, width: int, height: int
+):
+    set_size(tab, width, height)
+    tab.open(default_maps[lang])
+    tab.wait_for(READY)
+    # the tiles fail offline: the study's own streets and water stand in, with a note
+    tab.wait_for("window.lifecircle.tilesFailed && window.lifecircle.contextShown")
+    assert tab.js("document.querySelectorAll('path.lc-street').length") > 100
+    assert tab.js("document.querySelectorAll('path.lc-water').length") == 1
+    note = tab.js("document.querySelector('.lc-note').innerText")
+    assert ("底图无法加载" if lang == "zh" else "did not load") in note
+    assert tab.js("document.querySelectorAll('path.lc-compound').length") == 66
+    # the gaps across the river are drawn above the water, inside the boundary
+    assert tab.js("document.querySelectorAll('path.lc-gap').length") == 5
+    requests = tab.network_requests()
+    assert requests and all("tile.openstreetmap.org" in u for u in requests)
+    boxes = control_boxes(tab)
+    compact = tab.js(
+        "document.querySelector('.leaflet-container').classList.contains('lc-compact')"
+    )
+    assert compact == (width < 800 or height < 560)
+    for i, first in enumerate(CONTROLS):
+        for second in CONTROLS[i + 1 :]:
+            assert overlap(boxes[first], boxes[second]) == 0, (first, second)
+    covered = sum((b[2] - b[0]) * (b[3] - b[1]) for b in boxes.values())
+    assert covered / (width * height) < (0.25 if compact else 0.4)
+    if compact:
+        assert tab.js("document.querySelector('.leaflet-control-layers-list').offsetHeight") == 0
+        tab.js("document.querySelector('.leaflet-control-layers-toggle').click()")
+        assert tab.js("document.querySelector('.leaflet-control-layers-list').offsetHeight") > 0
+        tab.js("document.querySelector('.leaflet-control-layers-toggle').click()")
+    time.sleep(0.3)
+    tab.screenshot(f"map-{lang}-{width}x{height}.png")
+    assert tab.errors() == []
+
+
+def test_gap_type_selector_shows_one_type(tab: Tab, default_maps: dict[str, Path]):
+    tab.open(default_maps["zh"])
+    tab.wait_for(READY)
+    types = tab.js("window.lifecircle.gapParts.map(l => l.feature.properties.c)")
+    first = min(types)
+    picked = tab.js(
+        f"""(() => {{ const s = document.querySelector('.lc-gap-select');
+        s.value = '{first}'; s.dispatchEvent(new Event('change'));
+        return document.querySelectorAll('path.lc-gap').length; }})()"""
+    )
+    assert picked == types.count(first) < len(types)
+    tab.screenshot("map-gap-type.png")
+    back = tab.js(
+        """(() => { const s = document.querySelector('.lc-gap-select');
+        s.value = ''; s.dispatchEvent(new Event('change'));
+        return document.querySelectorAll('path.lc-gap').length; })()"""
+    )
+    assert back == len(types)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_report_prints_the_static_map_to_an_a4_pdf(
+    tab: Tab, default_maps: dict[str, Path], lang: str
+):
+    from lifecircle.report import render_report, write_pdf
+
+    out = default_maps[lang].parent
+    report = render_report(out, lang=lang, place="示例街道" if lang == "zh" else "Demo town")
+    pdf = write_pdf(report, out / f"report_{lang}.pdf")
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF")
+    pages = len(re.findall(rb"/Type\s*/Page(?!s)", data))
+    assert 6 <= pages <= 30
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(pdf, ARTIFACTS / f"report-{lang}.pdf")
+    pypdf = pytest.importorskip("pypdf", reason="pypdf reads the page size and numbers")
+    if pypdf is not None:
+        reader = pypdf.PdfReader(str(pdf))
+        assert len(reader.pages) == pages
+        width, height = (float(v) for v in reader.pages[0].mediabox[2:])
+        assert (round(width), round(height)) == (595, 842)  # A4 in points
+        first, last = reader.pages[0].extract_text(), reader.pages[-1].extract_text()
+        word = "第" if lang == "zh" else "page"
+        assert f"{word} 1" in first.replace("  ", " ") and f"{pages}" in last
+    set_size(tab, 1100, 1400)
+    tab.open(report)
+    # 66 compounds, 5 gaps, one path per street class (3), the river and the boundary
+    assert tab.js("document.querySelectorAll('svg.static-map path').length") == 66 + 5 + 3 + 2
+    assert tab.js("document.querySelectorAll('svg.static-map circle').length") == 3  # sites
+    assert tab.js("document.querySelector('svg.static-map').getBoundingClientRect().height") > 300
+    tab.js("document.getElementById('static-map').scrollIntoView()")
+    tab.screenshot(f"report-{lang}-static-map.png")
+    assert tab.network_requests() == [] or all(
+        "tile.openstreetmap.org" in u for u in tab.network_requests()
+    )
+
+
+# -------------------------------------------------------------- what-if
+@pytest.fixture(scope="module")
+def whatif_map(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any, Any]:
+    from lifecircle.maps import render_map, write_whatif
+    from lifecircle.siting import recommend_sites, worst_covered_type
+    from lifecircle.study import Study
+
+    out = run_demo(tmp_path_factory.mktemp("browser-whatif"))
+    study = Study.from_demo()
+    siting = recommend_sites(study, worst_covered_type(study), 3)
+    write_whatif(study, siting, out)
+    return render_map(out, basemap="none"), study, siting
+
+
+def test_whatif_panel_sums_what_the_python_api_computes(tab: Tab, whatif_map, tmp_path: Path):
+    from lifecircle.scenarios import load_scenario, run_scenario
+
+    page, study, siting = whatif_map
+    tab.open(page)
+    tab.wait_for(READY)
+    tab.js("document.querySelector('.lc-whatif-all').open = true")
+    sites = json.loads(
+        html.unescape(
+            re.search(
+                r'id="lc-data-whatif">(.*?)</script>', page.read_text(encoding="utf-8"), re.S
+            ).group(1)
+        )
+    )["sites"]
+    # the best recommended site and the first candidate that is not recommended
+    picks = [0, next(i for i, s in enumerate(sites) if s["rank"] is None)]
+    for i in picks:
+        tab.js(f"document.querySelector('.lc-whatif input[data-i=\"{i}\"]').click()")
+    tab.wait_for("window.lifecircle.whatif && window.lifecircle.whatif.sites.length === 2")
+    shown = tab.js("document.querySelector('.lc-whatif-n[data-g=\"0\"]').innerText")
+    flips = int(tab.js("document.querySelector('.lc-whatif-c').innerText"))
+    assert tab.js("document.querySelectorAll('path.lc-whatif-site').length") == 2
+    tab.screenshot("map-whatif.png")
+    # the same two sites as a scenario, re-scored by the engine
+    lines = ["name: two sites", "add_facilities:"]
+    for n, i in enumerate(picks):
+        site = sites[i]
+        lines.append(
+            f"  - {{id: w{n}, type: {siting.target}, lon: {site['lon']}, lat: {site['lat']}}}"
+        )
+    scenario = tmp_path / "two.yaml"
+    scenario.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    diff = run_scenario(study, load_scenario(scenario))
+    row = diff.coverage[diff.coverage["item"] == siting.target].iloc[0]
+    gained = diff.compounds[
+        (diff.compounds["item"] == siting.target) & (diff.compounds["change"] == "gained")
+    ]
+    assert flips == len(gained) > 0
+    expected = float(row["population_after"]) - float(row["population_before"])
+    assert int(shown.replace(",", "")) == pytest.approx(expected, abs=1.0)
     assert tab.errors() == []

@@ -21,6 +21,7 @@ from lifecircle.coords import wgs84_to_gcj02
 from lifecircle.errors import InputError
 from lifecircle.maps import (
     GAP_COLORS,
+    SELF_CONTAINED_META,
     decode_polyline,
     encode_rings,
     gap_breaks,
@@ -359,9 +360,16 @@ def external_assets(page: str) -> list[str]:
 
 
 def test_self_contained_page_loads_no_script_or_style_from_the_network(demo_copy: Path):
-    online = render_map(demo_copy, basemap="none").read_text(encoding="utf-8")
+    online = render_map(demo_copy, basemap="none", cdn=True).read_text(encoding="utf-8")
     assert any("cdn.jsdelivr.net/npm/leaflet@" in url for url in external_assets(online))
-    page = render_map(demo_copy, basemap="none", self_contained=True).read_text(encoding="utf-8")
+    # the former default (self_contained=False) gives an offline page too now
+    former = render_map(demo_copy, basemap="none", self_contained=False)
+    assert SELF_CONTAINED_META in former.read_text(encoding="utf-8")
+    explicit = render_map(demo_copy, basemap="none", self_contained=True).read_text(
+        encoding="utf-8"
+    )
+    page = render_map(demo_copy, basemap="none").read_text(encoding="utf-8")  # the default
+    assert page == explicit
     assert external_assets(page) == []
     assert "cdn.jsdelivr" not in page and "cdnjs" not in page and "code.jquery" not in page
     assert '<meta name="lifecircle-map" content="self-contained">' in page
@@ -464,3 +472,107 @@ def test_two_thousand_compounds_with_isochrones_stay_under_15_mb(demo: Path, tmp
     for band in ("5", "10", "15"):
         assert len(data["lc-data-isochrones"]["features"][band]["features"]) == 2000
     assert 'preferCanvas": true' in path.read_text(encoding="utf-8")
+
+
+# ------------------------------------------------- context, gaps, notebook
+def add_river(out: Path) -> None:
+    """Put the demo's river into the folder's map context (the demo command may not)."""
+    from lifecircle.datasets import demo_data
+    from lifecircle.outputs import CONTEXT_FILE, write_layers
+
+    streets = gpd.read_file(out / CONTEXT_FILE, layer="streets")
+    river = gpd.read_file(demo_data().river).to_crs(4326)
+    write_layers({"streets": streets, "water": river[["geometry"]]}, out / CONTEXT_FILE)
+
+
+def test_map_carries_streets_by_class_and_water_as_context(demo_copy: Path):
+    from lifecircle.datasets import demo_data
+    from lifecircle.network import load_network
+    from lifecircle.outputs import street_class
+
+    add_river(demo_copy)
+    context = blocks(render_map(demo_copy).read_text(encoding="utf-8"))["lc-data-context"]
+    net = load_network(demo_data().streets)
+    used = np.unique(net.seg_way)
+    expected = street_class(net.ways.iloc[used]["highway"]).value_counts().to_dict()
+    classes = pd.Series([f["p"]["c"] for f in context["streets"]["features"]]).value_counts()
+    names = {0: "major", 1: "minor", 2: "path"}
+    assert {names[k]: v for k, v in classes.items()} == expected
+    assert len(context["water"]["features"]) == 1
+    # main streets are drawn last, on top of the minor ones
+    order = [f["p"]["c"] for f in context["streets"]["features"]]
+    assert order == sorted(order, reverse=True)
+
+
+def test_gaps_are_cut_to_the_study_boundary(offline_map: tuple[Path, str]):
+    out, page = offline_map
+    boundary = gpd.read_file(out / "gaps.gpkg", layer="boundary").to_crs(4326)
+    area = shapely.union_all(boundary.geometry.to_numpy())
+    gaps = gpd.read_file(out / "gaps.gpkg", layer="gaps").to_crs(4326)
+    assert shapely.difference(shapely.union_all(gaps.geometry.to_numpy()), area).area > 0  # spill
+    drawn = []
+    for feature in blocks(page)["lc-data-gaps"]["features"]:
+        for polygon in feature["e"]:
+            rings = [decode_polyline(r) for r in polygon]
+            drawn.append(shapely.Polygon(rings[0], rings[1:]))
+    outside = shapely.difference(shapely.union_all(drawn), area.buffer(1e-5))
+    assert outside.area == pytest.approx(0, abs=1e-12)
+
+
+def test_gaps_carry_their_item_and_the_legend_offers_a_selector(offline_map):
+    out, page = offline_map
+    data = blocks(page)
+    gaps = gpd.read_file(out / "gaps.gpkg", layer="gaps")
+    totals = gaps.groupby("item")["population"].sum().sort_values(ascending=False)
+    index = {item: i for i, item in enumerate(totals.index)}
+    assert [f["p"]["c"] for f in data["lc-data-gaps"]["features"]] == [
+        index[i] for i in gaps["item"]
+    ]
+    legend = data["lc-config"]["legend_html"]
+    assert '<select class="lc-gap-select">' in legend and "全部类型" in legend
+    assert all(f'<option value="{i}">' in legend for i in index.values())
+    assert "养老" in legend
+    assert "圆圈中的数字为该处设施个数" in legend  # the clusters are explained
+
+
+def test_default_map_is_self_contained_and_names_the_tile_fallback(demo_copy: Path):
+    page = render_map(demo_copy).read_text(encoding="utf-8")
+    assert '<meta name="lifecircle-map" content="self-contained">' in page
+    assert "tile.openstreetmap.org" in page  # tiles are still tried
+    assert "底图无法加载" in blocks(page)["lc-config"]["tile_note"]
+    with pytest.raises(InputError, match="not both"):
+        render_map(demo_copy, self_contained=True, cdn=True)
+
+
+def test_notebook_map_is_an_inline_self_contained_frame(offline_map: tuple[Path, str]):
+    from lifecircle.maps import NotebookMap, notebook_map
+
+    out, _ = offline_map
+    shown = notebook_map(out, lang="en", basemap="none")
+    assert isinstance(shown, NotebookMap)
+    frame = shown._repr_html_()
+    assert frame.startswith("<iframe srcdoc=") and 'sandbox="allow-scripts' in frame
+    inner = html.unescape(re.search(r'srcdoc="([^"]*)"', frame).group(1))
+    assert inner == shown.html
+    assert '<meta name="lifecircle-map" content="self-contained">' in inner
+    assert len(blocks(inner)["lc-data-compounds"]["features"]) == 66
+    assert "<script src=" not in inner
+
+
+def test_whatif_sets_add_up_to_the_siting_result(tmp_path: Path):
+    from lifecircle.maps import whatif_data, whatif_totals
+    from lifecircle.siting import recommend_sites, worst_covered_type
+    from lifecircle.study import Study
+
+    study = Study.from_demo()
+    siting = recommend_sites(study, worst_covered_type(study), 3)
+    data = whatif_data(study, siting, max_candidates=20)
+    ranked = [s for s in data["sites"] if s["rank"] is not None]
+    assert [s["rank"] for s in ranked] == [1, 2, 3]
+    assert len(data["sites"]) <= 3 + 20 and all(s["covers"] for s in data["sites"])
+    for n in (1, 2, 3):
+        totals = whatif_totals(data, [s["id"] for s in ranked[:n]])
+        expected = float(siting.sites["cumulative_covered"].iloc[n - 1])
+        assert totals["residents"]["all"] == pytest.approx(expected, abs=0.2)
+    covered = study.score()[f"{siting.target}_ok"].to_numpy(dtype=bool)
+    assert not any(covered[k] for s in data["sites"] for k in s["covers"])  # only new ones

@@ -49,5 +49,14 @@ def test_runs_top_to_bottom(path: Path, tmp_path: Path, monkeypatch: pytest.Monk
         if output.output_type == "error"
     ]
     assert not errors
+    outputs = [o for c in book.cells if c.cell_type == "code" for o in c.outputs]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= (1 if path.stem == "03_what_to_build" else 2)  # inline plots
+    frames = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+    inline_maps = [f for f in frames if f.startswith("<iframe srcdoc=")]
+    assert len(inline_maps) == 1  # the map, self-contained, inline
+    assert "self-contained" in inline_maps[0] and "cdn.jsdelivr" not in inline_maps[0]
+    assert book.cells[-1].cell_type == "markdown"
+    assert book.cells[-1].source.startswith("## What a planner takes away")
     assert (tmp_path / "outputs").is_dir()
     assert any((tmp_path / "outputs").rglob("map.html"))

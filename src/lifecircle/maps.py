@@ -62,7 +62,7 @@ from markupsafe import Markup
 
 from .coords import wgs84_to_gcj02
 from .errors import InputError, MissingDataError
-from .outputs import atomic_path
+from .outputs import CONTEXT_FILE, atomic_path
 from .taxonomy import default_taxonomy
 
 logger = logging.getLogger(__name__)
@@ -75,11 +75,17 @@ __all__ = [
     "TIANDITU_KEY_ENV",
     "Item",
     "Labels",
+    "NotebookMap",
     "Results",
+    "map_page",
+    "notebook_map",
     "read_results",
     "render_map",
     "standard_items",
     "ui_text",
+    "whatif_data",
+    "whatif_totals",
+    "write_whatif",
 ]
 
 BASEMAPS: tuple[str, ...] = ("osm", "light", "amap", "tianditu", "none")
@@ -100,7 +106,24 @@ NO_SCORE_COLOR = "#bdbdbd"
 GAP_COLORS: tuple[str, ...] = ("#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f")
 ISO_COLORS: tuple[str, ...] = ("#08519c", "#3182bd", "#6baed6", "#9ecae1", "#c6dbef", "#deebf7")
 MAX_ZOOM = 19
-PANES: dict[str, int] = {"lc-area": 350, "lc-iso": 360, "lc-gaps": 380, "lc-gates": 450}
+# Gap outlines by scored item: a qualitative palette apart from the score ramp.
+GAP_ITEM_COLORS: tuple[str, ...] = (
+    "#1f78b4",
+    "#e7298a",
+    "#8c510a",
+    "#01665e",
+    "#6a3d9a",
+    "#d95f02",
+    "#4d4d4d",
+    "#b15928",
+)
+PANES: dict[str, int] = {
+    "lc-context": 300,
+    "lc-area": 350,
+    "lc-iso": 360,
+    "lc-gaps": 380,
+    "lc-gates": 450,
+}
 
 _MAP_FILE = "map.html"
 SELF_CONTAINED_META = '<meta name="lifecircle-map" content="self-contained">'
@@ -199,6 +222,21 @@ _TEXT: dict[str, dict[str, str]] = {
         "snap_failed": "未接入步行路网（{status}），未参与计算",
         "gate": "出入口",
         "persons": "{n} 人",
+        "gap_type": "盲区类型",
+        "gap_all": "全部类型",
+        "tile_note": "底图无法加载（离线？），改为显示研究数据中的街道与水系。",
+        "context": "街道与水系（研究数据）",
+        "streets": "街道",
+        "water": "水系",
+        "cluster_note": "圆圈中的数字为该处设施个数，放大后显示各设施",
+        "legend": "图例",
+        "whatif": "假设情景：新增设施",
+        "whatif_all": "全部居民",
+        "whatif_recommended": "建议新址",
+        "whatif_candidates": "候选点",
+        "whatif_newly": "新覆盖人口（{target}）",
+        "whatif_flips": "由未达标变为达标的小区",
+        "whatif_none": "勾选新址，立即查看新覆盖的居民",
     },
     "en": {
         "html_lang": "en",
@@ -257,6 +295,22 @@ _TEXT: dict[str, dict[str, str]] = {
         "snap_failed": "not on the walking network ({status}); not counted",
         "gate": "Gate",
         "persons": "{n}",
+        "gap_type": "Gap type",
+        "gap_all": "all types",
+        "tile_note": "Basemap tiles did not load (offline?): streets and water are drawn from "
+        "the study's data instead.",
+        "context": "Streets and water (study data)",
+        "streets": "Streets",
+        "water": "Water",
+        "cluster_note": "a number counts the facilities there; zoom in to see each",
+        "legend": "Legend",
+        "whatif": "What if: new facilities",
+        "whatif_all": "all residents",
+        "whatif_recommended": "Recommended sites",
+        "whatif_candidates": "Candidate sites",
+        "whatif_newly": "Residents newly covered ({target})",
+        "whatif_flips": "Compounds whose verdict flips to met",
+        "whatif_none": "tick sites to see the residents they newly cover",
     },
 }
 
@@ -289,11 +343,20 @@ class Results:
     boundary: gpd.GeoDataFrame | None = None
     facilities: pd.DataFrame | None = None
     sites: gpd.GeoDataFrame | None = None
+    streets: gpd.GeoDataFrame | None = None
+    water: gpd.GeoDataFrame | None = None
 
     @property
     def standard(self) -> dict[str, Any]:
         """The standard with its thresholds and sources (the summary's provenance)."""
         return self.summary.get("provenance") or {}
+
+    @property
+    def boundary_geometry(self) -> gpd.GeoSeries | None:
+        """The study boundary, when the results have one."""
+        if self.boundary is None or self.boundary.empty:
+            return None
+        return self.boundary.geometry
 
     @property
     def attribution(self) -> list[str]:
@@ -375,6 +438,8 @@ def read_results(out_dir: str | Path) -> Results:
         boundary=_read_layer(out / "gaps.gpkg", "boundary"),
         facilities=_read_facilities(out / "facilities.csv"),
         sites=_read_layer(out / "sites.gpkg", "sites"),
+        streets=_read_layer(out / CONTEXT_FILE, "streets"),
+        water=_read_layer(out / CONTEXT_FILE, "water"),
     )
 
 
@@ -969,11 +1034,31 @@ def _robustness_label(row: Mapping[str, Any], ctx: _Context) -> str:
     return ctx.text.get(f"robustness_{value}", value) if value else ""
 
 
+def gap_items(gaps: gpd.GeoDataFrame | None) -> list[str]:
+    """The scored items that have gaps, largest population affected first."""
+    if gaps is None or gaps.empty or "item" not in gaps:
+        return []
+    population = pd.to_numeric(gaps.get("population"), errors="coerce").fillna(0)
+    totals = population.groupby(gaps["item"].astype(str)).sum()
+    return [str(i) for i in totals.sort_values(ascending=False, kind="stable").index]
+
+
+def clip_to_boundary(geoms: gpd.GeoSeries, boundary: gpd.GeoSeries | None) -> gpd.GeoSeries:
+    """Geometries cut to the study boundary (grid cells along its edge spill past it)."""
+    if boundary is None or boundary.empty:
+        return geoms
+    area = shapely.union_all(boundary.to_crs(geoms.crs).to_numpy())
+    clipped = shapely.intersection(geoms.to_numpy(), area)
+    return gpd.GeoSeries(clipped, index=geoms.index, crs=geoms.crs)
+
+
 def gaps_block(ctx: _Context, breaks: list[float]) -> str | None:
-    """The gap polygons: colour class by population, tooltip and popup."""
+    """The gap polygons, cut to the study boundary: colour class by population, item
+    index (outline colour and selector), tooltip and popup."""
     gaps = ctx.results.gaps
     if gaps is None or gaps.empty:
         return None
+    items = {item: i for i, item in enumerate(gap_items(gaps))}
     records = gaps.drop(columns=gaps.geometry.name).to_dict(orient="records")
     props = []
     for row in records:
@@ -985,11 +1070,33 @@ def gaps_block(ctx: _Context, breaks: list[float]) -> str | None:
         props.append(
             {
                 "b": _gap_class(row.get("population"), breaks),
+                "c": items.get(_clean(row.get("item")), 0),
                 "t": html.escape(tip),
                 "p": gap_popup(row, ctx),
             }
         )
-    return encode_features(ctx.geometries(gaps.geometry), props)
+    clipped = clip_to_boundary(gaps.geometry, ctx.results.boundary_geometry)
+    return encode_features(ctx.geometries(clipped), props)
+
+
+def context_block(ctx: _Context) -> str | None:
+    """Streets (``c``: 0 major, 1 minor, 2 path) and water, drawn when no tiles load."""
+    parts = []
+    streets = ctx.results.streets
+    if streets is not None and not streets.empty:
+        order = {"major": 0, "minor": 1}
+        classes = streets["class"].astype(str).map(order).fillna(2).astype(int).tolist()
+        # the path class first, so that main streets are drawn on top
+        rank = np.argsort(-np.asarray(classes), kind="stable")
+        geoms = ctx.geometries(streets.geometry.iloc[rank])
+        props = [{"c": classes[i]} for i in rank]
+        parts.append('"streets":' + encode_features(geoms, props))
+    water = ctx.results.water
+    if water is not None and not water.empty:
+        parts.append(
+            '"water":' + encode_features(ctx.geometries(water.geometry), [{}] * len(water))
+        )
+    return "{" + ",".join(parts) + "}" if parts else None
 
 
 def study_boundary(results: Results) -> gpd.GeoSeries | None:
@@ -1130,6 +1237,127 @@ def facilities_block(ctx: _Context) -> tuple[str, list[dict[str, Any]]] | None:
         entry["count"] = counts.get(entry["id"], 0)
     table = [{"html": t["html"], "label": html.escape(t["label"])} for t in types]
     return _dumps({"types": table, "points": rows}), types
+
+
+# ---------------------------------------------------------------------- what-if
+WHATIF_FILE = "whatif.json"
+WHATIF_MAX_CANDIDATES = 150
+
+
+def _group_columns(communities: pd.DataFrame) -> dict[str, str]:
+    """Residents per group: all residents, then any ``pop_<group>`` columns (age groups)."""
+    groups = {"all": "population"} if "population" in communities else {}
+    groups.update({c[4:]: c for c in communities.columns if str(c).startswith("pop_")})
+    return groups
+
+
+def whatif_data(
+    study: Any,
+    siting: Any,
+    *,
+    candidates: gpd.GeoDataFrame | None = None,
+    max_candidates: int = WHATIF_MAX_CANDIDATES,
+) -> dict[str, Any]:
+    """Per-site coverage sets for the map's what-if panel, computed once in Python.
+
+    For the recommended sites of ``siting`` (a
+    :class:`lifecircle.siting.SitingResult`) and the most useful other
+    candidates, the compounds (positions in ``study.communities``) that the
+    site newly brings within the walking threshold of the sited type. The
+    page only takes unions of these sets and sums residents over them.
+
+    Returns
+    -------
+    dict
+        ``target``, ``threshold_m``, ``groups`` (names), ``population``
+        (per compound, per group), ``sites`` (``id``, ``rank`` or None,
+        ``lon``, ``lat``, ``covers``).
+    """
+    from .siting import coverage_matrix, network_candidates
+
+    scores = study.score()
+    ok = scores.get(f"{siting.target}_ok")
+    covered = np.zeros(len(scores), bool) if ok is None else ok.fillna(False).to_numpy(dtype=bool)
+    uncovered = np.flatnonzero(~covered)
+    recommended = siting.sites.to_crs(4326)
+    pool = candidates if candidates is not None else network_candidates(study.network)
+    pool = pool.to_crs(4326)
+    pool = pool[~pool["site_id"].astype(str).isin(recommended["site_id"].astype(str))]
+    points = pd.concat([recommended[["site_id", "geometry"]], pool[["site_id", "geometry"]]])
+    points = gpd.GeoDataFrame(points.reset_index(drop=True), geometry="geometry", crs=4326)
+    matrix = coverage_matrix(study, points, siting.threshold_m, uncovered).tocsr()
+    reach = np.diff(matrix.indptr)
+    n_rec = len(recommended)
+    others = n_rec + np.argsort(-reach[n_rec:], kind="stable")[:max_candidates]
+    others = others[reach[others] > 0]
+    ranks = recommended["rank"].tolist() if "rank" in recommended else list(range(1, n_rec + 1))
+    groups = _group_columns(scores)
+    population = [
+        [round(float(v), 1) for v in row]
+        for row in scores[list(groups.values())].fillna(0).to_numpy(dtype=float).tolist()
+    ]
+    sites = []
+    for row in [*range(n_rec), *others.tolist()]:
+        point = points.geometry.iloc[row]
+        covers = matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]]
+        sites.append(
+            {
+                "id": str(points["site_id"].iloc[row]),
+                "rank": int(ranks[row]) if row < n_rec else None,
+                "lon": round(float(point.x), 6),
+                "lat": round(float(point.y), 6),
+                "covers": sorted(int(c) for c in covers),
+            }
+        )
+    return {
+        "target": str(siting.target),
+        "threshold_m": float(siting.threshold_m),
+        "groups": list(groups),
+        "population": population,
+        "sites": sites,
+    }
+
+
+def whatif_totals(data: Mapping[str, Any], site_ids: Iterable[str]) -> dict[str, Any]:
+    """Residents newly covered per group and compounds that flip, for chosen sites.
+
+    The same union and sums as the page's panel.
+    """
+    chosen = set(site_ids)
+    union: set[int] = set()
+    for site in data["sites"]:
+        if site["id"] in chosen:
+            union.update(site["covers"])
+    population = data["population"]
+    totals = [sum(population[k][g] for k in union) for g in range(len(data["groups"]))]
+    return {"residents": dict(zip(data["groups"], totals, strict=True)), "compounds": len(union)}
+
+
+def write_whatif(study: Any, siting: Any, out_dir: str | Path, **options: Any) -> Path:
+    """Write ``whatif.json`` into an output folder; :func:`render_map` then adds the panel."""
+    from .outputs import write_json
+
+    target = Path(out_dir) / WHATIF_FILE
+    write_json(whatif_data(study, siting, **options), target)
+    return target
+
+
+def whatif_block(ctx: _Context) -> str | None:
+    """The what-if data, with escaped labels, when the folder has ``whatif.json``."""
+    path = ctx.results.out_dir / WHATIF_FILE
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    names = {"all": ctx.text["whatif_all"]}
+    data["target_label"] = html.escape(ctx.labels.item(str(data.get("target", ""))))
+    data["group_labels"] = [html.escape(names.get(g, g)) for g in data.get("groups", [])]
+    for site in data.get("sites", []):
+        site["id"] = html.escape(str(site["id"]))
+    if ctx.gcj02:
+        for site in data.get("sites", []):
+            lon, lat = wgs84_to_gcj02(np.array([site["lon"]]), np.array([site["lat"]]))
+            site["lon"], site["lat"] = round(float(lon[0]), 6), round(float(lat[0]), 6)
+    return _dumps(data)
 
 
 # ------------------------------------------------------------------------ assets
@@ -1380,6 +1608,8 @@ def _collect_layers(ctx: _Context, max_isochrone_compounds: int | None) -> _Laye
         "gaps": lambda: gaps_block(ctx, breaks),
         "gates": lambda: gates_block(ctx),
         "sites": lambda: sites_block(ctx),
+        "context": lambda: context_block(ctx),
+        "whatif": lambda: whatif_block(ctx),
     }
     for key, build in optional.items():
         block = build()
@@ -1414,9 +1644,15 @@ def _legend_html(ctx: _Context, layers: _Layers) -> str:
     facilities = [
         {"icon": Markup(t["html"]), "label": t["label"], "count": t["count"]} for t in layers.types
     ]
+    gap_types = [
+        {"index": i, "label": ctx.labels.item(item), "color": _gap_item_color(i)}
+        for i, item in enumerate(gap_items(ctx.results.gaps))
+    ]
     return _render(
         "map_legend.html.j2",
         t=text,
+        gap_types=gap_types if "gaps" in layers.blocks else [],
+        context="context" in layers.blocks,
         score=score_legend(ctx.lang),
         gaps=gap_legend(layers.breaks, ctx.lang) if "gaps" in layers.blocks else [],
         iso=iso,
@@ -1426,12 +1662,29 @@ def _legend_html(ctx: _Context, layers: _Layers) -> str:
     )
 
 
+def _gap_item_color(index: int) -> str:
+    return GAP_ITEM_COLORS[index % len(GAP_ITEM_COLORS)]
+
+
 def _config(ctx: _Context, layers: _Layers) -> str:
     config = {
         "lang": ctx.lang,
         "panes": PANES,
         "score_colors": [*SCORE_COLORS, NO_SCORE_COLOR],
         "gap_colors": list(GAP_COLORS),
+        "gap_item_colors": list(GAP_ITEM_COLORS),
+        "tile_note": html.escape(ctx.text["tile_note"]),
+        "whatif_text": {
+            k: html.escape(ctx.text[k])
+            for k in (
+                "whatif",
+                "whatif_recommended",
+                "whatif_candidates",
+                "whatif_newly",
+                "whatif_flips",
+                "whatif_none",
+            )
+        },
         "iso_colors": list(ISO_COLORS),
         "title_html": _title_html(ctx.results, ctx.text, ctx.labels),
         "legend_html": _legend_html(ctx, layers),
@@ -1479,16 +1732,37 @@ def _feature_groups(
     return groups, iso_groups
 
 
+def inline_assets_wanted(self_contained: bool | None, cdn: bool) -> bool:
+    """Whether Leaflet and its plugins are inlined: always, unless the CDN is asked for.
+
+    ``self_contained`` is kept for old callers: a map is self-contained by
+    default, and ``self_contained=False`` alone no longer turns to the CDN
+    (``cdn=True`` does), so that every caller's map works offline.
+
+    Examples
+    --------
+    >>> inline_assets_wanted(None, False), inline_assets_wanted(False, False)
+    (True, True)
+    >>> inline_assets_wanted(None, True), inline_assets_wanted(False, True)
+    (False, False)
+    """
+    if cdn and self_contained:
+        raise InputError("choose either a self-contained map or the CDN (cdn=True), not both")
+    return not cdn
+
+
 def build_map(
     results: Results,
     *,
     basemap: str = "osm",
-    self_contained: bool = False,
+    self_contained: bool | None = None,
     lang: str = "zh",
     max_isochrone_compounds: int | None = None,
     tianditu_key: str | None = None,
+    cdn: bool = False,
 ) -> folium.Map:
     """Build the folium map of a study's results (see :func:`render_map`)."""
+    self_contained = inline_assets_wanted(self_contained, cdn)
     key = _check_options(basemap, lang, tianditu_key, max_isochrone_compounds)
     ctx = _Context(
         results=results,
@@ -1537,14 +1811,93 @@ def _add_page_parts(m: folium.Map, ctx: _Context, layers: _Layers, self_containe
     figure.html.add_child(_Raw("\n".join(blocks)), name="lifecircle_data")
 
 
+def map_page(results: Results, *, lang: str = "zh", **options: Any) -> str:
+    """The HTML text of the map of ``results`` (options as for :func:`render_map`)."""
+    figure = build_map(results, lang=lang, **options).get_root()
+    _stable_ids(figure)
+    page = figure.render()
+    return page.replace("<html>", f'<html lang="{ui_text(lang)["html_lang"]}">', 1)
+
+
+class NotebookMap:
+    """A self-contained map page that Jupyter shows inline (in a sandboxed iframe).
+
+    Attributes
+    ----------
+    html
+        The whole page, as :func:`render_map` would write it.
+    """
+
+    def __init__(self, page: str, *, height: int = 560) -> None:
+        self.html = page
+        self.height = height
+
+    def _repr_html_(self) -> str:
+        return (
+            f'<iframe srcdoc="{html.escape(self.html, quote=True)}" '
+            f'style="width:100%;height:{int(self.height)}px;border:1px solid #cfd8dc" '
+            'sandbox="allow-scripts allow-popups" allowfullscreen '
+            'title="lifecircle map"></iframe>'
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write the page to ``path`` (atomically) and return the path."""
+        target = Path(path)
+        with atomic_path(target) as tmp:
+            tmp.write_text(self.html, encoding="utf-8")
+        return target
+
+
+def notebook_map(
+    source: Any,
+    *,
+    lang: str = "zh",
+    basemap: str = "osm",
+    height: int = 560,
+    max_isochrone_compounds: int | None = 200,
+    **options: Any,
+) -> NotebookMap:
+    """The interactive map of a study or of an output folder, for display in Jupyter.
+
+    Parameters
+    ----------
+    source
+        An output folder (path), :class:`Results`, or a study
+        (:class:`lifecircle.study.Study`): the study's results are then
+        written to a temporary folder first (scores, gaps; no isochrones).
+    lang, basemap, max_isochrone_compounds, options
+        As for :func:`render_map`; the page is always self-contained, so that
+        it shows offline and in a notebook saved to disk.
+    height
+        Height of the frame in pixels.
+    """
+    options.pop("cdn", None)
+    options.pop("self_contained", None)
+    kwargs = {"lang": lang, "basemap": basemap, "self_contained": True, **options}
+    kwargs["max_isochrone_compounds"] = max_isochrone_compounds
+    if isinstance(source, Results):
+        return NotebookMap(map_page(source, **kwargs), height=height)
+    if isinstance(source, str | os.PathLike):
+        return NotebookMap(map_page(read_results(Path(source)), **kwargs), height=height)
+    import tempfile
+
+    from .outputs import write_outputs
+
+    with tempfile.TemporaryDirectory(prefix="lifecircle-map-") as folder:
+        cells, gaps = source.gaps()
+        write_outputs(source, folder, cells=cells, gaps=gaps)
+        return NotebookMap(map_page(read_results(folder), **kwargs), height=height)
+
+
 def render_map(
     out_dir: str | Path,
     *,
     basemap: str = "osm",
-    self_contained: bool = False,
+    self_contained: bool | None = None,
     lang: str = "zh",
     max_isochrone_compounds: int | None = None,
     tianditu_key: str | None = None,
+    cdn: bool = False,
 ) -> Path:
     """Write ``out_dir/map.html``, an interactive map of the saved results.
 
@@ -1558,8 +1911,14 @@ def render_map(
         environment variable ``LIFECIRCLE_TIANDITU_KEY``) or ``"none"``.
     self_contained
         Inline Leaflet, its plugins and the icon font, so that the page loads
-        no script or style from the network (tiles still do, unless
-        ``basemap="none"``).
+        no script or style from the network and works from ``file://``,
+        offline and in an iframe (tiles are still asked for, unless
+        ``basemap="none"``; when they fail the map draws the study's streets
+        and water and says so). Always, unless ``cdn=True``; kept for old
+        callers.
+    cdn
+        Load Leaflet and its plugins from a CDN instead (a smaller page that
+        needs the network).
     lang
         Interface language, ``"zh"`` or ``"en"``; data names are kept as given.
     max_isochrone_compounds
@@ -1580,18 +1939,15 @@ def render_map(
         Tianditu basemap has no key.
     """
     results = read_results(out_dir)
-    m = build_map(
+    page = map_page(
         results,
         basemap=basemap,
         self_contained=self_contained,
         lang=lang,
         max_isochrone_compounds=max_isochrone_compounds,
         tianditu_key=tianditu_key,
+        cdn=cdn,
     )
-    figure = m.get_root()
-    _stable_ids(figure)
-    page = figure.render()
-    page = page.replace("<html>", f'<html lang="{ui_text(lang)["html_lang"]}">', 1)
     target = results.out_dir / _MAP_FILE
     with atomic_path(target) as tmp:
         tmp.write_text(page, encoding="utf-8")

@@ -22,18 +22,22 @@ Files written by :func:`write_outputs`:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
+import yaml
 
 from .errors import InputError
 
@@ -182,11 +186,328 @@ def flatten_summary(summary: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_excel(sheets: dict[str, pd.DataFrame], target: Path) -> None:
-    """An .xlsx workbook, one sheet per frame."""
-    with atomic_path(target) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as writer:
-        for name, frame in sheets.items():
-            frame.to_excel(writer, sheet_name=name[:31], index=False)
+# ------------------------------------------------------------ reader tables
+_COLUMNS_FILE = "columns.yaml"
+# Excel keeps at most 32,767 characters in a cell.
+MAX_CELL_CHARS = 32_000
+_CONTROL_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+_DECIMALS = {"m": 0, "min": 1, "persons": 0, "share": 4, "score": 1}
+_DERIVED_SUFFIXES = ("_supply_per_1000", "_supply_ratio", "_ok", "_min", "_m", "_n")
+_WORD_COLUMNS = ("status", "walk_speed_status")
+_VALUE_COLUMNS = ("origin", "kind", "level", "route_status", "snap_status")
+
+
+@functools.cache
+def column_vocabulary() -> dict[str, Any]:
+    """The packaged column dictionary and words (``data/columns.yaml``)."""
+    text = (resources.files("lifecircle") / "data" / _COLUMNS_FILE).read_text(encoding="utf-8")
+    return dict(yaml.safe_load(text))
+
+
+def status_word(code: Any, lang: str) -> str:
+    """A threshold status in words (``ASSUMPTION`` -> ``假设`` / ``assumption``).
+
+    Examples
+    --------
+    >>> status_word("ASSUMPTION", "zh"), status_word("UNCONFIRMED", "en")
+    ('假设', 'unconfirmed')
+    """
+    entry = column_vocabulary()["statuses"].get(str(code))
+    return str(entry[lang]) if entry else str(code)
+
+
+def source_word(key: Any, lang: str) -> str:
+    """A source key of a standard in words (``S_PUXIESHI_PLAN`` -> its short name).
+
+    Examples
+    --------
+    >>> source_word("S_TOOLKIT", "zh")
+    '本工具的设定（非标准规定）'
+    """
+    entry = column_vocabulary()["sources"].get(str(key))
+    return str(entry[lang]) if entry else str(key)
+
+
+class Vocabulary:
+    """Headers, words and units of the result tables in one language.
+
+    Parameters
+    ----------
+    lang
+        ``"zh"`` or ``"en"``.
+    standard
+        The standard as a dict (``summary["provenance"]``), whose items and
+        tiers name the derived columns (``education_ok`` -> ``教育·满足``).
+    """
+
+    def __init__(self, lang: str, standard: dict[str, Any] | None = None) -> None:
+        from .maps import Labels, ui_text
+
+        ui_text(lang)  # validates lang
+        self.lang = lang
+        self.data = column_vocabulary()
+        self.labels = Labels(standard or {}, lang)
+        self.other = Labels(standard or {}, "en" if lang == "zh" else "zh")
+        self.tiers = {str(t["id"]) for t in (standard or {}).get("tiers") or []}
+
+    def _entry(self, column: str) -> tuple[dict[str, Any], dict[str, str]] | None:
+        """The dictionary entry of a column and the names to put into it."""
+        exact = self.data["columns"].get(column)
+        if exact is not None:
+            return exact, {}
+        if column.startswith("tier_") and column.endswith("_pass"):
+            tier = column[5:-5]
+            names = {"tier": self.labels.tier(tier), "tier_other": self.other.tier(tier)}
+            return self.data["patterns"]["tier_{tier}_pass"], names
+        for suffix in _DERIVED_SUFFIXES:
+            if column.endswith(suffix) and len(column) > len(suffix):
+                item = column[: -len(suffix)]
+                names = {"item": self.labels.item(item), "item_other": self.other.item(item)}
+                return self.data["patterns"]["{item}" + suffix], names
+        return None
+
+    def header(self, column: str, lang: str | None = None) -> str:
+        """The header of a column in ``lang`` (default: this vocabulary's language)."""
+        lang = lang or self.lang
+        found = self._entry(column)
+        if found is None:
+            return column
+        entry, names = found
+        if lang != self.lang:
+            names = {k: v for k, v in names.items() if k.endswith("_other")}
+            names = {k[: -len("_other")]: v for k, v in names.items()}
+        return str(entry[lang]).format(**names)
+
+    def unit(self, column: str) -> str | None:
+        """The unit of a column (``m``, ``min``, ``persons``, ``share``, ``score``) or None."""
+        found = self._entry(column)
+        return None if found is None else found[0].get("unit")
+
+    def sheet(self, sheet_id: str) -> str:
+        """The sheet name of a sheet id."""
+        entry = self.data["sheets"].get(sheet_id)
+        return str(entry[self.lang]) if entry else sheet_id
+
+    def word(self, column: str, value: Any) -> Any:
+        """A code of a column in words; other values unchanged."""
+        if not isinstance(value, str | bool | np.bool_):
+            return value
+        if column in _WORD_COLUMNS:
+            return status_word(value, self.lang)
+        if column == "source":
+            return source_word(value, self.lang)
+        if column == "item":
+            text = str(value)
+            return self.labels.tier(text) if text in self.tiers else self.labels.item(text)
+        if column == "tier":
+            return self.labels.tier(str(value))
+        if column == "type":
+            return self.labels.type(str(value))
+        if column == "missing":
+            names = [self.labels.item(v) for v in str(value).split(";") if v]
+            return ("、" if self.lang == "zh" else ", ").join(names)
+        if column == "category":
+            return self.labels.category(str(value))
+        if isinstance(value, bool | np.bool_):
+            value = "true" if value else "false"
+        entry = self.data["values"].get(value)
+        return str(entry[self.lang]) if entry else value
+
+    def dictionary(self, described: Sequence[tuple[str, str]]) -> pd.DataFrame:
+        """The 说明 / dictionary sheet: one row per (sheet, column)."""
+        heads = self.data["dictionary_headers"]
+        units = self.data["units"]
+        rows = []
+        for sheet, column in described:
+            found = self._entry(column)
+            entry, names = found if found is not None else ({}, {})
+            unit = entry.get("unit")
+            own = names.get("item") or names.get("tier") or ""
+            other = names.get("item_other") or names.get("tier_other") or ""
+            name = {self.lang: own, ("en" if self.lang == "zh" else "zh"): other}
+            rows.append(
+                {
+                    heads["sheet"][self.lang]: sheet,
+                    heads["column_zh"][self.lang]: self.header(column, "zh"),
+                    heads["column_en"][self.lang]: column,
+                    heads["unit"][self.lang]: units[unit][self.lang] if unit else "",
+                    heads["what_zh"][self.lang]: _described(entry, "what_zh", name["zh"]),
+                    heads["what_en"][self.lang]: _described(entry, "what_en", name["en"]),
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def _described(entry: dict[str, Any], key: str, name: str) -> str:
+    text = str(entry.get(key, ""))
+    if not name or not text:
+        return text
+    return f"{name}：{text}" if key == "what_zh" else f"{name}: {text}"
+
+
+def clean_text(values: pd.Series) -> pd.Series:
+    """Strings without control characters (NUL breaks Excel), cut to :data:`MAX_CELL_CHARS`.
+
+    Examples
+    --------
+    >>> clean_text(pd.Series(["a\\x00b", "x" * 32_010])).str.len().tolist()
+    [2, 32025]
+    """
+    text = values.astype("string").str.replace(_CONTROL_CHARS, "", regex=True)
+    long = text.str.len() > MAX_CELL_CHARS
+    if long.any():
+        cut = text[long].str.slice(0, MAX_CELL_CHARS)
+        lengths = text[long].str.len()
+        text[long] = cut + " …[cut: " + lengths.astype(str) + " characters]"
+    return text.astype(object).where(values.notna(), None)
+
+
+def round_for_reading(frame: pd.DataFrame, vocabulary: Vocabulary) -> pd.DataFrame:
+    """Numbers rounded by unit: metres to 1 m, minutes to 0.1, residents to whole people.
+
+    Other floats lose their float noise (six significant digits are kept).
+    """
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        if not pd.api.types.is_float_dtype(series):
+            continue
+        unit = vocabulary.unit(str(column))
+        if column in ("lon", "lat"):
+            out[column] = series.round(7)
+        elif unit in _DECIMALS:
+            decimals = _DECIMALS[unit]
+            rounded = series.round(decimals)
+            whole = decimals == 0 and series.isna().sum() == 0
+            out[column] = rounded.astype("int64") if whole else rounded
+        else:
+            out[column] = series.map(lambda v: float(f"{v:.6g}") if pd.notna(v) else v)
+    return out
+
+
+def _is_text(series: pd.Series) -> bool:
+    return pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
+
+
+def reader_table(frame: pd.DataFrame, vocabulary: Vocabulary) -> pd.DataFrame:
+    """A table for people: cleaned text, rounded numbers, codes in words, headers in the
+    vocabulary's language."""
+    out = round_for_reading(frame, vocabulary)
+    for column in out.columns:
+        if _is_text(out[column]) or pd.api.types.is_bool_dtype(out[column]):
+            words = out[column].map(lambda v, c=str(column): vocabulary.word(c, v))
+            out[column] = clean_text(words) if _is_text(words) else words
+    out.columns = [vocabulary.header(str(c)) for c in out.columns]
+    return out
+
+
+def machine_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table for programs: ids and codes kept, float noise removed, text cleaned."""
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        if pd.api.types.is_float_dtype(series):
+            out[column] = series.round(7 if column in ("lon", "lat") else 4)
+        elif _is_text(series):
+            out[column] = clean_text(series)
+    return out
+
+
+def write_excel(
+    sheets: dict[str, pd.DataFrame],
+    target: Path,
+    *,
+    lang: str = "en",
+    standard: dict[str, Any] | None = None,
+    dictionary: bool = True,
+) -> None:
+    """An .xlsx workbook, one sheet per frame, written as a stream (constant memory).
+
+    Every sheet has a frozen, filtered header row and column widths that fit.
+    Numbers are rounded for reading (metres to 1 m, minutes to 0.1, residents
+    to whole people), status codes and source keys are shown as words, and
+    with ``dictionary`` a last sheet (说明 / dictionary) explains every column
+    in Chinese and English, with its machine-stable id.
+
+    Parameters
+    ----------
+    sheets
+        Frames by sheet id; known ids get a sheet name in ``lang``.
+    target
+        The workbook to write (atomically).
+    lang
+        ``"zh"`` for Chinese headers and words, ``"en"`` for English.
+    standard
+        The standard as a dict (``summary["provenance"]``), to name the items
+        and tiers of derived columns.
+    """
+    import xlsxwriter
+
+    vocabulary = Vocabulary(lang, standard)
+    options = {"constant_memory": True, "strings_to_urls": False, "nan_inf_to_errors": True}
+    described: list[tuple[str, str]] = []
+    with atomic_path(target) as tmp:
+        book = xlsxwriter.Workbook(str(tmp), options)
+        header_format = book.add_format({"bold": True, "bg_color": "#eceff1", "text_wrap": True})
+        percent = book.add_format({"num_format": "0.0%"})
+        for sheet_id, frame in sheets.items():
+            name = vocabulary.sheet(sheet_id)
+            table = reader_table(frame, vocabulary)
+            units = [vocabulary.unit(str(c)) for c in frame.columns]
+            _write_sheet(book, name, table, units, header_format, percent)
+            described += [(name, str(c)) for c in frame.columns]
+        if dictionary:
+            frame = vocabulary.dictionary(described)
+            _write_sheet(
+                book,
+                vocabulary.sheet("dictionary"),
+                frame,
+                [None] * frame.shape[1],
+                header_format,
+                percent,
+            )
+        book.close()
+
+
+def _write_sheet(
+    book: Any,
+    name: str,
+    table: pd.DataFrame,
+    units: list[str | None],
+    header_format: Any,
+    percent: Any,
+) -> None:
+    """One sheet, row by row (the streaming writer keeps one row in memory)."""
+    sheet = book.add_worksheet(name[:31])
+    headers = [str(c) for c in table.columns]
+    sheet.write_row(0, 0, headers, header_format)
+    for col, width in enumerate(_column_widths(table)):
+        fmt = percent if units[col] == "share" else None
+        sheet.set_column(col, col, width, fmt)
+    values = table.astype(object).where(table.notna(), None).to_numpy()
+    for row, record in enumerate(values.tolist(), start=1):
+        sheet.write_row(row, 0, record)
+    sheet.freeze_panes(1, 0)
+    if headers:
+        sheet.autofilter(0, 0, max(len(table), 1), len(headers) - 1)
+
+
+def _display_width(text: str) -> int:
+    """Width in Excel characters: CJK and full-width characters count twice."""
+    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
+
+
+def _column_widths(table: pd.DataFrame, sample: int = 500) -> list[float]:
+    """Widths that fit the header and the first rows, between 6 and 50 characters."""
+    widths = []
+    head = table.head(sample)
+    for column in table.columns:
+        cells = head[column].dropna().astype(str)
+        longest = max((_display_width(v) for v in cells), default=0)
+        # headers wrap onto two lines, so they need only half their width
+        header = _display_width(str(column)) / 2 + 2
+        widths.append(float(min(50, max(6, longest + 2, header))))
+    return widths
 
 
 def write_outputs(
@@ -197,8 +518,20 @@ def write_outputs(
     cells: gpd.GeoDataFrame | None = None,
     gaps: gpd.GeoDataFrame | None = None,
     extra_summary: dict[str, Any] | None = None,
+    lang: str = "en",
+    water: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
 ) -> list[Path]:
     """Write every result file of a study into ``out_dir``.
+
+    Parameters
+    ----------
+    lang
+        Language of ``results.xlsx`` (headers, sheet names, words). With
+        ``"zh"`` a ``communities_zh.csv`` with Chinese headers is written too;
+        ``communities.csv`` and ``facilities.csv`` always keep the English
+        column ids and codes, for programs.
+    water
+        Water polygons drawn as map context (else ``study.water`` when set).
 
     Returns
     -------
@@ -213,13 +546,17 @@ def write_outputs(
     written: list[Path] = []
 
     table = _table(scores)
-    write_table(table, out / "communities.csv")
+    write_table(machine_table(table), out / "communities.csv")
     layers = {"communities": scores}
     if study.gates is not None and len(study.gates):
         gate_columns = [c for c in ("gate_id", "community_id") if c in study.gates]
         layers["gates"] = study.gates[[*gate_columns, study.gates.geometry.name]].to_crs(4326)
     write_layers(layers, out / "communities.gpkg")
     written += [out / "communities.csv", out / "communities.gpkg"]
+    if lang != "en":
+        vocabulary = Vocabulary(lang, summary.get("provenance"))
+        write_table(reader_table(table, vocabulary), out / f"communities_{lang}.csv")
+        written.append(out / f"communities_{lang}.csv")
     if isochrones is not None:
         write_layers({"isochrones": isochrones}, out / "isochrones.gpkg")
         written.append(out / "isochrones.gpkg")
@@ -229,9 +566,13 @@ def write_outputs(
         )
         written.append(out / "gaps.gpkg")
         summary["gaps"] = _gap_summary(gaps, cells)
+    context = context_layers(study, water if water is not None else getattr(study, "water", None))
+    if context:
+        write_layers(context, out / CONTEXT_FILE)
+        written.append(out / CONTEXT_FILE)
     summary.update(extra_summary or {})
     facilities = study.facility_snaps()
-    write_table(facilities, out / "facilities.csv")
+    write_table(machine_table(facilities), out / "facilities.csv")
     written.append(out / "facilities.csv")
     write_json(summary, out / "summary.json")
     written.append(out / "summary.json")
@@ -250,10 +591,78 @@ def write_outputs(
             "rejects": rejects,
         },
         out / "results.xlsx",
+        lang=lang,
+        standard=summary.get("provenance"),
     )
     written.append(out / "results.xlsx")
     logger.info("wrote %d files to %s", len(written), out)
     return written
+
+
+# ---------------------------------------------------------------- map context
+CONTEXT_FILE = "context.gpkg"
+# Street classes drawn as map context when no basemap tiles load.
+STREET_CLASSES: dict[str, tuple[str, ...]] = {
+    "major": (
+        "motorway",
+        "trunk",
+        "primary",
+        "secondary",
+        "motorway_link",
+        "trunk_link",
+        "primary_link",
+        "secondary_link",
+    ),
+    "minor": (
+        "tertiary",
+        "tertiary_link",
+        "residential",
+        "unclassified",
+        "living_street",
+        "service",
+        "road",
+    ),
+}
+
+
+def street_class(highway: pd.Series) -> pd.Series:
+    """``major``, ``minor`` or ``path`` (footways, steps, alleys and anything else).
+
+    Examples
+    --------
+    >>> street_class(pd.Series(["primary", "residential", "footway", None])).tolist()
+    ['major', 'minor', 'path', 'path']
+    """
+    text = highway.astype("string").fillna("").str.split(";").str[0].str.strip()
+    out = pd.Series("path", index=highway.index, dtype=object)
+    for name, values in STREET_CLASSES.items():
+        out[text.isin(values).to_numpy()] = name
+    return out
+
+
+def context_layers(
+    study: Any, water: gpd.GeoDataFrame | gpd.GeoSeries | None = None
+) -> dict[str, gpd.GeoDataFrame]:
+    """Streets by class (one line per street of the network) and water, in WGS84."""
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    network = getattr(study, "network", None)
+    if network is not None and network.n_segments:
+        order = np.argsort(network.seg_way, kind="stable")
+        used, dense = np.unique(network.seg_way[order], return_inverse=True)
+        geoms = shapely.multilinestrings(network.segment_geometries[order], indices=dense)
+        ways = network.ways.iloc[used]
+        highway = ways["highway"] if "highway" in ways else pd.Series(None, index=ways.index)
+        layers["streets"] = gpd.GeoDataFrame(
+            {"class": street_class(highway).to_numpy()},
+            geometry=shapely.line_merge(geoms),
+            crs=network.crs,
+        ).to_crs(4326)
+    if water is not None and len(water):
+        series = water.geometry if isinstance(water, gpd.GeoDataFrame) else water
+        polygons = series[series.geom_type.isin(["Polygon", "MultiPolygon"])]
+        if len(polygons):
+            layers["water"] = gpd.GeoDataFrame(geometry=polygons.to_crs(4326).to_numpy(), crs=4326)
+    return layers
 
 
 def _gap_summary(gaps: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> dict[str, Any]:

@@ -25,16 +25,20 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import logging
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from markupsafe import Markup
 
 from .maps import (
@@ -53,7 +57,7 @@ from .maps import (
     ui_text,
     verdict,
 )
-from .outputs import atomic_path
+from .outputs import Vocabulary, atomic_path, source_word, status_word
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +155,38 @@ _TEXT: dict[str, dict[str, str]] = {
         "minutes": "分钟",
         "yes": "是",
         "none": "—",
+        "place": "地点",
+        "static_map": "研究范围总图",
+        "static_map_note": "小区按得分着色；紫色为服务盲区（已裁剪至研究范围），"
+        "编号圆点为建议新址；灰线为街道，蓝色为水系。",
+        "data_checks": "数据检查",
+        "check": "检查项",
+        "result": "结果",
+        "detail": "说明",
+        "coverage_groups": "按年龄组的覆盖率",
+        "group": "年龄组",
+        "robustness": "稳健性",
+        "robustness_note": "在 {n} 组假设（步行速度、接入距离等）下重新计算：",
+        "robust_label": "稳健：所有假设下都存在",
+        "fragile_label": "脆弱：随假设而变",
+        "mixed_label": "部分稳健",
+        "disappears_at": "消失于",
+        "sites": "建议新址",
+        "sites_note": "为“{target}”选出 {k} 处新址（{method}），"
+        "未覆盖人口由 {before} 降至 {after}。",
+        "rank": "名次",
+        "site": "新址",
+        "newly_covered": "新覆盖人口",
+        "cumulative": "累计覆盖",
+        "compounds_served": "新服务小区",
+        "notes_original": "读取说明（原文）",
+        "kinds": "facilities=设施;communities=小区;network=步行路网;gates=出入口;"
+        "boundary=研究范围;capacity=容量;streets=街道",
+        "method_greedy": "贪心算法",
+        "method_optimal": "最优解",
+        "source_original": "来源原文",
+        "note_original": "备注（原文）",
+        "page": "第 {page} 页",
     },
     "en": {
         "title": "15-minute life circle assessment report",
@@ -240,6 +276,39 @@ _TEXT: dict[str, dict[str, str]] = {
         "minutes": "min",
         "yes": "yes",
         "none": "—",
+        "place": "Place",
+        "static_map": "The study area",
+        "static_map_note": "Compounds by score; purple: gaps (cut to the study boundary); "
+        "numbered dots: recommended sites; grey: streets; blue: water.",
+        "data_checks": "Data checks",
+        "check": "Check",
+        "result": "Result",
+        "detail": "Detail",
+        "coverage_groups": "Coverage by age group",
+        "group": "Age group",
+        "robustness": "Robustness",
+        "robustness_note": "Recomputed under {n} sets of assumptions (walking speed, snap "
+        "limit...):",
+        "robust_label": "robust: in every run",
+        "fragile_label": "fragile: depends on an assumption",
+        "mixed_label": "mixed",
+        "disappears_at": "Disappears at",
+        "sites": "Recommended sites",
+        "sites_note": "{k} new sites for {target} ({method}): residents not covered fall from "
+        "{before} to {after}.",
+        "rank": "Rank",
+        "site": "Site",
+        "newly_covered": "Newly covered",
+        "cumulative": "Cumulative",
+        "compounds_served": "Compounds newly served",
+        "notes_original": "Loading notes",
+        "kinds": "facilities=facilities;communities=compounds;network=walking network;"
+        "gates=gates;boundary=boundary;capacity=capacity;streets=streets",
+        "method_greedy": "greedy",
+        "method_optimal": "optimal",
+        "source_original": "Source text",
+        "note_original": "Note",
+        "page": "page {page}",
     },
 }
 
@@ -290,12 +359,56 @@ def _int(value: Any) -> str:
 
 
 def _status(status: str, lang: str) -> dict[str, Any]:
+    label = _STATUS_TEXT[lang].get(status) or status_word(status, lang)
     return {
         "code": status,
-        "label": _STATUS_TEXT[lang].get(status, status),
+        "label": label,
         "confirmed": status.startswith(_CONFIRMED),
         "css": "confirmed" if status.startswith(_CONFIRMED) else "unconfirmed",
     }
+
+
+_BASIS = re.compile(
+    r"^(?:tier (?P<tier>\S+) \((?P<tier_status>[A-Z_]+)\) )?"
+    r"(?:walk_min (?P<min>[\d.]+) min x (?P<speed>[\d.]+) m/min "
+    r"\(walk speed (?P<speed_status>[A-Z_]+)\)|(?:max_walk_m|walk_m) (?P<m>[\d.]+) m)$"
+)
+
+
+def basis_words(basis: str, labels: Labels) -> str:
+    """How a threshold was derived, in the report's language.
+
+    Examples
+    --------
+    >>> basis_words("walk_min 15 min x 60 m/min (walk speed ASSUMPTION)", Labels({}, "zh"))
+    '步行 15 分钟 × 60 米/分钟（步速：假设）'
+    >>> basis_words("tier 5min (CONFIRMED) walk_m 300 m", Labels({}, "en"))
+    'tier 5min (confirmed): 300 m walk'
+    """
+    found = _BASIS.match(basis.strip())
+    if found is None:
+        return basis
+    lang = labels.lang
+    zh = lang == "zh"
+    parts = []
+    if found["tier"]:
+        tier, status = labels.tier(found["tier"]), status_word(found["tier_status"], lang)
+        parts.append(f"层级“{tier}”（{status}）：" if zh else f"tier {tier} ({status}): ")
+    if found["min"]:
+        speed = status_word(found["speed_status"], lang)
+        parts.append(
+            f"步行 {found['min']} 分钟 × {found['speed']} 米/分钟（步速：{speed}）"
+            if zh
+            else f"{found['min']} min × {found['speed']} m/min (walking speed: {speed})"
+        )
+    else:
+        parts.append(f"步行距离 {found['m']} 米" if zh else f"{found['m']} m walk")
+    return "".join(parts)
+
+
+def _kinds(text: dict[str, str]) -> dict[str, str]:
+    """Input kinds in words, from the ``kinds`` text (``key=word;...``)."""
+    return dict(part.split("=", 1) for part in text["kinds"].split(";") if "=" in part)
 
 
 def _safe_url(url: Any) -> str:
@@ -402,6 +515,257 @@ def histogram_svg(
     return _svg(width, height, body, title)
 
 
+# ---------------------------------------------------------------- static map
+_STREET_SVG = {"major": ("#9aa5ab", 2.2), "minor": ("#bcc4c9", 1.2), "path": ("#d3d9dc", 0.7)}
+_SITE_COLOR = "#6a1b9a"
+
+
+class _Frame:
+    """Projection of a study's geometries (metres) onto an SVG canvas."""
+
+    def __init__(self, bounds: np.ndarray, width: int, margin: int = 8) -> None:
+        minx, miny, maxx, maxy = (float(b) for b in bounds)
+        span_x, span_y = max(maxx - minx, 1.0), max(maxy - miny, 1.0)
+        self.scale = (width - 2 * margin) / span_x
+        self.width = width
+        self.height = round(span_y * self.scale + 2 * margin)
+        self.origin = (minx, maxy)
+        self.margin = margin
+        self.tolerance = 0.6 / self.scale  # below a pixel
+
+    def xy(self, coords: np.ndarray) -> np.ndarray:
+        x = (coords[:, 0] - self.origin[0]) * self.scale + self.margin
+        y = (self.origin[1] - coords[:, 1]) * self.scale + self.margin
+        return np.round(np.column_stack([x, y]), 1)
+
+
+def _path_data(geoms: np.ndarray, frame: _Frame, *, closed: bool) -> list[str]:
+    """SVG path data per geometry (rings closed with Z), simplified below a pixel."""
+    geoms = shapely.simplify(geoms, frame.tolerance, preserve_topology=True)
+    parts = shapely.get_rings(geoms, return_index=True) if closed else None
+    if parts is None:
+        pieces, owner = shapely.get_parts(geoms, return_index=True)
+    else:
+        pieces, owner = parts
+    coords, piece_of = shapely.get_coordinates(pieces, return_index=True)
+    if len(coords) == 0:
+        return [""] * len(geoms)
+    pixels = frame.xy(coords)
+    starts = np.flatnonzero(np.r_[True, piece_of[1:] != piece_of[:-1]])
+    chunks = np.split(pixels, starts[1:])
+    end = "Z" if closed else ""
+    paths: list[list[str]] = [[] for _ in range(len(geoms))]
+    for piece, chunk in zip(piece_of[starts].tolist(), chunks, strict=True):
+        points = " ".join(f"{x:g} {y:g}" for x, y in chunk.tolist())
+        paths[int(owner[piece])].append(f"M{points}{end}")
+    return ["".join(p) for p in paths]
+
+
+def _metric(frame: gpd.GeoDataFrame | None, crs: Any) -> np.ndarray | None:
+    if frame is None or frame.empty:
+        return None
+    return frame.geometry.to_crs(crs).to_numpy()
+
+
+def static_map_svg(results: Results, lang: str = "zh", *, width: int = 760) -> Markup | None:
+    """A printable map of the study as inline SVG, drawn from the saved geometries.
+
+    Water, streets by class, compounds coloured by score, gaps (cut to the
+    study boundary) and recommended sites numbered by rank; a scale bar.
+    Nothing is fetched: the figure survives printing and PDF export.
+    """
+    communities = results.communities
+    if communities.empty:
+        return None
+    crs = communities.estimate_utm_crs()
+    boundary = _metric(results.boundary, crs)
+    compounds = communities.geometry.to_crs(crs).to_numpy()
+    extent = boundary if boundary is not None else compounds
+    frame = _Frame(shapely.total_bounds(extent), width)
+    text = _text(lang)
+    body: list[str] = []
+    water = _metric(results.water, crs)
+    if water is not None:
+        area = shapely.box(*shapely.total_bounds(extent))
+        water = shapely.intersection(water, area)
+        for d in _path_data(water, frame, closed=True):
+            body.append(f'<path d="{d}" fill="#a6cee3" stroke="none"/>')
+    streets = results.streets
+    if streets is not None and not streets.empty:
+        area = shapely.box(*shapely.total_bounds(extent))
+        for name in ("path", "minor", "major"):
+            chosen = streets[streets["class"].astype(str) == name]
+            if chosen.empty:
+                continue
+            lines = shapely.intersection(chosen.geometry.to_crs(crs).to_numpy(), area)
+            color, stroke = _STREET_SVG[name]
+            d = "".join(_path_data(lines, frame, closed=False))
+            body.append(f'<path d="{d}" fill="none" stroke="{color}" stroke-width="{stroke}"/>')
+    scores = pd.to_numeric(communities.get("score"), errors="coerce").tolist()
+    palette = (*SCORE_COLORS, NO_SCORE_COLOR)
+    for d, score in zip(_path_data(compounds, frame, closed=True), scores, strict=True):
+        body.append(
+            f'<path d="{d}" fill="{palette[score_class(score)]}" stroke="#546e7a" '
+            'stroke-width="0.4"/>'
+        )
+    gaps = _metric(results.gaps, crs)
+    if gaps is not None:
+        if boundary is not None:
+            gaps = shapely.intersection(gaps, shapely.union_all(boundary))
+        for d in _path_data(gaps, frame, closed=True):
+            body.append(
+                f'<path d="{d}" fill="{GAP_COLORS[-1]}" fill-opacity="0.45" '
+                f'stroke="{GAP_COLORS[-1]}" stroke-width="1"/>'
+            )
+    if boundary is not None:
+        d = "".join(_path_data(boundary, frame, closed=True))
+        body.append(
+            f'<path d="{d}" fill="none" stroke="#212121" stroke-width="1.5" '
+            'stroke-dasharray="6 4"/>'
+        )
+    body += _site_marks(results, crs, frame)
+    body.append(_scale_bar(frame))
+    return Markup(
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {frame.width} {frame.height}" '
+        f'width="100%" role="img" aria-label="{html.escape(text["static_map"])}" '
+        f'class="static-map">' + "".join(body) + "</svg>"
+    )
+
+
+def _site_marks(results: Results, crs: Any, frame: _Frame) -> list[str]:
+    sites = results.sites
+    if sites is None or sites.empty:
+        return []
+    points = frame.xy(shapely.get_coordinates(sites.geometry.to_crs(crs).to_numpy()))
+    ranks = sites.get("rank", pd.Series(range(1, len(sites) + 1))).tolist()
+    marks = []
+    for (x, y), rank in zip(points.tolist(), ranks, strict=False):
+        marks.append(
+            f'<circle cx="{x:g}" cy="{y:g}" r="8" fill="{_SITE_COLOR}" stroke="#fff" '
+            f'stroke-width="1.5"/><text x="{x:g}" y="{y + 3.5:g}" text-anchor="middle" '
+            f'class="site-rank">{html.escape(_int(rank))}</text>'
+        )
+    return marks
+
+
+def _scale_bar(frame: _Frame) -> str:
+    """A scale bar of a round length about a fifth of the width."""
+    target = frame.width / 5 / frame.scale
+    length = 10 ** math.floor(math.log10(target))
+    for step in (5, 2, 1):
+        if step * length <= target:
+            length *= step
+            break
+    pixels = length * frame.scale
+    y = frame.height - 10
+    label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
+    return (
+        f'<g class="scale"><rect x="10" y="{y - 14}" width="{pixels + 12:.1f}" height="22" '
+        f'fill="#fff" fill-opacity="0.8"/><line x1="16" y1="{y}" x2="{16 + pixels:.1f}" '
+        f'y2="{y}" stroke="#212121" stroke-width="2"/><text x="16" y="{y - 4}" '
+        f'class="small">{label}</text></g>'
+    )
+
+
+# ---------------------------------------------------------- summary sections
+def _records(value: Any) -> list[dict[str, Any]]:
+    """A list of dicts, a dict of dicts or a dict of values as table rows."""
+    if isinstance(value, list):
+        return [v if isinstance(v, dict) else {"value": v} for v in value]
+    if isinstance(value, dict):
+        if all(isinstance(v, dict) for v in value.values()):
+            return [{"id": k, **v} for k, v in value.items()]
+        return [{"id": k, "value": v} for k, v in value.items()]
+    return []
+
+
+def _cell(key: str, value: Any, vocabulary: Vocabulary) -> str:
+    if isinstance(value, bool):
+        return str(vocabulary.word(key, value))
+    number = _num(value)
+    if number is not None and not isinstance(value, str):
+        if "share" in key:
+            return _pct(number)
+        return f"{number:,.0f}" if abs(number) >= 100 else f"{number:g}"
+    if isinstance(value, list | tuple):
+        return "; ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {v}" for k, v in value.items())
+    return str(vocabulary.word(key, "" if value is None else value))
+
+
+def records_table(value: Any, vocabulary: Vocabulary) -> dict[str, Any] | None:
+    """Any summary entry (records or mapping) as a table with headers in words."""
+    rows = _records(value)
+    if not rows:
+        return None
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    return {
+        "headers": [vocabulary.header(k) for k in keys],
+        "rows": [[_cell(k, row.get(k), vocabulary) for k in keys] for row in rows],
+    }
+
+
+def _robustness(results: Results, text: dict[str, str]) -> dict[str, Any] | None:
+    info = results.summary.get("robustness")
+    if not isinstance(info, dict):
+        return None
+    runs = info.get("runs") or []
+    rows = []
+    for kind in ("robust", "mixed", "fragile"):
+        polygons = (info.get("gap_polygons") or {}).get(kind)
+        population = (info.get("failure_population") or {}).get(kind)
+        compounds = (info.get("failures") or {}).get(kind)
+        if polygons is None and population is None and compounds is None:
+            continue
+        rows.append(
+            {
+                "label": text[f"{kind}_label"],
+                "polygons": _int(polygons),
+                "compounds": _int(compounds),
+                "population": _int(population),
+            }
+        )
+    return {"note": text["robustness_note"].format(n=len(runs)), "rows": rows}
+
+
+def _sites(results: Results, labels: Labels, text: dict[str, str]) -> dict[str, Any] | None:
+    sites = results.sites
+    info = results.summary.get("sites")
+    path = results.out_dir / "sites.json"
+    if not isinstance(info, dict) and path.is_file():
+        info = json.loads(path.read_text(encoding="utf-8"))
+    if sites is None or sites.empty:
+        return None
+    info = info if isinstance(info, dict) else {}
+    rows = [
+        {
+            "rank": _int(row.get("rank")),
+            "type": labels.item(str(row.get("type", ""))),
+            "site": str(row.get("site_id", "")),
+            "newly": _int(row.get("residents_newly_covered")),
+            "cumulative": _int(row.get("cumulative_covered")),
+            "compounds": str(row.get("compounds_newly_served") or "").replace(
+                ";", "、" if labels.lang == "zh" else ", "
+            ),
+        }
+        for row in sites.drop(columns=sites.geometry.name).to_dict(orient="records")
+    ]
+    note = ""
+    if info:
+        method = str(info.get("method", ""))
+        note = text["sites_note"].format(
+            target=labels.item(str(info.get("target", ""))),
+            k=_int(info.get("sites_chosen")),
+            method=text.get(f"method_{method}", method),
+            before=_int(info.get("uncovered_before")),
+            after=_int(info.get("uncovered_after")),
+        )
+    return {"rows": rows, "note": note}
+
+
 # ------------------------------------------------------------------ sections
 def _overview(results: Results, labels: Labels, text: dict[str, str]) -> list[dict[str, str]]:
     figures = results.summary.get("results") or {}
@@ -471,7 +835,7 @@ def _parameters(results: Results, labels: Labels, text: dict[str, str]) -> dict[
         }
     )
     inputs = [
-        {"kind": kind, "file": Path(part).name}
+        {"kind": _kinds(text).get(kind, kind), "file": Path(part).name}
         for kind, value in (summary.get("inputs") or {}).items()
         for part in str(value).split(";")
         if part
@@ -479,7 +843,7 @@ def _parameters(results: Results, labels: Labels, text: dict[str, str]) -> dict[
     loading = [
         {
             "file": Path(str(r.get("source", ""))).name,
-            "kind": r.get("kind", ""),
+            "kind": _kinds(text).get(str(r.get("kind", "")), r.get("kind", "")),
             "rows_read": _int(r.get("rows_read")),
             "loaded": _int(r.get("loaded")),
             "rejected": _int(r.get("rejected")),
@@ -512,9 +876,11 @@ def _provenance(results: Results, labels: Labels, text: dict[str, str]) -> dict[
             "item": text["walk_speed_row"],
             "kind": "",
             "threshold": f"{_num(speed.get('m_per_min')) or 0:g} m/min",
-            "basis": str(speed.get("note", "")),
+            "basis": "",
+            "basis_original": str(speed.get("note", "")),
             "status": _status(str(speed.get("status", "")), lang),
             "source": str(speed.get("source", "")),
+            "source_label": source_word(speed.get("source", ""), lang),
             "clause": "",
         }
     ]
@@ -527,16 +893,23 @@ def _provenance(results: Results, labels: Labels, text: dict[str, str]) -> dict[
                 "item": labels.tier(str(tier["id"])),
                 "kind": text["tier"],
                 "threshold": " / ".join(f for f in figures if f),
-                "basis": str(tier.get("note", "")),
+                "basis": "",
+                "basis_original": str(tier.get("note", "")),
                 "status": _status(str(tier.get("status", "")), lang),
                 "source": str(tier.get("source", "")),
+                "source_label": source_word(tier.get("source", ""), lang),
                 "clause": "",
             }
         )
     for item in standard_items(standard):
         rows.append(_provenance_row(item, labels, text))
     source_rows = [
-        {"id": key, "what": str(value.get("what", "")), "url": _safe_url(value.get("url"))}
+        {
+            "id": key,
+            "name": source_word(key, lang),
+            "what": str(value.get("what", "")),
+            "url": _safe_url(value.get("url")),
+        }
         for key, value in sources.items()
     ]
     return {"rows": rows, "sources": source_rows}
@@ -551,9 +924,10 @@ def _provenance_row(item: Item, labels: Labels, text: dict[str, str]) -> dict[st
         "item": labels.item(item.id),
         "kind": text[item.kind],
         "threshold": f"{item.threshold_m:,.0f} m · {minutes}",
-        "basis": item.basis,
+        "basis": basis_words(item.basis, labels),
         "status": _status(item.status, labels.lang),
         "source": item.source,
+        "source_label": source_word(item.source, labels.lang),
         "clause": item.clause,
     }
 
@@ -690,6 +1064,10 @@ def _gaps(results: Results, labels: Labels, text: dict[str, str]) -> dict[str, A
                     "area": f"{(_num(row.get('area_m2')) or 0) / 10_000:.1f}",
                     "max_min": f"{_num(row.get('max_min')) or 0:.1f}",
                     "status": _status(str(row.get("status", "")), labels.lang),
+                    "robustness": text.get(f"{row.get('robustness')}_label", "")
+                    if row.get("robustness")
+                    else "",
+                    "disappears_at": str(row.get("disappears_at") or ""),
                     "color": GAP_COLORS[
                         min(len(GAP_COLORS) - 1, int(4 * (_num(row.get("population")) or 0) / peak))
                     ],
@@ -734,22 +1112,52 @@ def _map_embed(out_dir: Path, map_path: str | Path | None) -> dict[str, str] | N
     return {"src": quote(relative), "path": relative}
 
 
+def _page_counter(text: dict[str, str]) -> str:
+    """The CSS ``content`` of the page number in the page margin ("第 3 页" / "page 3")."""
+    before, _, after = text["page"].partition("{page}")
+    quoted = [json.dumps(part, ensure_ascii=False) for part in (before, after)]
+    return f"{quoted[0]} counter(page) {quoted[1]}"
+
+
 def _generated(results: Results) -> str:
     stamp = (results.out_dir / "summary.json").stat().st_mtime
     return dt.datetime.fromtimestamp(stamp, tz=dt.UTC).date().isoformat()
 
 
 def report_context(
-    results: Results, *, lang: str = "zh", map_path: str | Path | None = None
+    results: Results,
+    *,
+    lang: str = "zh",
+    map_path: str | Path | None = None,
+    title: str | None = None,
+    place: str | None = None,
 ) -> dict[str, Any]:
-    """Everything the report template shows (strings not yet escaped)."""
+    """Everything the report template shows (strings not yet escaped).
+
+    Optional sections come from the summary when it has them:
+    ``data_checks``, ``coverage_by_group`` (any records or mapping),
+    ``robustness`` (as written by the robustness run) and ``sites`` (else
+    ``sites.json``); a section without data is left out.
+    """
     text = _text(lang)
     labels = Labels(results.standard, lang)
-    standard = results.summary.get("standard") or {}
+    summary = results.summary
+    standard = summary.get("standard") or {}
+    vocabulary = Vocabulary(lang, results.standard)
+    found = summary.get("study")
+    study: dict[str, Any] = found if isinstance(found, dict) else {}
+    place = place or study.get(f"place_{lang}") or study.get("place") or summary.get("place")
+    title = title or study.get(f"name_{lang}") or study.get("name") or summary.get("study_name")
     return {
         "lang": ui_text(lang)["html_lang"],
         "t": text,
-        "title": text["title"],
+        "title": str(title or text["title"]),
+        "place": str(place or ""),
+        "static_map": static_map_svg(results, lang),
+        "data_checks": records_table(summary.get("data_checks"), vocabulary),
+        "coverage_groups": records_table(summary.get("coverage_by_group"), vocabulary),
+        "robustness": _robustness(results, text),
+        "sites": _sites(results, labels, text),
         "standard_title": standard.get("title_zh") if lang == "zh" else standard.get("title"),
         "synthetic": results.synthetic,
         "generated": _generated(results),
@@ -765,11 +1173,18 @@ def report_context(
         "attribution": results.attribution,
         "osm": results.from_osm,
         "css": Markup(template_text("report.css")),
+        "page_counter": Markup(_page_counter(text)),
     }
 
 
 def render_report(
-    out_dir: str | Path, *, lang: str = "zh", map_path: str | Path | None = None
+    out_dir: str | Path,
+    *,
+    lang: str = "zh",
+    map_path: str | Path | None = None,
+    title: str | None = None,
+    place: str | None = None,
+    pdf: bool = False,
 ) -> Path:
     """Write ``out_dir/report.html``, a printable report of the saved results.
 
@@ -783,6 +1198,13 @@ def render_report(
         The interactive map to embed; by default ``out_dir/map.html`` when it
         exists. A self-contained map is embedded inline, any other map by an
         iframe link relative to the report.
+    title, place
+        The report's title and the place studied; by default from the
+        summary (``study.name``/``study.place``, ``study_name``, ``place``),
+        else a generic title.
+    pdf
+        Also write ``report.pdf`` (A4, page numbers) with headless Chromium,
+        see :func:`write_pdf`.
 
     Returns
     -------
@@ -790,10 +1212,80 @@ def render_report(
         The written ``report.html``.
     """
     results = read_results(out_dir)
-    context = report_context(results, lang=lang, map_path=map_path)
+    context = report_context(results, lang=lang, map_path=map_path, title=title, place=place)
     page = templates().get_template("report.html.j2").render(**context)
     target = results.out_dir / _REPORT_FILE
     with atomic_path(target) as tmp:
         tmp.write_text(page, encoding="utf-8")
+    logger.info("wrote %s (%.1f MB)", target, target.stat().st_size / 1e6)
+    if pdf:
+        write_pdf(target, target.with_suffix(".pdf"))
+    return target
+
+
+CHROMIUM_ENV = "LIFECIRCLE_CHROMIUM"
+_PDF_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-extensions",
+    "--disable-background-networking",
+    "--proxy-server=127.0.0.1:9",  # the report needs nothing from the network
+    "--no-pdf-header-footer",
+    "--virtual-time-budget=10000",
+)
+
+
+def find_chromium() -> str | None:
+    """Chromium from ``LIFECIRCLE_CHROMIUM`` or the PATH, or None."""
+    import shutil
+
+    candidates = [os.environ.get(CHROMIUM_ENV, "")]
+    candidates += [shutil.which(n) or "" for n in ("chromium", "chromium-browser", "chrome")]
+    return next((c for c in candidates if c and Path(c).exists()), None)
+
+
+def write_pdf(
+    report_html: str | Path, pdf_path: str | Path, *, chromium: str | None = None
+) -> Path:
+    """Print a report to an A4 PDF with page numbers, in headless Chromium.
+
+    The print style sheet sets A4 pages, numbers them in the page margin and
+    shows the static map instead of the interactive one.
+
+    Raises
+    ------
+    MissingDataError
+        When no Chromium is found (install it, or set ``LIFECIRCLE_CHROMIUM``).
+    """
+    import subprocess
+    import tempfile
+
+    from .errors import MissingDataError
+
+    executable = chromium or find_chromium()
+    if executable is None:
+        raise MissingDataError(
+            "a PDF needs Chromium: apt-get install chromium, or set "
+            f"{CHROMIUM_ENV} to a Chromium or Chrome executable"
+        )
+    source, target = Path(report_html).resolve(), Path(pdf_path)
+    with (
+        tempfile.TemporaryDirectory(prefix="lifecircle-pdf-") as profile,
+        atomic_path(target) as tmp,
+    ):
+        command = [
+            executable,
+            *_PDF_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--print-to-pdf={tmp}",
+            source.as_uri(),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
+        if done.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
+            raise MissingDataError(
+                f"Chromium could not print {source.name}: {done.stderr.strip()[-500:]}"
+            )
     logger.info("wrote %s", target)
     return target

@@ -87,7 +87,8 @@
       className: "lc-gap",
       style: function (f) {
         var c = colors[f.properties.b];
-        return { color: c, weight: 1, opacity: 0.9, fillColor: c, fillOpacity: 0.55 };
+        var outline = LC.config.gap_item_colors[f.properties.c % LC.config.gap_item_colors.length];
+        return { color: outline, weight: 2, opacity: 0.95, fillColor: c, fillOpacity: 0.6 };
       },
       onEachFeature: function (f, l) {
         l.bindTooltip(f.properties.t, { sticky: true });
@@ -97,6 +98,186 @@
     layer.addTo(parent);
     LC.layers.gaps = layer;
     LC.counts.gaps = count(layer);
+    LC.gapParts = layer.getLayers();
+  }
+
+  /* Show the gaps of one scored item (value: its index) or of all (""). */
+  LC.showGapType = function (value) {
+    var layer = LC.layers.gaps;
+    if (!layer) return 0;
+    layer.clearLayers();
+    LC.gapParts.forEach(function (part) {
+      if (value === "" || String(part.feature.properties.c) === String(value)) {
+        layer.addLayer(part);
+      }
+    });
+    return count(layer);
+  };
+
+  /* Streets by class and water from the study's data: drawn when there are no
+   * tiles, or as soon as a tile fails to load (offline), with a short note. */
+  var STREET_STYLES = [
+    { color: "#a3adb3", weight: 4, opacity: 1 },
+    { color: "#c3cacf", weight: 2.2, opacity: 1 },
+    { color: "#cfd6da", weight: 1.2, opacity: 1, dashArray: "3 3" },
+  ];
+
+  function addContext(map) {
+    var element = document.getElementById("lc-data-context");
+    LC.tilesFailed = false;
+    LC.contextShown = false;
+    if (!element) return;
+    var data = readJson("lc-data-context");
+    var group = L.layerGroup();
+    if (data.water) {
+      L.geoJSON(toGeoJson(data.water), {
+        pane: "lc-context",
+        interactive: false,
+        className: "lc-water",
+        style: { stroke: false, fillColor: "#a6cee3", fillOpacity: 1 },
+      }).addTo(group);
+    }
+    if (data.streets) {
+      L.geoJSON(toGeoJson(data.streets), {
+        pane: "lc-context",
+        interactive: false,
+        className: "lc-street",
+        style: function (f) {
+          return STREET_STYLES[f.properties.c] || STREET_STYLES[2];
+        },
+      }).addTo(group);
+    }
+    LC.layers.context = group;
+    LC.counts.context = {
+      streets: data.streets ? data.streets.features.length : 0,
+      water: data.water ? data.water.features.length : 0,
+    };
+    var tiles = [];
+    map.eachLayer(function (l) {
+      if (l instanceof L.TileLayer) tiles.push(l);
+    });
+    function show() {
+      if (LC.contextShown) return;
+      LC.contextShown = true;
+      group.addTo(map);
+    }
+    if (!tiles.length) {
+      show();
+      return;
+    }
+    tiles.forEach(function (t) {
+      t.on("tileerror", function () {
+        if (LC.tilesFailed) return;
+        LC.tilesFailed = true;
+        show();
+        addBox(map, "bottomleft", "lc-note", LC.config.tile_note);
+      });
+    });
+  }
+
+  /* What-if panel: tick sites; the page takes the union of their coverage sets
+   * (computed in Python) and sums residents over it, nothing more. */
+  function addWhatif(map) {
+    var data = readJson("lc-data-whatif");
+    if (!data) return;
+    var t = LC.config.whatif_text;
+    var chosen = {};
+    var markers = L.layerGroup().addTo(map);
+    var rows = ["<details class=\"lc-whatif-all\"><summary>" + t.whatif + "</summary>"];
+    rows.push('<div class="lc-whatif-out"></div><div class="lc-whatif-list">');
+    var heading = null;
+    data.sites.forEach(function (site, i) {
+      var group = site.rank !== null ? t.whatif_recommended : t.whatif_candidates;
+      if (group !== heading) {
+        rows.push("<div class=\"lc-whatif-h\">" + group + "</div>");
+        heading = group;
+      }
+      var label = (site.rank !== null ? "#" + site.rank + " " : "") + site.id +
+        " (+" + site.covers.length + ")";
+      rows.push('<label class="lc-row"><input type="checkbox" data-i="' + i + '"> ' +
+        label + "</label>");
+    });
+    rows.push("</div></details>");
+    var box = addBox(map, "topleft", "lc-whatif", rows.join(""));
+    var root = box.getContainer();
+    var out = root.querySelector(".lc-whatif-out");
+    function update() {
+      var union = {};
+      Object.keys(chosen).forEach(function (i) {
+        data.sites[i].covers.forEach(function (k) {
+          union[k] = true;
+        });
+      });
+      var compounds = Object.keys(union);
+      var sums = data.groups.map(function (g, gi) {
+        return compounds.reduce(function (total, k) {
+          return total + data.population[k][gi];
+        }, 0);
+      });
+      LC.whatif = { sites: Object.keys(chosen).map(function (i) { return data.sites[i].id; }),
+        residents: sums, compounds: compounds.length };
+      if (!Object.keys(chosen).length) {
+        out.innerHTML = '<span class="lc-muted">' + t.whatif_none + "</span>";
+        return;
+      }
+      var lines = ["<b>" + t.whatif_newly.replace("{target}", data.target_label) + "</b>"];
+      data.groups.forEach(function (g, gi) {
+        lines.push('<div class="lc-row">' + data.group_labels[gi] + ': <span class="lc-whatif-n" ' +
+          'data-g="' + gi + '">' + Math.round(sums[gi]).toLocaleString() + "</span></div>");
+      });
+      lines.push('<div class="lc-row">' + t.whatif_flips + ': <span class="lc-whatif-c">' +
+        compounds.length + "</span></div>");
+      out.innerHTML = lines.join("");
+    }
+    root.querySelectorAll("input[data-i]").forEach(function (input) {
+      L.DomEvent.on(input, "change", function () {
+        var i = Number(input.getAttribute("data-i"));
+        var site = data.sites[i];
+        if (input.checked) {
+          chosen[i] = L.circleMarker([site.lat, site.lon], {
+            radius: 9, color: "#6a1b9a", weight: 3, fillColor: "#fff", fillOpacity: 0.6,
+            className: "lc-whatif-site",
+          }).addTo(markers);
+        } else {
+          markers.removeLayer(chosen[i]);
+          delete chosen[i];
+        }
+        update();
+      });
+    });
+    update();
+    LC.layers.whatif = markers;
+    LC.counts.whatif = data.sites.length;
+  }
+
+  /* Small frames: the layer list and the legend fold into buttons. */
+  function compactControls(map) {
+    var size = map.getSize();
+    var small = size.x < 800 || size.y < 560;
+    var container = map.getContainer();
+    container.classList.toggle("lc-compact", small);
+    LC.compact = small;
+    if (!small) return;
+    container.querySelectorAll(".lc-legend details.lc-legend-all").forEach(function (d) {
+      d.open = false;
+    });
+    // the layer control is added after this runs: listen on the container, in the
+    // capture phase (controls stop clicks from bubbling to the map)
+    container.addEventListener(
+      "click",
+      function (e) {
+        var toggle = e.target.closest && e.target.closest(".leaflet-control-layers-toggle");
+        if (!toggle) return;
+        e.preventDefault();
+        toggle.parentNode.classList.toggle("lc-open");
+      },
+      true
+    );
+    map.on("click", function () {
+      container.querySelectorAll(".leaflet-control-layers.lc-open").forEach(function (c) {
+        c.classList.remove("lc-open");
+      });
+    });
   }
 
   /* Band layers overlap from compound to compound, so they are filled faintly;
@@ -354,7 +535,16 @@
     if (parents.gates) addGates(parents.gates);
     if (parents.sites) addSites(parents.sites);
     if (parents.facilities) addFacilities(parents.facilities);
+    addContext(map);
     addControls(map);
+    addWhatif(map);
+    compactControls(map);
+    var picker = map.getContainer().querySelector(".lc-gap-select");
+    if (picker) {
+      L.DomEvent.on(picker, "change", function () {
+        LC.showGapType(picker.value);
+      });
+    }
     document.documentElement.setAttribute("data-lc-ready", "1");
   };
 })();
