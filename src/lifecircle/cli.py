@@ -475,6 +475,25 @@ def map_(
         typer.echo(f"wrote {path}")
 
 
+@_command(groups=("render",))
+def report(
+    out_dir: Annotated[Path, typer.Argument(help="A folder written by score or demo.")],
+    *,
+    pdf: Annotated[
+        bool, typer.Option("--pdf", help="Also write report.pdf (A4, page numbers; Chromium).")
+    ] = False,
+    options: Options,
+) -> None:
+    """Render report.html (and the map) again from saved results; --pdf prints it to A4."""
+    from .pipeline import add_to_manifest, read_manifest, render_outputs
+
+    read_manifest(out_dir)
+    written = render_outputs(out_dir, options, pdf=pdf)
+    add_to_manifest(out_dir, written)
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
 @_command(groups=("study", "run", "render"))
 def batch(
     config: Annotated[Path, typer.Argument(help="Batch configuration (YAML).")],

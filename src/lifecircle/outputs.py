@@ -520,11 +520,14 @@ def write_outputs(
     extra_summary: dict[str, Any] | None = None,
     lang: str = "en",
     water: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    extra_sheets: dict[str, pd.DataFrame] | None = None,
 ) -> list[Path]:
     """Write every result file of a study into ``out_dir``.
 
     Parameters
     ----------
+    extra_sheets
+        More sheets for ``results.xlsx`` (the one-map per 社区, ...), by id.
     lang
         Language of ``results.xlsx`` (headers, sheet names, words). With
         ``"zh"`` a ``communities_zh.csv`` with Chinese headers is written too;
@@ -589,6 +592,7 @@ def write_outputs(
             "provenance": study.standard.provenance(),
             "facilities": facilities,
             "rejects": rejects,
+            **(extra_sheets or {}),
         },
         out / "results.xlsx",
         lang=lang,

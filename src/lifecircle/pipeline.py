@@ -253,10 +253,15 @@ def _run_into(
         written += write_siting_outputs(result.siting, stage, inputs=[])
         extra["sites"] = result.siting.summary()
     extra["coverage_by_group"] = stages.run("census", study.coverage_by_group)
+    sheets: dict[str, Any] = {}
     one_map = stages.run("onemap", _onemap, study)
     if one_map is not None:
         extra["onemap"] = one_map.summary()
         written += _write_onemap(one_map, stage)
+        sheets["onemap"] = _plain_districts(one_map).drop(columns="geometry")
+        sheets["onemap_counts"] = one_map.counts
+    if options.title or options.place:
+        extra["study"] = {"name": options.title, "place": options.place}
     if shuttle is not None:
         from .shuttle import write_shuttle_outputs
 
@@ -278,6 +283,8 @@ def _run_into(
             cells=cells,
             gaps=gaps,
             extra_summary=extra,
+            lang=options.lang,
+            extra_sheets=sheets,
         )
         + written
     )
@@ -315,15 +322,21 @@ def _onemap(study: Study) -> Any:
     return study.onemap()
 
 
-def _write_onemap(one_map: Any, folder: Path) -> list[Path]:
-    from .outputs import write_layers, write_table
-
+def _plain_districts(one_map: Any) -> Any:
+    """The 社区 table with list cells joined, for GeoPackage, CSV and Excel."""
     districts = one_map.districts.copy()
     for column in ("lacking_types", "worst_compounds"):
         if column in districts:
             districts[column] = districts[column].map(
                 lambda v: ";".join(map(str, v)) if isinstance(v, list | tuple) else v
             )
+    return districts
+
+
+def _write_onemap(one_map: Any, folder: Path) -> list[Path]:
+    from .outputs import write_layers, write_table
+
+    districts = _plain_districts(one_map)
     write_layers({"districts": districts, "facilities": one_map.facilities}, folder / "onemap.gpkg")
     write_table(districts.drop(columns="geometry"), folder / "onemap_districts.csv")
     write_table(one_map.counts, folder / "onemap_counts.csv")
@@ -351,16 +364,22 @@ def _plan_shuttle(study: Study, request: ShuttleRequest) -> ShuttlePlan:
     )
 
 
-def render_outputs(folder: str | Path, options: Options) -> list[Path]:
-    """``map.html`` and ``report.html`` from the results saved in ``folder``."""
+def render_outputs(folder: str | Path, options: Options, *, pdf: bool = False) -> list[Path]:
+    """``map.html`` and ``report.html`` (and ``report.pdf``) from the results in ``folder``."""
     from .maps import render_map
     from .report import render_report
 
     folder = Path(folder)
-    map_path = render_map(
-        folder, basemap=options.basemap, self_contained=not options.cdn, lang=options.lang
+    map_path = render_map(folder, basemap=options.basemap, cdn=options.cdn, lang=options.lang)
+    report = render_report(
+        folder,
+        lang=options.lang,
+        map_path=map_path,
+        title=options.title,
+        place=options.place,
+        pdf=pdf,
     )
-    return [map_path, render_report(folder, lang=options.lang, map_path=map_path)]
+    return [map_path, report, *([report.with_suffix(".pdf")] if pdf else [])]
 
 
 def _commit(
@@ -423,3 +442,14 @@ def read_manifest(folder: str | Path, *, required: bool = True) -> dict[str, Any
             raise InputError("the run in this folder did not complete", file=folder)
         return None
     return data
+
+
+def add_to_manifest(folder: str | Path, paths: Iterable[Path]) -> None:
+    """Record files rendered later (``lifecircle map``/``report``) in the manifest."""
+    manifest = read_manifest(folder)
+    assert manifest is not None
+    names = set(manifest["files"]) | {Path(p).name for p in paths}
+    manifest["files"] = sorted(names)
+    tmp = Path(folder) / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(tmp, Path(folder) / MANIFEST)

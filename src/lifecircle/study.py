@@ -144,6 +144,8 @@ class Study:
         self.progress = options.progress
         self.districts = districts
         self.census_shares = census_shares
+        # water polygons, drawn as map context when no basemap tiles load
+        self.water: gpd.GeoDataFrame | None = None
         self.load_reports: list[LoadReport] = []
         self.warnings: list[str] = []
         self.inputs: dict[str, str] = {}
@@ -174,7 +176,7 @@ class Study:
         options = (options or Options(standard=DEMO_STANDARD, progress=False)).replace(
             facilities_crs=data.crs_pois, progress=progress
         )
-        return cls.from_files(
+        study = cls.from_files(
             data.streets,
             data.pois,
             data.compounds,
@@ -185,6 +187,8 @@ class Study:
             options=options,
             standard=standard,
         )
+        study.water = gpd.read_file(data.river)
+        return study
 
     @classmethod
     def from_inputs(cls, inputs: Inputs, options: Options | None = None) -> Study:
@@ -275,6 +279,19 @@ class Study:
         study.warnings += layers.warnings
         study.__dict__["_datum_fits"] = layers.datum_fits
         return study
+
+    def map(self, **options: Any) -> Any:
+        """The interactive map, self-contained, shown inline in Jupyter.
+
+        Keyword arguments go to :func:`lifecircle.maps.notebook_map`
+        (``height``, ``max_isochrone_compounds``...); the language and the
+        basemap default to the study's options.
+        """
+        from .maps import notebook_map
+
+        options.setdefault("lang", self.options.lang)
+        options.setdefault("basemap", self.options.basemap)
+        return notebook_map(self, **options)
 
     def resolve_target(self, name: str) -> str:
         """A type or category id from its id or its Chinese or English name."""
