@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from .config import read_yaml, read_yaml_text
 from .errors import InputError
 from .scoring import score_items
 from .standards import ALL_RESIDENTS, STATUSES, Standard
@@ -126,7 +126,7 @@ def load_shares(
     >>> float(load_shares({"age_60plus": 25}).loc["age_60plus", "share"])
     0.25
     """
-    data = yaml.safe_load(_packaged_shares_text())
+    data = read_yaml_text(_packaged_shares_text(), source="census_shares.yaml")
     sources = data["sources"]
     rows = {}
     for group, entry in data["groups"].items():
@@ -192,10 +192,7 @@ def _read_overrides_file(path: Path) -> pd.DataFrame:
             return pd.read_csv(path, encoding="utf-8-sig")
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read the shares table: {exc}", file=path) from exc
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"cannot read the shares file: {exc}", file=path) from exc
+    data = read_yaml(path)
     if not isinstance(data, dict) or not isinstance(data.get("shares"), dict):
         raise InputError("expected a YAML mapping with a 'shares:' mapping", file=path)
     rows = []

@@ -2689,10 +2689,15 @@ def load_layers(
     reports.append(load_report(comm, "communities"))
     comm_frame = checked(comm.data, "communities", str(communities))
     gate_frame = None
-    if gates is not None:
+    gate_source = gates if gates is not None else communities
+    if is_osm_path(gate_source):
+        # entrances mapped on the compounds' outlines are their gates
+        gate_frame = _osm_gates(gate_source, comm_frame, reports)
+    elif gates is not None:
         gate_result = load_gates(gates, communities=comm_frame, crs=as_loaded("gates"), **read)
         reports.append(load_report(gate_result, "gates"))
         gate_frame = checked(gate_result.data, "gates", str(gates))
+    if gate_frame is not None:
         warnings += gate_distance_warnings(gate_frame, comm_frame)
     inputs = {
         "network": str(network),
@@ -2715,3 +2720,19 @@ def load_layers(
         warnings=warnings,
         districts=district_frame,
     )
+
+
+def _osm_gates(
+    path: PathArg, communities: gpd.GeoDataFrame, reports: list[LoadReport]
+) -> gpd.GeoDataFrame | None:
+    """Gates from the entrances on the compounds' outlines in an OSM file, if any."""
+    from .osm import osm_gates_table
+
+    table = osm_gates_table(path, communities)
+    notes = list(table.attrs.get("notes", []))
+    empty = pd.DataFrame(columns=["file", "row", "column", "reason", "value"])
+    reports.append(LoadReport(str(path), "gates", len(table), len(table), empty, notes))
+    if not len(table):
+        return None
+    logger.info("%d gates from the entrances mapped on the compounds' outlines", len(table))
+    return table

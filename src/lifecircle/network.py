@@ -45,12 +45,12 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
-import yaml
 from numpy.typing import NDArray
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from .config import read_yaml, read_yaml_text
 from .csr import group_by_row
 from .errors import InputError, MissingDataError
 
@@ -679,7 +679,7 @@ def _parse_rules(raw: Any, where: str) -> tuple[StreetRule, ...]:
 
 def _packaged_filter_table() -> dict[str, Any]:
     text = resources.files("lifecircle").joinpath("data", STREET_FILTER_FILE).read_text("utf-8")
-    table: dict[str, Any] = yaml.safe_load(text)
+    table: dict[str, Any] = read_yaml_text(text, source=STREET_FILTER_FILE)
     return table
 
 
@@ -717,10 +717,7 @@ def load_street_filter(spec: StreetFilterSpec = None) -> StreetFilter:
     else:
         path = Path(spec)
         where = str(path)
-        try:
-            table = yaml.safe_load(path.read_text("utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise InputError(f"cannot read the street filter: {exc}", file=path) from exc
+        table = read_yaml(path)
         if not isinstance(table, dict):
             raise InputError("the street filter must be a YAML table", file=path)
     unknown = set(table) - {"version", "rules", "disable", "add"}

@@ -31,8 +31,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-import yaml
 
+from .config import read_yaml_text
 from .errors import InputError
 
 __all__ = [
@@ -401,7 +401,7 @@ def floor_area_per_person() -> dict[str, Any]:
     (36.52, 'UNCONFIRMED')
     """
     text = resources.files("lifecircle").joinpath("data", "osm_population.yaml").read_text("utf-8")
-    entry = dict(yaml.safe_load(text)["floor_area_per_person_m2"])
+    entry = dict(read_yaml_text(text, source="osm_population.yaml")["floor_area_per_person_m2"])
     entry["value"] = float(entry["value"])
     return entry
 

@@ -37,8 +37,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-import yaml
 
+from .config import read_yaml_text
 from .errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -201,7 +201,7 @@ _VALUE_COLUMNS = ("origin", "kind", "level", "route_status", "snap_status")
 def column_vocabulary() -> dict[str, Any]:
     """The packaged column dictionary and words (``data/columns.yaml``)."""
     text = (resources.files("lifecircle") / "data" / _COLUMNS_FILE).read_text(encoding="utf-8")
-    return dict(yaml.safe_load(text))
+    return dict(read_yaml_text(text, source=_COLUMNS_FILE))
 
 
 def status_word(code: Any, lang: str) -> str:

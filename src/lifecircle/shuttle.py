@@ -54,12 +54,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-import yaml
 from numpy.typing import NDArray
 from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 
 from .census import group_column, group_populations
+from .config import read_yaml_text
 from .engine import ReachEngine
 from .errors import InputError, MissingDataError
 from .network import WalkNetwork, load_network, network_from_lines
@@ -112,7 +112,7 @@ def shuttle_defaults() -> dict[str, Any]:
     50
     """
     text = (resources.files("lifecircle") / "data" / "shuttle.yaml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = read_yaml_text(text, source="shuttle.yaml")
     return data
 
 

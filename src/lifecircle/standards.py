@@ -45,13 +45,15 @@ from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-import pandas as pd
-import yaml
-
+from .config import read_yaml_text
 from .errors import InputError, InternalError
+
+if TYPE_CHECKING:
+    # imported where used: listing and loading a profile should not wait for pandas
+    import jsonschema
+    import pandas as pd
 
 __all__ = [
     "ALL_RESIDENTS",
@@ -464,6 +466,8 @@ class Standard:
         """
         rows = [self._provenance_row("requirement", r, r.type) for r in self.requirements]
         rows += [self._provenance_row("category", c, c.id) for c in self.categories]
+        import pandas as pd
+
         return pd.DataFrame(rows, columns=_PROVENANCE_COLUMNS)
 
     def _provenance_row(self, kind: str, item: Item, name: str) -> dict[str, Any]:
@@ -755,54 +759,13 @@ def _parse_text(text: str, origin: str) -> Standard:
 # -------------------------------------------------------------------------- YAML
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that rejects duplicate keys instead of keeping the last one."""
-
-
-def _construct_unique_mapping(
-    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
-) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            duplicate = key in seen
-        except TypeError:  # unhashable key: let the base constructor report it
-            continue
-        if duplicate:
-            raise yaml.constructor.ConstructorError(
-                "while reading a mapping",
-                node.start_mark,
-                f"found duplicate key {key!r}",
-                key_node.start_mark,
-            )
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
-)
-
-
 def _read_yaml(text: str, origin: str) -> dict[str, Any]:
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML: {_describe_yaml_error(exc)}", file=origin) from exc
+    data = read_yaml_text(text, source=origin)
     if not isinstance(data, dict):
         raise InputError(
             f"a standard profile must be a YAML mapping, not {type(data).__name__}", file=origin
         )
     return data
-
-
-def _describe_yaml_error(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    if mark is None:
-        return problem
-    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 # -------------------------------------------------------------------- validation
@@ -815,6 +778,8 @@ def _schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> jsonschema.protocols.Validator:
+    import jsonschema
+
     schema = _schema()
     validator_class = jsonschema.validators.validator_for(schema)
     validator_class.check_schema(schema)
@@ -913,7 +878,7 @@ def beneficiary_groups() -> tuple[str, ...]:
     True
     """
     text = (resources.files(_PACKAGE) / "data" / _GROUPS_FILE).read_text(encoding="utf-8")
-    return tuple(yaml.safe_load(text)["groups"])
+    return tuple(read_yaml_text(text, source=_GROUPS_FILE)["groups"])
 
 
 def _beneficiary_problems(data: Mapping[str, Any]) -> Iterable[str]:

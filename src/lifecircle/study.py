@@ -415,17 +415,42 @@ class Study:
             supply = self.supply_demand()
             for column in supply:
                 scores[column] = supply[column].to_numpy()
-            unrouted = int((status["route_status"] != "ok").sum())
-            if unrouted:
-                message = (
-                    f"{unrouted} compound(s) could not be routed (no gate or inside point within "
-                    f"{self.max_snap_m:g} m of the main walking network); they score as missing "
-                    "everything and are flagged in route_status"
-                )
+            groups = self.group_populations()
+            for column in groups.columns:
+                scores[column] = groups[column].to_numpy()
+            for message in self._unrouted_warnings(status["route_status"]):
                 logger.warning(message)
                 self.warnings.append(message)
             self.__dict__["_scores"] = scores.to_crs(4326)
         return self.__dict__["_scores"]
+
+    def _unrouted_warnings(self, route_status: pd.Series) -> list[str]:
+        """One true warning per layer with points that could not be routed, by reason."""
+        reasons = {
+            "too_far": f"no walkable street within {self.max_snap_m:g} m",
+            "island": (
+                f"only a small street piece cut off from the main network within "
+                f"{self.max_snap_m:g} m"
+            ),
+        }
+        out = []
+        bad = route_status[route_status != "ok"].astype(str)
+        if len(bad):
+            counts = bad.str.split(";").explode().value_counts()
+            text = "; ".join(f"{n} with {reasons.get(k, k)}" for k, n in counts.items())
+            out.append(
+                f"{len(bad)} compound(s) could not be routed ({text}); they score as missing "
+                "everything and are flagged in route_status"
+            )
+        facility = pd.Series(self.engine.snaps(FACILITY_LAYER).status)
+        counts = facility[facility != "ok"].value_counts()
+        if len(counts):
+            text = "; ".join(f"{n} with {reasons.get(k, k)}" for k, n in counts.items())
+            out.append(
+                f"{int(counts.sum())} facilities could not be routed ({text}); they count for no "
+                "compound and are listed with their snap_status in facilities.csv"
+            )
+        return out
 
     def supply_demand(self) -> pd.DataFrame:
         """Capacity-aware 2SFCA supply per compound; demand counts each item's age group."""

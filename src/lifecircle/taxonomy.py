@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from .config import read_yaml, read_yaml_text
 from .errors import InputError
 
 __all__ = [
@@ -1245,20 +1245,13 @@ def load_taxonomy(path: str | Path | None = None, *, extend: bool = True) -> Tax
 @cache
 def _read_packaged() -> Any:
     text = resources.files("lifecircle").joinpath("data", "taxonomy.yaml").read_text("utf-8")
-    return yaml.safe_load(text)
+    return read_yaml_text(text, source="taxonomy.yaml")
 
 
 def _read_yaml(file: Path) -> Any:
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("file not found", file=file) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the file: {exc}", file=file) from exc
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML: {exc}", file=file) from exc
+    if not file.is_file():
+        raise InputError("file not found", file=file)
+    return read_yaml(file)
 
 
 # ------------------------------------------------------------------------ parsing
