@@ -78,7 +78,7 @@ def two_step_fca_from_pairs(
     source = pairs["source"].to_numpy(dtype=np.int64)
     demand = np.bincount(source, weights=population[target], minlength=capacity.shape[0])
     ratio = np.divide(capacity, demand, out=np.zeros_like(capacity), where=demand > 0)
-    return np.bincount(target, weights=ratio[source], minlength=population.shape[0])
+    return np.bincount(target, weights=ratio[source], minlength=population.shape[0]).astype(float)
 
 
 def two_step_fca(

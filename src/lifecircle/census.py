@@ -270,7 +270,7 @@ def group_populations(
     """
     table = shares if isinstance(shares, pd.DataFrame) and "share" in shares else None
     if table is None:
-        table = load_shares(shares)  # type: ignore[arg-type]
+        table = load_shares(shares)
     total = (
         _numeric_column(communities, "population")
         if "population" in communities

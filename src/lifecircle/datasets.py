@@ -115,4 +115,13 @@ def demo_data() -> DemoData:
             f"demo files missing from the installed package: {', '.join(missing)}; "
             "reinstall lifecircle"
         )
-    return DemoData(**paths)
+    return DemoData(
+        streets=paths["streets"],
+        pois=paths["pois"],
+        compounds=paths["compounds"],
+        gates=paths["gates"],
+        boundary=paths["boundary"],
+        river=paths["river"],
+        capacity=paths["capacity"],
+        districts=paths["districts"],
+    )

@@ -2490,7 +2490,7 @@ class LoadReport:
         }
 
 
-def load_boundary(path: str | Path) -> gpd.GeoDataFrame:
+def load_boundary(path: PathArg) -> gpd.GeoDataFrame:
     """The study-area polygon(s) from a GIS file, in WGS84.
 
     Refuses, naming the file, what is not a boundary: a table without
@@ -2636,7 +2636,7 @@ def load_layers(
     from .options import Options
 
     opts: Options = options or Options()
-    read = {
+    read: dict[str, Any] = {
         "sheet": opts.sheet_value(),
         "layer": opts.layer,
         "header_row": opts.header_rows(),

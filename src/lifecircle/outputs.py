@@ -27,7 +27,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -55,7 +55,7 @@ __all__ = [
 
 
 @contextmanager
-def atomic_path(target: Path):  # type: ignore[no-untyped-def]
+def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; move it into place on success."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=target.suffix, dir=target.parent)

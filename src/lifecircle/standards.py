@@ -473,7 +473,6 @@ class Standard:
     def _provenance_row(self, kind: str, item: Item, name: str) -> dict[str, Any]:
         threshold, basis = self._resolve(item)
         source = self.sources.get(item.source, {})
-        is_category = isinstance(item, CategoryRule)
         return {
             "kind": kind,
             "item": name,
@@ -487,11 +486,13 @@ class Standard:
             "clause": item.clause,
             "note": item.note,
             "basis": basis,
-            "optional": False if is_category else item.optional,
-            "members": ",".join(item.types) if is_category else item.type,
+            "optional": item.optional if isinstance(item, Requirement) else False,
+            "members": ",".join(item.types) if isinstance(item, CategoryRule) else item.type,
             "beneficiaries": item.beneficiaries,
             "quote": item.quote,
-            "members_status": item.members_status if is_category else item.status,
+            "members_status": (
+                item.members_status if isinstance(item, CategoryRule) else item.status
+            ),
             "standard": self.id,
         }
 
