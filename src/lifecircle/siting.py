@@ -237,6 +237,33 @@ def _candidate_ids(frame: pd.DataFrame, id_column: str | None, origin: str) -> N
     return ids
 
 
+def _checked_candidates(
+    study: Study, source: str | Path | gpd.GeoDataFrame | gpd.GeoSeries, crs: str
+) -> gpd.GeoDataFrame:
+    """Candidates read in their declared system (or the best fit, for ``auto``).
+
+    Like every layer, they are checked against the streets under each
+    coordinate reading; a clearly better reading is warned about.
+    """
+    from .datum import AUTO, fit_layer
+
+    declared = crs
+    frame = load_candidates(source, crs="wgs84" if declared.lower() == AUTO else declared)
+    if not len(frame):
+        return frame
+    frame, fit = fit_layer(
+        frame,
+        declared,
+        study.network,
+        layer="candidates",
+        source=str(source) if isinstance(source, str | Path) else "candidates",
+        option="--candidates-crs",
+    )
+    if fit.mismatch and fit.message:
+        study.warnings.append(fit.message)
+    return frame
+
+
 def _read_candidate_file(path: Path, crs: str) -> gpd.GeoDataFrame:
     from .loading import read_table
 
@@ -783,11 +810,10 @@ def recommend_sites(
     scores = study.score()
     weights, unit = _population_weights(scores)
     need = _still_needed(scores, target)
-    sites_frame = (
-        network_candidates(study.network, spacing_m=spacing_m)
-        if candidates is None
-        else load_candidates(candidates, crs=candidates_crs)
-    )
+    if candidates is None:
+        sites_frame = network_candidates(study.network, spacing_m=spacing_m)
+    else:
+        sites_frame = _checked_candidates(study, candidates, candidates_crs)
     uncovered = np.flatnonzero((need > 0) & (weights > 0))
     matrix = coverage_matrix(study, sites_frame, target.threshold_m, uncovered)
     snaps = study.engine.snaps(CANDIDATE_LAYER)
