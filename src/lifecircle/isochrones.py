@@ -297,6 +297,7 @@ class _OriginNetwork:
     routing: RoutingGraph
     streets: RoutingGraph
     snaps: SnapResult
+    routed: NDArray[np.bool_]
 
     @classmethod
     def of(cls, engine: ReachEngine, layer: str) -> _OriginNetwork:
@@ -310,7 +311,7 @@ class _OriginNetwork:
             np.empty(0, dtype=np.int64),
             sparse.csr_matrix((net.n_nodes, net.n_nodes)),
         )
-        return cls(build_routing_graph(net, snaps), streets, snaps)
+        return cls(build_routing_graph(net, snaps), streets, snaps, snaps.ok)
 
     def distances(self, points: NDArray[np.int64], limit: float) -> NDArray[np.float64]:
         """Walking distance from the nearest of ``points`` to every street node."""
@@ -349,7 +350,7 @@ class _Reach:
     def of(cls, origin: _OriginNetwork, points: NDArray[np.int64], limit: float) -> _Reach:
         streets, snaps = origin.streets, origin.snaps
         dist = origin.distances(points, limit)
-        points = points[snaps.ok[points]]
+        points = points[origin.routed[points]]
         seg, offset, leg = snaps.segment[points], snaps.offset_m[points], snaps.access_m[points]
         hosts, host_of = np.unique(seg, return_inverse=True)
         touched = streets.edges_touching(np.flatnonzero(dist <= limit))
