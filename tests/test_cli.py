@@ -64,12 +64,15 @@ def test_demo_writes_every_output(demo_out: Path):
     ):
         assert column in table.columns
     assert table["name"].str.startswith("示例").all()
+    from lifecircle.outputs import Vocabulary
+
+    zh = Vocabulary("zh")  # the demo's tables are for Chinese readers by default
     sheets = pd.read_excel(demo_out / "results.xlsx", sheet_name=None)
-    assert {"communities", "summary", "missing", "provenance", "facilities", "rejects"} <= set(
-        sheets
-    )
-    assert len(sheets["rejects"]) == 171  # POI rows of no life-circle type, listed with a reason
-    assert (sheets["rejects"]["reason"] == "no facility type matched").all()
+    ids = ("communities", "summary", "missing", "provenance", "facilities", "rejects", "onemap")
+    assert {zh.sheet(i) for i in ids} <= set(sheets)
+    rejects = sheets[zh.sheet("rejects")]
+    assert len(rejects) == 171  # POI rows of no life-circle type, listed with a reason
+    assert rejects[zh.header("reason")].nunique() == 1
 
 
 def test_demo_summary_carries_provenance_and_gaps(demo_out: Path):
@@ -77,10 +80,10 @@ def test_demo_summary_carries_provenance_and_gaps(demo_out: Path):
     assert summary["standard"]["id"] == "puxieshi-2021"
     assert summary["parameters"]["walk_speed_m_per_min"] == 60
     items = summary["provenance"]["categories"]
+    # the plan's own four categories: 教育, 商业交通, 文体, 养老
     assert {c["id"] for c in items} == {
         "education",
-        "commerce",
-        "transport",
+        "commerce_transport",
         "culture_sports",
         "elderly_care",
     }
@@ -117,9 +120,10 @@ def test_score_command_warns_about_gcj02(tmp_path: Path):
         "--quiet",
     )
     assert result.returncode == 0, result.stderr
-    assert "look like GCJ-02" in result.stderr
+    assert "fit the street network far better as GCJ-02" in result.stderr
+    assert "pass --facilities-crs gcj02" in result.stderr
     summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
-    assert any("GCJ-02" in w for w in summary["warnings"])
+    assert any("--facilities-crs gcj02" in w for w in summary["warnings"])
     assert not (tmp_path / "isochrones.gpkg").exists()
 
 
