@@ -448,7 +448,13 @@ def _rebuild(
         ways=ways.reset_index(drop=True),
         report=None,  # type: ignore[arg-type]  # filled just below
     )
-    net.report = network_report(net, source, len(ways), base.report.ways_dropped_not_walkable)
+    net.report = network_report(
+        net,
+        source,
+        len(ways),
+        base.report.ways_dropped_not_walkable,
+        excluded_by_rule=base.report.excluded_by_rule,
+    )
     return net, np.where(used, remap, -1)
 
 
