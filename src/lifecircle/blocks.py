@@ -231,7 +231,7 @@ class _HalfEdgeFaces:
         start, end = xy[origin], xy[target]
         cross = start[:, 0] * end[:, 1] - start[:, 1] * end[:, 0]
         area = np.bincount(face, weights=cross, minlength=n_faces) / 2
-        perimeter = np.bincount(face, weights=np.hypot(*step.T), minlength=n_faces)
+        perimeter = np.bincount(face, weights=np.hypot(*step.T), minlength=n_faces).astype(float)
         return cls(origin, following, face, area, perimeter, m)
 
     @property

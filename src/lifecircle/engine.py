@@ -709,6 +709,7 @@ class ReachEngine:
         """Number of source points within ``radius`` of each target point (or group)."""
         size = len(self.snaps(target)) if groups is None else n_groups
         if size is None:
+            assert groups is not None
             size = int(np.max(groups, initial=-1)) + 1
         counts = np.zeros(size, dtype=np.int64)
         for _, codes, dist in self._blocks_within(source, target, radius, source_index, groups):

@@ -1021,6 +1021,7 @@ def download_network(
         if place is not None:
             graph = ox.graph_from_place(place, network_type="walk", retain_all=True)
         else:
+            assert bbox is not None  # checked by the caller: a place or a bbox
             graph = ox.graph_from_bbox(bbox, network_type="walk", retain_all=True)
     except Exception as exc:  # requests' connection errors and osmnx's own
         raise MissingDataError(
