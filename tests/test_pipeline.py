@@ -98,3 +98,18 @@ def test_summary_records_the_options(demo_outputs: Path) -> None:
     summary = json.loads((demo_outputs / "summary.json").read_text(encoding="utf-8"))
     assert summary["options"]["minutes"] == [5.0, 10.0, 15.0]
     assert summary["options"]["robustness"] is True
+
+
+def test_a_truncated_summary_or_a_missing_file_is_a_clear_error(
+    tmp_path: Path, demo_outputs: Path
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(demo_outputs, copy)
+    text = (copy / "summary.json").read_text(encoding="utf-8")
+    (copy / "summary.json").write_text(text[:500], encoding="utf-8")
+    with pytest.raises(InputError, match=r"summary.json is damaged"):
+        read_manifest(copy)
+    (copy / "summary.json").write_text(text, encoding="utf-8")
+    (copy / "gaps.gpkg").unlink()
+    with pytest.raises(InputError, match=r"files of the run are missing \(gaps.gpkg\)"):
+        read_manifest(copy)

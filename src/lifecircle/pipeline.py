@@ -441,7 +441,28 @@ def read_manifest(folder: str | Path, *, required: bool = True) -> dict[str, Any
         if required:
             raise InputError("the run in this folder did not complete", file=folder)
         return None
+    if required:
+        _check_saved_files(Path(folder), data)
     return data
+
+
+def _check_saved_files(folder: Path, manifest: dict[str, Any]) -> None:
+    """Every file of the run is there, and its summary reads, before anything is drawn."""
+    missing = [name for name in manifest.get("files", []) if not (folder / name).is_file()]
+    if missing:
+        raise InputError(
+            f"files of the run are missing ({', '.join(missing[:5])}); run the study again",
+            file=folder,
+        )
+    summary = folder / "summary.json"
+    if summary.is_file():
+        try:
+            json.loads(summary.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(
+                f"summary.json is damaged ({exc.__class__.__name__}); run the study again",
+                file=summary,
+            ) from None
 
 
 def add_to_manifest(folder: str | Path, paths: Iterable[Path]) -> None:
