@@ -17,7 +17,14 @@ Files written by :func:`write_outputs`:
 * ``summary.json`` - parameters, inputs, coverage, the standard and its
   provenance, warnings, attribution;
 * ``results.xlsx`` - sheets ``communities``, ``summary``, ``missing``,
-  ``provenance``, ``facilities`` and ``rejects``.
+  ``provenance``, ``facilities`` and ``rejects``, then ``dictionary`` (说明):
+  every column in Chinese and English with its id and unit. With
+  ``lang="zh"`` sheet names, headers and words are Chinese. Numbers are
+  rounded for reading and codes (``ASSUMPTION``, source keys) are words;
+* ``communities_zh.csv`` - with ``lang="zh"``, the compounds for people:
+  Chinese headers, rounded numbers, words. ``communities.csv`` and
+  ``facilities.csv`` keep the English column ids and codes for programs;
+* ``context.gpkg`` - map context: ``streets`` (by class) and ``water``.
 """
 
 from __future__ import annotations
@@ -80,6 +87,10 @@ OUTPUT_NAMES = (
     "results.xlsx",
     "map.html",
     "report.html",
+    "report.pdf",
+    "communities_zh.csv",
+    "context.gpkg",
+    "whatif.json",
 )
 
 
