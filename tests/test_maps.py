@@ -576,3 +576,17 @@ def test_whatif_sets_add_up_to_the_siting_result(tmp_path: Path):
         assert totals["residents"]["all"] == pytest.approx(expected, abs=0.2)
     covered = study.score()[f"{siting.target}_ok"].to_numpy(dtype=bool)
     assert not any(covered[k] for s in data["sites"] for k in s["covers"])  # only new ones
+
+
+def test_any_folium_map_can_be_made_standalone():
+    import folium
+
+    from lifecircle.maps import standalone_html
+
+    fmap = folium.Map(location=[28.0, 120.6], zoom_start=12, tiles=None)
+    layer = folium.GeoJson({"type": "Point", "coordinates": [120.6, 28.0]})
+    folium.Popup("<b>x</b>").add_to(layer)
+    layer.add_to(fmap)
+    page = standalone_html(fmap)
+    assert external_assets(page) == []
+    assert SELF_CONTAINED_META in page and "L.MarkerClusterGroup" in page

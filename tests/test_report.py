@@ -223,3 +223,49 @@ def test_english_report(out: Path):
 def test_unknown_language(out: Path):
     with pytest.raises(InputError, match="unknown language"):
         render_report(out, lang="de")
+
+
+def test_committee_sections_come_from_the_summary(out: Path):
+    summary_path = out / "summary.json"
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    summary["study"] = {"name_zh": "蒲鞋市街道生活圈体检", "place_zh": "温州市鹿城区蒲鞋市街道"}
+    summary["data_checks"] = [
+        {"check": "crs", "status": "ok", "detail": "GCJ-02 <shift> corrected"},
+    ]
+    summary["coverage_by_group"] = {
+        "elderly": {"population_share": 0.5, "population_met": 1200.0},
+        "children": {"population_share": 0.75, "population_met": 300.0},
+    }
+    summary_path.write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
+    page = render_report(out).read_text(encoding="utf-8")
+    assert "<h1>蒲鞋市街道生活圈体检</h1>" in page
+    assert "地点：温州市鹿城区蒲鞋市街道" in page
+    checks = text_of(section(page, "data-checks"))
+    assert "GCJ-02 <shift> corrected" in checks and "&lt;shift&gt;" in section(page, "data-checks")
+    coverage = text_of(section(page, "coverage"))
+    assert "按年龄组的覆盖率" in coverage
+    assert "elderly 50.0% 1,200" in coverage and "children 75.0% 300" in coverage
+    robustness = text_of(section(page, "robustness"))
+    runs = len(summary["robustness"]["runs"])
+    assert f"在 {runs} 组假设" in robustness
+    fragile = summary["robustness"]["failure_population"]["fragile"]
+    assert f"{fragile:,.0f}" in robustness
+    sites = text_of(section(page, "sites"))
+    assert "老年人日间照料中心" in sites and "N0077" in sites and "9,186" in sites
+    svg = section(page, "static-map")
+    assert svg.count("<circle") == 3 and "200 m" in svg
+    gaps = text_of(section(page, "gaps"))
+    assert "稳健：所有假设下都存在" in gaps or "部分稳健" in gaps
+    assert "walk_speed=" not in gaps
+
+
+def test_report_without_optional_data_leaves_their_sections_out(out: Path):
+    summary_path = out / "summary.json"
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    summary.pop("robustness", None)
+    summary_path.write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
+    (out / "sites.gpkg").unlink()
+    page = render_report(out, title="Title <b>", place="P").read_text(encoding="utf-8")
+    for missing in ('id="data-checks"', 'id="robustness"', 'id="sites"', "按年龄组"):
+        assert missing not in page
+    assert "<h1>Title &lt;b&gt;</h1>" in page

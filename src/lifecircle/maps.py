@@ -81,6 +81,7 @@ __all__ = [
     "notebook_map",
     "read_results",
     "render_map",
+    "standalone_html",
     "standard_items",
     "ui_text",
     "whatif_data",
@@ -1887,6 +1888,30 @@ def notebook_map(
         cells, gaps = source.gaps()
         write_outputs(source, folder, cells=cells, gaps=gaps)
         return NotebookMap(map_page(read_results(folder), **kwargs), height=height)
+
+
+def standalone_html(m: folium.Map) -> str:
+    """Any folium map as one page that loads nothing from the network (but its tiles).
+
+    Leaflet, Leaflet.markercluster and Font Awesome are inlined (as in
+    :func:`render_map`); every element's CDN scripts and style sheets are
+    dropped, so the map may use plain Leaflet features only (GeoJSON layers,
+    popups, tooltips, markers, clusters): a branca colour scale, for one,
+    needs d3 from a CDN and should be replaced by an HTML legend.
+    """
+    figure = m.get_root()
+
+    def strip(element: Element) -> None:
+        for name in ("default_js", "default_css"):
+            if hasattr(element, name):
+                setattr(element, name, [])
+        for child in element._children.values():
+            strip(child)
+
+    strip(m)
+    figure.header.add_child(_Raw(SELF_CONTAINED_META + "\n" + inline_assets()), name="lc_assets")
+    _stable_ids(figure)
+    return figure.render()
 
 
 def render_map(

@@ -17,7 +17,14 @@ Files written by :func:`write_outputs`:
 * ``summary.json`` - parameters, inputs, coverage, the standard and its
   provenance, warnings, attribution;
 * ``results.xlsx`` - sheets ``communities``, ``summary``, ``missing``,
-  ``provenance``, ``facilities`` and ``rejects``.
+  ``provenance``, ``facilities`` and ``rejects``, then ``dictionary`` (说明):
+  every column in Chinese and English with its id and unit. With
+  ``lang="zh"`` sheet names, headers and words are Chinese. Numbers are
+  rounded for reading and codes (``ASSUMPTION``, source keys) are words;
+* ``communities_zh.csv`` - with ``lang="zh"``, the compounds for people:
+  Chinese headers, rounded numbers, words. ``communities.csv`` and
+  ``facilities.csv`` keep the English column ids and codes for programs;
+* ``context.gpkg`` - map context: ``streets`` (by class) and ``water``.
 """
 
 from __future__ import annotations
@@ -80,6 +87,10 @@ OUTPUT_NAMES = (
     "results.xlsx",
     "map.html",
     "report.html",
+    "report.pdf",
+    "communities_zh.csv",
+    "context.gpkg",
+    "whatif.json",
 )
 
 
@@ -365,7 +376,7 @@ def clean_text(values: pd.Series) -> pd.Series:
 def round_for_reading(frame: pd.DataFrame, vocabulary: Vocabulary) -> pd.DataFrame:
     """Numbers rounded by unit: metres to 1 m, minutes to 0.1, residents to whole people.
 
-    Other floats lose their float noise (six significant digits are kept).
+    Other floats lose their float noise (four decimals are kept).
     """
     out = frame.copy()
     for column in out.columns:
@@ -381,7 +392,7 @@ def round_for_reading(frame: pd.DataFrame, vocabulary: Vocabulary) -> pd.DataFra
             whole = decimals == 0 and series.isna().sum() == 0
             out[column] = rounded.astype("int64") if whole else rounded
         else:
-            out[column] = series.map(lambda v: float(f"{v:.6g}") if pd.notna(v) else v)
+            out[column] = series.round(4)
     return out
 
 
@@ -395,7 +406,10 @@ def reader_table(frame: pd.DataFrame, vocabulary: Vocabulary) -> pd.DataFrame:
     out = round_for_reading(frame, vocabulary)
     for column in out.columns:
         if _is_text(out[column]) or pd.api.types.is_bool_dtype(out[column]):
-            words = out[column].map(lambda v, c=str(column): vocabulary.word(c, v))
+            # each distinct value is put into words once, not once per row
+            values = out[column].dropna().unique()
+            mapping = {v: vocabulary.word(str(column), v) for v in values}
+            words = out[column].map(mapping)
             out[column] = clean_text(words) if _is_text(words) else words
     out.columns = [vocabulary.header(str(c)) for c in out.columns]
     return out

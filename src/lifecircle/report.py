@@ -186,6 +186,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "method_optimal": "最优解",
         "source_original": "来源原文",
         "note_original": "备注（原文）",
+        "drop_share": "随机删除设施比例",
         "page": "第 {page} 页",
     },
     "en": {
@@ -308,6 +309,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "method_optimal": "optimal",
         "source_original": "Source text",
         "note_original": "Note",
+        "drop_share": "share of facilities dropped",
         "page": "page {page}",
     },
 }
@@ -404,6 +406,21 @@ def basis_words(basis: str, labels: Labels) -> str:
     else:
         parts.append(f"步行距离 {found['m']} 米" if zh else f"{found['m']} m walk")
     return "".join(parts)
+
+
+def run_words(run: str, text: dict[str, str]) -> str:
+    """A robustness run (``walk_speed=50``) in the report's words.
+
+    Examples
+    --------
+    >>> run_words("walk_speed=50; max_snap_m=150", _text("zh"))
+    '步行速度 50; 最大接入距离 150'
+    """
+    names = {"walk_speed": text["walk_speed"], "max_snap_m": text["max_snap"]}
+    names["drop_share"] = text["drop_share"]
+    for key, name in names.items():
+        run = re.sub(rf"\b{key}=", f"{name} ", run)
+    return run
 
 
 def _kinds(text: dict[str, str]) -> dict[str, str]:
@@ -1067,7 +1084,7 @@ def _gaps(results: Results, labels: Labels, text: dict[str, str]) -> dict[str, A
                     "robustness": text.get(f"{row.get('robustness')}_label", "")
                     if row.get("robustness")
                     else "",
-                    "disappears_at": str(row.get("disappears_at") or ""),
+                    "disappears_at": run_words(str(row.get("disappears_at") or ""), text),
                     "color": GAP_COLORS[
                         min(len(GAP_COLORS) - 1, int(4 * (_num(row.get("population")) or 0) / peak))
                     ],
