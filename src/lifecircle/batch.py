@@ -1642,11 +1642,30 @@ def _write_overview_html(frame: gpd.GeoDataFrame, target: Path) -> None:
         )
         folium.Popup(_popup_html(row.drop(labels="geometry")), max_width=420).add_to(layer)
         layer.add_to(fmap)
-    _colour_scale().add_to(fmap)
+    fmap.get_root().html.add_child(folium.Element(_legend_html()))
     if minx is not None:
         fmap.fit_bounds([[miny, minx], [maxy, maxx]])
+    from .maps import standalone_html
+
+    # offline by default: Leaflet inlined, and an HTML legend instead of branca's d3 scale
+    page = standalone_html(fmap)
     with atomic_path(target) as tmp:
-        fmap.save(str(tmp))
+        tmp.write_text(page, encoding="utf-8")
+
+
+def _legend_html() -> str:
+    stops = [(0.0, "0%"), (0.5, "50%"), (1.0, "100%")]
+    swatches = "".join(
+        f'<span style="display:inline-block;width:14px;height:10px;background:{_colour(v, "ok")};'
+        f'margin:0 4px 0 8px"></span>{label}'
+        for v, label in stops
+    )
+    return (
+        '<div style="position:fixed;bottom:18px;left:12px;z-index:9999;background:#fff;'
+        'padding:6px 10px;border:1px solid #999;font:12px sans-serif">completeness (完善度)'
+        f'{swatches}<span style="display:inline-block;width:14px;height:10px;'
+        'background:#9e9e9e;margin:0 4px 0 8px"></span>failed</div>'
+    )
 
 
 def _write_batch_outputs(

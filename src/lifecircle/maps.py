@@ -1247,8 +1247,15 @@ WHATIF_MAX_CANDIDATES = 150
 
 def _group_columns(communities: pd.DataFrame) -> dict[str, str]:
     """Residents per group: all residents, then any ``pop_<group>`` columns (age groups)."""
+    from .census import group_column
+
     groups = {"all": "population"} if "population" in communities else {}
-    groups.update({c[4:]: c for c in communities.columns if str(c).startswith("pop_")})
+    for column in communities.columns:
+        name = str(column)
+        numeric = pd.api.types.is_numeric_dtype(communities[column])
+        # pop_all repeats population; pop_source says where the figures come from
+        if name.startswith("pop_") and numeric and name != group_column("all"):
+            groups[name[4:]] = name
     return groups
 
 

@@ -289,6 +289,11 @@ def _run_into(
         + written
     )
     if options.maps:
+        if result.siting is not None:
+            from .maps import write_whatif
+
+            # per-site coverage sets, so that the map's what-if panel needs no server
+            written.append(stages.run("whatif", write_whatif, study, result.siting, stage))
         written += stages.run("render", render_outputs, stage, options)
     result.timings = stages.timings
     return written
