@@ -236,13 +236,18 @@ def child_lifecircle(spec: dict[str, Any]) -> None:
                 return func(*args, **kwargs)
             finally:
                 active.discard(name)
-                entry = stages.setdefault(name, [0.0, 0.0])
+                entry = stages.setdefault(name, [0.0, 0.0, 0.0])
                 entry[0] += time.process_time() - cpu
                 entry[1] += time.perf_counter() - wall
+                entry[2] = _peak_rss_mb()  # the peak so far: which stage raised it
 
         return wrapper
 
-    stages["import"] = [time.process_time() - start_cpu, time.perf_counter() - start_wall]
+    stages["import"] = [
+        time.process_time() - start_cpu,
+        time.perf_counter() - start_wall,
+        _peak_rss_mb(),
+    ]
     from_files = study.Study.from_files.__func__  # type: ignore[attr-defined]
     study.Study.from_files = classmethod(timed("load", from_files))  # type: ignore[method-assign]
     for method, name in [
@@ -442,9 +447,11 @@ def _print_stages(label: str, result: dict[str, Any]) -> None:
         f"  {label}: cpu {result['child_cpu_s']:.1f} s, wall {result['child_wall_s']:.1f} s, "
         f"peak RSS {result['rss_mb']:.0f} MB"
     )
-    for name, (cpu, wall) in result.get("stages", {}).items():
+    for name, (cpu, wall, peak) in result.get("stages", {}).items():
         indent = "      " if "." in name else "    "
-        print(f"{indent}{name:<24} cpu {cpu:7.1f} s  wall {wall:7.1f} s")
+        print(
+            f"{indent}{name:<24} cpu {cpu:7.1f} s  wall {wall:7.1f} s  peak so far {peak:6.0f} MB"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

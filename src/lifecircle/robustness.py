@@ -24,11 +24,17 @@ Walking distances in metres do not depend on the speed, so speed runs re-use
 the base distances and only re-derive the thresholds: under the ``minutes``
 threshold rule an item given in minutes gets ``walk_min x speed`` metres;
 under the ``metres`` rule items given in metres do not move at all (the runs
-table says so in ``thresholds_changed``). Snap-limit runs snap every point
-again on the same network (points beyond the limit are not routed). POI-drop
-runs remove a random share of the facilities (one run per seed) on the base
-routing graph. One Dijkstra pass per facility type and run serves both the
-compounds and the grid cells.
+table says so in ``thresholds_changed``). Snap-limit runs route only the points
+within their limit: the study's own engine serves every run at its limit or
+below (the points beyond the run's limit are left out), and one engine
+snapped at the largest limit serves the runs above it, built only when such
+a run routes a point the study's limit does not. POI-drop runs remove a
+random share of the facilities (one run per seed) on the base routing graph.
+One Dijkstra pass per facility type serves both the compounds and the grid
+cells, and is shared by every run that routes the same facilities. Every
+item is decided by :func:`~lifecircle.scoring.item_met`, so a requirement
+that needs several facilities counts them in every run, for compounds and
+cells alike.
 
 A run in which a compound or cell cannot be routed neither confirms nor
 clears its gap. Failures of compounds that no run can route are labelled
