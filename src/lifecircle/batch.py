@@ -1642,7 +1642,8 @@ def _write_overview_html(frame: gpd.GeoDataFrame, target: Path) -> None:
         )
         folium.Popup(_popup_html(row.drop(labels="geometry")), max_width=420).add_to(layer)
         layer.add_to(fmap)
-    fmap.get_root().html.add_child(folium.Element(_legend_html()))
+    root: Any = fmap.get_root()  # a branca Figure
+    root.html.add_child(folium.Element(_legend_html()))
     if minx is not None:
         fmap.fit_bounds([[miny, minx], [maxy, maxx]])
     from .maps import standalone_html

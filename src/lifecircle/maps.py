@@ -1219,7 +1219,7 @@ def facilities_block(ctx: _Context) -> tuple[str, list[dict[str, Any]]] | None:
         return None
     frame = frame[pd.to_numeric(frame["lon"], errors="coerce").notna()]
     frame = frame[pd.to_numeric(frame["lat"], errors="coerce").notna()]
-    types = facility_types(frame["type"].astype(str), ctx.labels)
+    types: list[dict[str, Any]] = list(facility_types(frame["type"].astype(str), ctx.labels))
     index = {t["id"]: i for i, t in enumerate(types)}
     points = gpd.GeoSeries(
         gpd.points_from_xy(frame["lon"].astype(float), frame["lat"].astype(float)), crs=4326
@@ -1805,7 +1805,7 @@ def build_map(
 
 
 def _add_page_parts(m: folium.Map, ctx: _Context, layers: _Layers, self_contained: bool) -> None:
-    figure = m.get_root()
+    figure: Any = m.get_root()  # a branca Figure, which has header and html
     standard_id = (ctx.results.summary.get("standard") or {}).get("id", "")
     title = ctx.text["title"] + (f" · {standard_id}" if standard_id else "")
     head = [f"<title>{html.escape(title)}</title>", '<meta name="generator" content="lifecircle">']
@@ -1821,7 +1821,7 @@ def _add_page_parts(m: folium.Map, ctx: _Context, layers: _Layers, self_containe
 
 def map_page(results: Results, *, lang: str = "zh", **options: Any) -> str:
     """The HTML text of the map of ``results`` (options as for :func:`render_map`)."""
-    figure = build_map(results, lang=lang, **options).get_root()
+    figure: Any = build_map(results, lang=lang, **options).get_root()
     _stable_ids(figure)
     page = figure.render()
     return page.replace("<html>", f'<html lang="{ui_text(lang)["html_lang"]}">', 1)
@@ -1906,7 +1906,7 @@ def standalone_html(m: folium.Map) -> str:
     popups, tooltips, markers, clusters): a branca colour scale, for one,
     needs d3 from a CDN and should be replaced by an HTML legend.
     """
-    figure = m.get_root()
+    figure: Any = m.get_root()  # a branca Figure, which has header and html
 
     def strip(element: Element) -> None:
         for name in ("default_js", "default_css"):
