@@ -188,6 +188,76 @@ _TEXT: dict[str, dict[str, str]] = {
         "note_original": "备注（原文）",
         "drop_share": "随机删除设施比例",
         "page": "第 {page} 页",
+        "data_completeness": "数据完整性",
+        "scores_headline": "平均得分 {all}（全部 {items} 项）；{with_data}（有数据的 {n_with} 项）；"
+        "{n_without} 项在数据中没有任何设施：请检查输入数据",
+        "scores_all_data": "全部 {items} 个评分项目在数据中均有设施；平均得分 {all}。",
+        "no_data_items": "无设施数据的项目（非盲区）",
+        "types_without_data": "无设施数据的类型",
+        "scarce_types": "设施数量偏少的类型",
+        "facilities_found": "现有设施",
+        "needed_at_least": "至少应有",
+        "datum": "坐标系检查",
+        "layer": "图层",
+        "declared": "声明坐标系",
+        "best_fit": "最佳拟合",
+        "median_m": "{datum} 中位偏差（米）",
+        "sample": "样本数",
+        "verdict": "结论",
+        "datum_ok": "✓ 一致",
+        "datum_mismatch": "⚠ 不一致：请传入 {option} {best}",
+        "unrouted": "未接入路网的点",
+        "reason": "原因",
+        "count": "个数",
+        "street_filter": "街道筛选排除的路段",
+        "rule": "规则",
+        "ways": "排除路段数",
+        "none_found": "无",
+        "group_population": "组人口",
+        "group_met": "满足人数",
+        "group_share": "组内满足比例",
+        "all_share": "全体居民满足比例",
+        "onemap": "一张图：各社区概况",
+        "onemap_note": "{districts} 个社区，{facilities} 处设施（其中 {outside} 处在社区范围外）。",
+        "district": "社区",
+        "n_compounds": "小区数",
+        "age_60plus": "60岁及以上",
+        "n_facilities": "设施数",
+        "lacking_types": "缺少的设施类型",
+        "worst_compounds": "得分最低的小区",
+        "by_category_count": "各类设施数量",
+        "shuttle": "老年人免费接驳车",
+        "stops": "站点数",
+        "loop_km": "环线长度（公里）",
+        "cycle_min": "一圈用时（分钟）",
+        "vehicles": "所需车辆",
+        "shuttle_parameters": "接驳参数",
+        "parameter": "参数",
+        "value": "取值",
+        "p_elderly_walk_speed": "老年人步行速度",
+        "p_vehicle_speed": "车速",
+        "p_headway": "发车间隔",
+        "p_dwell": "停站时间",
+        "p_target": "目标时间",
+        "p_max_access_walk": "最远步行至站点",
+        "shuttle_reach": "60岁及以上居民15分钟内可达各类目的地",
+        "destination": "目的地类型",
+        "residents_60plus": "60岁及以上居民",
+        "walk_only": "仅步行",
+        "with_shuttle": "步行＋接驳车",
+        "gain": "增加",
+        "shuttle_notes": "说明",
+        "note_vehicles": "{n} 辆车以 {headway} 分钟的发车间隔运行（环线 {loops} 分钟）",
+        "note_one_way": "未考虑单行道：请按转向规则核对线路",
+        "note_pairs": "{n} 对站点之间没有可通车的道路",
+        "note_dead": "没有任何{type}可经道路到达：接驳车无法服务",
+        "note_lost": "{n} 处目的地无法经道路到达",
+        "street_rules": "not_a_walking_highway=非步行道路类型;foot_forbidden=禁止步行;"
+        "access_forbidden=禁止通行;private_service_road=私有服务道路;motorroad=机动车专用路;"
+        "expressway=快速路;major_road_bridge=主干道桥梁（高架）;major_road_tunnel=主干道隧道;"
+        "major_road_off_ground_layer=主干道非地面层",
+        "reasons": "too_far=接入距离内无可步行街道;island=仅连到与主路网隔开的小段街道",
+        "unrouted_layers": "facilities=设施;origins=小区出发点（出入口或内部点）",
     },
     "en": {
         "title": "15-minute life circle assessment report",
@@ -311,6 +381,77 @@ _TEXT: dict[str, dict[str, str]] = {
         "note_original": "Note",
         "drop_share": "share of facilities dropped",
         "page": "page {page}",
+        "data_completeness": "Data completeness",
+        "scores_headline": "score {all} over all {items} items; {with_data} over the {n_with} "
+        "items with data; {n_without} items without any facility in the data: check the inputs",
+        "scores_all_data": "All {items} scored items have facilities in the data; mean score "
+        "{all}.",
+        "no_data_items": "Items without any facility in the data (not gaps)",
+        "types_without_data": "Types without any facility",
+        "scarce_types": "Types with implausibly few facilities",
+        "facilities_found": "Facilities",
+        "needed_at_least": "Expected at least",
+        "datum": "Coordinate datum",
+        "layer": "Layer",
+        "declared": "Declared",
+        "best_fit": "Best fit",
+        "median_m": "{datum} median offset (m)",
+        "sample": "Sample",
+        "verdict": "Verdict",
+        "datum_ok": "✓ ok",
+        "datum_mismatch": "⚠ mismatch: pass {option} {best}",
+        "unrouted": "Points not on the network",
+        "reason": "Reason",
+        "count": "Count",
+        "street_filter": "Ways excluded by the street filter",
+        "rule": "Rule",
+        "ways": "Ways excluded",
+        "none_found": "none",
+        "group_population": "Group population",
+        "group_met": "Met",
+        "group_share": "Share of the group",
+        "all_share": "Share of all residents",
+        "onemap": "One map: communities (社区)",
+        "onemap_note": "{districts} communities, {facilities} facilities ({outside} outside "
+        "every community).",
+        "district": "Community",
+        "n_compounds": "Compounds",
+        "age_60plus": "Aged 60+",
+        "n_facilities": "Facilities",
+        "lacking_types": "Types lacking",
+        "worst_compounds": "Lowest-scoring compounds",
+        "by_category_count": "Facilities by category",
+        "shuttle": "Free shuttle for elderly residents",
+        "stops": "Stops",
+        "loop_km": "Loop (km)",
+        "cycle_min": "Cycle (min)",
+        "vehicles": "Vehicles needed",
+        "shuttle_parameters": "Shuttle parameters",
+        "parameter": "Parameter",
+        "value": "Value",
+        "p_elderly_walk_speed": "Elderly walking speed",
+        "p_vehicle_speed": "Vehicle speed",
+        "p_headway": "Headway",
+        "p_dwell": "Dwell time",
+        "p_target": "Target time",
+        "p_max_access_walk": "Longest walk to a stop",
+        "shuttle_reach": "Residents aged 60+ reaching each destination type within 15 minutes",
+        "destination": "Destination type",
+        "residents_60plus": "Residents 60+",
+        "walk_only": "Walking alone",
+        "with_shuttle": "With the shuttle",
+        "gain": "Gain",
+        "shuttle_notes": "Notes",
+        "note_vehicles": "{n} vehicle(s) keep a {headway}-minute headway (loop {loops} min)",
+        "note_one_way": "one-way streets are not modelled; check the route against turning rules",
+        "note_pairs": "{n} stop pair(s) are not connected by drivable streets",
+        "note_dead": "no {type} is reachable by road: the shuttle cannot serve it",
+        "note_lost": "{n} destination(s) unreachable by road",
+        "street_rules": "",
+        "reasons": "too_far=no walkable street within the snap limit;"
+        "island=only a small street piece cut off from the main network",
+        "unrouted_layers": "facilities=facilities;origins=compound origins (gates or inside "
+        "points)",
     },
 }
 
@@ -783,6 +924,308 @@ def _sites(results: Results, labels: Labels, text: dict[str, str]) -> dict[str, 
     return {"rows": rows, "note": note}
 
 
+# ------------------------------------------------- data checks, one map, shuttle
+_DATUM_NAMES = {"wgs84": "WGS84", "gcj02": "GCJ-02", "bd09": "BD-09"}
+
+
+def _pairs(text: dict[str, str], key: str) -> dict[str, str]:
+    """A ``key=word;...`` text as a dict (an empty text gives no words)."""
+    return dict(part.split("=", 1) for part in text.get(key, "").split(";") if "=" in part)
+
+
+def _join(words: Sequence[str], lang: str) -> str:
+    return ("、" if lang == "zh" else ", ").join(words)
+
+
+def _score_words(value: Any) -> str:
+    number = _num(value)
+    return "—" if number is None else f"{number:.0f}"
+
+
+def scores_headline(results_summary: Mapping[str, Any], labels: Labels) -> str:
+    """Both scores and the count of items without data, in the report's words.
+
+    Examples
+    --------
+    >>> figures = {"items": 24, "items_with_data": 14, "no_data": ["a"] * 10,
+    ...            "scores": {"all": {"mean_score": 61.6}, "with_data": {"mean_score": 81.2}}}
+    >>> scores_headline(figures, Labels({}, "en"))
+    'score 62 over all 24 items; 81 over the 14 items with data; 10 items without any facility in the data: check the inputs'
+    """
+    text = _text(labels.lang)
+    scores = results_summary.get("scores") or {}
+    all_score = (scores.get("all") or {}).get("mean_score", results_summary.get("mean_score"))
+    no_data = list(results_summary.get("no_data") or [])
+    if not no_data:
+        return text["scores_all_data"].format(
+            items=_int(results_summary.get("items")), all=_score_words(all_score)
+        )
+    return text["scores_headline"].format(
+        all=_score_words(all_score),
+        items=_int(results_summary.get("items")),
+        with_data=_score_words((scores.get("with_data") or {}).get("mean_score")),
+        n_with=_int(results_summary.get("items_with_data")),
+        n_without=len(no_data),
+    )
+
+
+def _datum_rows(checks: Mapping[str, Any], text: dict[str, str]) -> list[dict[str, Any]]:
+    kinds = _kinds(text)
+    rows = []
+    for fit in checks.get("datum") or []:
+        medians = fit.get("medians_m") or {}
+        best = str(fit.get("best") or "")
+        verdict_text = text["datum_ok"]
+        if fit.get("mismatch"):
+            verdict_text = text["datum_mismatch"].format(option=fit.get("option", ""), best=best)
+        rows.append(
+            {
+                "layer": kinds.get(str(fit.get("layer")), str(fit.get("layer", ""))),
+                "file": Path(str(fit.get("source") or "")).name,
+                "declared": _DATUM_NAMES.get(str(fit.get("declared")), str(fit.get("declared"))),
+                "best": _DATUM_NAMES.get(best, best),
+                "medians": [
+                    "—" if _num(medians.get(d)) is None else f"{_num(medians.get(d)):.1f}"
+                    for d in _DATUM_NAMES
+                ],
+                "sample": _int(fit.get("sample_size")),
+                "verdict": verdict_text,
+                "mismatch": bool(fit.get("mismatch")),
+                "message": str(fit.get("message") or ""),
+            }
+        )
+    return rows
+
+
+def _unrouted_rows(checks: Mapping[str, Any], text: dict[str, str]) -> list[dict[str, str]]:
+    layers, reasons = _pairs(text, "unrouted_layers"), _pairs(text, "reasons")
+    return [
+        {
+            "layer": layers.get(str(layer), str(layer)),
+            "reason": reasons.get(str(reason), str(reason)),
+            "code": str(reason),
+            "count": _int(n),
+        }
+        for layer, found in (checks.get("unrouted") or {}).items()
+        for reason, n in (found or {}).items()
+        if _num(n)
+    ]
+
+
+def _data_checks(summary: Mapping[str, Any], labels: Labels) -> dict[str, Any] | None:
+    """The data-completeness block: both scores, items and types without data, scarce types,
+    datum fit per layer, unrouted points and what the street filter excluded."""
+    checks = summary.get("data_checks")
+    if not isinstance(checks, dict) or not ({"datum", "types_without_data"} & set(checks)):
+        return None
+    text = _text(labels.lang)
+    figures = summary.get("results") or {}
+    rules = _pairs(text, "street_rules")
+    return {
+        "headline": scores_headline(figures, labels),
+        "no_data": [labels.item(str(i)) for i in figures.get("no_data") or []],
+        "types_without_data": [labels.type(str(t)) for t in checks.get("types_without_data") or []],
+        "scarce": [
+            {
+                "type": labels.type(str(s.get("type", ""))),
+                "facilities": _int(s.get("facilities")),
+                "needed": _int(s.get("needed_at_least")),
+            }
+            for s in checks.get("scarce_types") or []
+        ],
+        "datum": _datum_rows(checks, text),
+        "medians": [text["median_m"].format(datum=name) for name in _DATUM_NAMES.values()],
+        "unrouted": _unrouted_rows(checks, text),
+        "street_filter": [
+            {"rule": rules.get(str(rule), str(rule)), "code": str(rule), "ways": _int(n)}
+            for rule, n in (checks.get("street_filter") or {}).items()
+            if _num(n)
+        ],
+        "warnings": [str(w) for w in checks.get("warnings") or []],
+    }
+
+
+def _group_rows(summary: Mapping[str, Any], labels: Labels) -> list[dict[str, str]] | None:
+    """Coverage by beneficiary group (``coverage_by_group``), tiers first, then items."""
+    groups = summary.get("coverage_by_group")
+    if not isinstance(groups, dict) or not ({"items", "tiers"} & set(groups)):
+        return None
+    lang = labels.lang
+    rows = []
+    for key, name in (("tiers", labels.tier), ("items", labels.item)):
+        for item_id, entry in (groups.get(key) or {}).items():
+            group = str(entry.get("beneficiaries", ""))
+            words = entry.get("group_name_zh") if lang == "zh" else None
+            rows.append(
+                {
+                    "item": name(str(item_id)),
+                    "group": str(words or group.replace("age_", "").replace("_", "-")),
+                    "population": _int(entry.get("group_population")),
+                    "met": _int(entry.get("group_met")),
+                    "share": _pct(entry.get("group_share")),
+                    "all_share": _pct(entry.get("population_share")),
+                }
+            )
+    return rows
+
+
+def _district_records(results: Results) -> list[dict[str, Any]]:
+    """Per 社区 rows: ``onemap_districts.csv`` (it has the tier shares), else the summary."""
+    path = results.out_dir / "onemap_districts.csv"
+    if path.is_file():
+        frame = pd.read_csv(
+            path, encoding="utf-8-sig", dtype={"district_id": str, "district_name": str}
+        )
+        return [
+            {**row, "lacking_types": [t for t in str(row.get("lacking_types") or "").split(";")]}
+            for row in frame.to_dict(orient="records")
+        ]
+    info = results.summary.get("onemap") or {}
+    return list(info.get("per_district") or [])
+
+
+def _onemap(results: Results, labels: Labels, text: dict[str, str]) -> dict[str, Any] | None:
+    info = results.summary.get("onemap")
+    if not isinstance(info, dict):
+        return None
+    records = _district_records(results)
+    tiers = [
+        c[len("tier_") : -len("_pass_share")]
+        for c in (records[0] if records else {})
+        if c.startswith("tier_") and c.endswith("_pass_share")
+    ]
+    lang = labels.lang
+    rows = []
+    for row in records:
+        lacking = [labels.type(t) for t in row.get("lacking_types") or [] if t and t != "nan"]
+        worst = [w for w in str(row.get("worst_compounds") or "").split(";") if w and w != "nan"]
+        rows.append(
+            {
+                "id": _clean_text(row.get("district_id")),
+                "name": _clean_text(row.get("district_name")),
+                "compounds": _int(row.get("n_compounds")),
+                "population": _int(row.get("population")),
+                "age_60plus": _int(row.get("pop_age_60plus")),
+                "completeness": _pct(row.get("completeness")),
+                "tiers": [_pct(row.get(f"tier_{t}_pass_share")) for t in tiers],
+                "facilities": _int(row.get("n_facilities")),
+                "lacking": _join(lacking, lang) or text["none_found"],
+                "worst": _join(worst, lang),
+            }
+        )
+    return {
+        "note": text["onemap_note"].format(
+            districts=_int(info.get("districts")),
+            facilities=_int(info.get("facilities")),
+            outside=_int(info.get("facilities_outside")),
+        ),
+        "tiers": [text["tier_pass"].format(tier=labels.tier(t)) for t in tiers],
+        "rows": rows,
+        "by_category": [
+            {"label": labels.category(str(k)), "count": _int(n)}
+            for k, n in (info.get("by_category") or {}).items()
+        ],
+    }
+
+
+def _clean_text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+_NOTE_PATTERNS = (
+    (re.compile(r"^(\d+) vehicle\(s\) keep a ([\d.]+)-minute headway on (.+)$"), "note_vehicles"),
+    (re.compile(r"^one-way streets are not modelled"), "note_one_way"),
+    (re.compile(r"^(\d+) stop pair\(s\) are not connected"), "note_pairs"),
+    (re.compile(r"^no (\S+) is reachable by road"), "note_dead"),
+    (re.compile(r"^(\d+) destination\(s\) unreachable by road"), "note_lost"),
+)
+
+
+def shuttle_note_words(note: str, labels: Labels) -> str:
+    """A shuttle planning note in the report's language (unknown notes are kept as given).
+
+    Examples
+    --------
+    >>> shuttle_note_words("3 vehicle(s) keep a 10-minute headway on a 28.7-minute loop",
+    ...                    Labels({}, "zh"))
+    '3 辆车以 10 分钟的发车间隔运行（环线 28.7 分钟）'
+    """
+    text = _text(labels.lang)
+    for pattern, key in _NOTE_PATTERNS:
+        found = pattern.match(note)
+        if found is None:
+            continue
+        if key == "note_vehicles":
+            loops = re.findall(r"a ([\d.]+)-minute loop", found[3])
+            return text[key].format(n=found[1], headway=found[2], loops="、".join(loops))
+        if key == "note_dead":
+            return text[key].format(type=labels.type(found[1]))
+        return text[key].format(n=found[1]) if found.groups() else text[key]
+    return note
+
+
+def _shuttle_parameters(
+    params: Mapping[str, Any], lang: str, text: dict[str, str]
+) -> list[dict[str, Any]]:
+    # (value key, stem of its _status/_source keys, label, unit)
+    spec = (
+        ("elderly_walk_speed_m_per_min", "elderly_walk_speed", "p_elderly_walk_speed", "m/min"),
+        ("vehicle_speed_kmh", "vehicle_speed", "p_vehicle_speed", "km/h"),
+        ("headway_min", "headway", "p_headway", text["minutes"]),
+        ("dwell_min", "dwell", "p_dwell", text["minutes"]),
+        ("target_min", "target", "p_target", text["minutes"]),
+        ("max_access_walk_m", "max_access_walk", "p_max_access_walk", "m"),
+    )
+    rows = []
+    for key, stem, label, unit in spec:
+        value = _num(params.get(key))
+        if value is None:
+            continue
+        status = params.get(f"{stem}_status")
+        source = params.get(f"{stem}_source")
+        rows.append(
+            {
+                "label": text[label],
+                "value": f"{value:g} {unit}",
+                "status": _status(str(status), lang) if status else None,
+                "source": str(source or ""),
+            }
+        )
+    return rows
+
+
+def _shuttle(results: Results, labels: Labels, text: dict[str, str]) -> dict[str, Any] | None:
+    info = results.summary.get("shuttle")
+    if not isinstance(info, dict):
+        return None
+    figures = [
+        {"label": text["stops"], "value": _int(info.get("stops"))},
+        {"label": text["loop_km"], "value": f"{_num(info.get('loop_km')) or 0:.1f}"},
+        {"label": text["cycle_min"], "value": f"{_num(info.get('cycle_min')) or 0:.1f}"},
+        {"label": text["vehicles"], "value": _int(info.get("vehicles_needed"))},
+    ]
+    reach = []
+    for type_id, entry in (info.get("reach") or {}).items():
+        walk, ride = _num(entry.get("walk_only")), _num(entry.get("with_shuttle"))
+        reach.append(
+            {
+                "type": labels.type(str(type_id)),
+                "residents": _int(entry.get("residents_60plus")),
+                "walk": f"{_int(walk)} ({_pct(entry.get('walk_only_share'))})",
+                "ride": f"{_int(ride)} ({_pct(entry.get('with_shuttle_share'))})",
+                "gain": "—" if walk is None or ride is None else f"+{ride - walk:,.0f}",
+            }
+        )
+    return {
+        "figures": figures,
+        "parameters": _shuttle_parameters(info.get("parameters") or {}, labels.lang, text),
+        "reach": reach,
+        "notes": [shuttle_note_words(str(n), labels) for n in info.get("notes") or []],
+    }
+
+
 # ------------------------------------------------------------------ sections
 def _overview(results: Results, labels: Labels, text: dict[str, str]) -> list[dict[str, str]]:
     figures = results.summary.get("results") or {}
@@ -1152,7 +1595,9 @@ def report_context(
     """Everything the report template shows (strings not yet escaped).
 
     Optional sections come from the summary when it has them:
-    ``data_checks``, ``coverage_by_group`` (any records or mapping),
+    ``data_checks`` (datum fit, types without data, unrouted points, street
+    filter; older summaries: any records), ``coverage_by_group``, ``onemap``
+    (with ``onemap_districts.csv`` for the tier shares), ``shuttle``,
     ``robustness`` (as written by the robustness run) and ``sites`` (else
     ``sites.json``); a section without data is left out.
     """
@@ -1165,14 +1610,22 @@ def report_context(
     study: dict[str, Any] = found if isinstance(found, dict) else {}
     place = place or study.get(f"place_{lang}") or study.get("place") or summary.get("place")
     title = title or study.get(f"name_{lang}") or study.get("name") or summary.get("study_name")
+    checks, group_rows = _data_checks(summary, labels), _group_rows(summary, labels)
     return {
         "lang": ui_text(lang)["html_lang"],
         "t": text,
         "title": str(title or text["title"]),
         "place": str(place or ""),
         "static_map": static_map_svg(results, lang),
-        "data_checks": records_table(summary.get("data_checks"), vocabulary),
-        "coverage_groups": records_table(summary.get("coverage_by_group"), vocabulary),
+        "checks": checks,
+        # summaries from older runs: their entries as plain tables
+        "data_checks": None if checks else records_table(summary.get("data_checks"), vocabulary),
+        "group_rows": group_rows,
+        "coverage_groups": None
+        if group_rows is not None
+        else records_table(summary.get("coverage_by_group"), vocabulary),
+        "onemap": _onemap(results, labels, text),
+        "shuttle": _shuttle(results, labels, text),
         "robustness": _robustness(results, text),
         "sites": _sites(results, labels, text),
         "standard_title": standard.get("title_zh") if lang == "zh" else standard.get("title"),
