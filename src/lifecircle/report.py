@@ -189,8 +189,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "drop_share": "随机删除设施比例",
         "page": "第 {page} 页",
         "data_completeness": "数据完整性",
-        "scores_headline": "平均得分 {all}（全部 {items} 项）；{with_data}（有数据的 {n_with} 项）；"
-        "{n_without} 项在数据中没有任何设施：请检查输入数据",
+        "scores_headline": "平均得分 {all}（全部 {items} 项）；"
+        "{with_data}（有数据的 {n_with} 项）；{n_without} 项在数据中没有任何设施：请检查输入数据",
         "scores_all_data": "全部 {items} 个评分项目在数据中均有设施；平均得分 {all}。",
         "no_data_items": "无设施数据的项目（非盲区）",
         "types_without_data": "无设施数据的类型",
@@ -949,8 +949,10 @@ def scores_headline(results_summary: Mapping[str, Any], labels: Labels) -> str:
     --------
     >>> figures = {"items": 24, "items_with_data": 14, "no_data": ["a"] * 10,
     ...            "scores": {"all": {"mean_score": 61.6}, "with_data": {"mean_score": 81.2}}}
-    >>> scores_headline(figures, Labels({}, "en"))
-    'score 62 over all 24 items; 81 over the 14 items with data; 10 items without any facility in the data: check the inputs'
+    >>> print(scores_headline(figures, Labels({}, "en")).replace("; ", "\n"))
+    score 62 over all 24 items
+    81 over the 14 items with data
+    10 items without any facility in the data: check the inputs
     """
     text = _text(labels.lang)
     scores = results_summary.get("scores") or {}
