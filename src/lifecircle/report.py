@@ -949,7 +949,7 @@ def scores_headline(results_summary: Mapping[str, Any], labels: Labels) -> str:
     --------
     >>> figures = {"items": 24, "items_with_data": 14, "no_data": ["a"] * 10,
     ...            "scores": {"all": {"mean_score": 61.6}, "with_data": {"mean_score": 81.2}}}
-    >>> print(scores_headline(figures, Labels({}, "en")).replace("; ", "\n"))
+    >>> print(scores_headline(figures, Labels({}, "en")).replace("; ", "\\n"))
     score 62 over all 24 items
     81 over the 14 items with data
     10 items without any facility in the data: check the inputs
