@@ -118,6 +118,20 @@ GAP_ITEM_COLORS: tuple[str, ...] = (
     "#4d4d4d",
     "#b15928",
 )
+# Facility categories on the one-map layer (a qualitative palette, Tableau 10).
+CATEGORY_COLORS: tuple[str, ...] = (
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+)
+SHUTTLE_COLOR = "#00838f"
 PANES: dict[str, int] = {
     "lc-context": 300,
     "lc-area": 350,
@@ -238,6 +252,36 @@ _TEXT: dict[str, dict[str, str]] = {
         "whatif_newly": "新覆盖人口（{target}）",
         "whatif_flips": "由未达标变为达标的小区",
         "whatif_none": "勾选新址，立即查看新覆盖的居民",
+        "onemap_districts": "一张图：社区",
+        "onemap_facilities": "一张图：设施（按类别）",
+        "shuttle": "老年人接驳车",
+        "district": "社区",
+        "n_compounds": "小区数",
+        "age_60plus": "60岁及以上",
+        "completeness": "完善度",
+        "tier_share": "{tier}达标比例",
+        "n_facilities": "设施数",
+        "lacking_types": "缺少类型",
+        "worst_compounds": "得分最低小区",
+        "category": "类别",
+        "category_pick": "设施类别",
+        "category_all": "全部类别",
+        "legend_onemap": "一张图：设施类别",
+        "legend_shuttle": "老年人接驳车",
+        "shuttle_route": "接驳线路",
+        "shuttle_stop": "接驳站点",
+        "stop": "站点",
+        "line": "线路",
+        "kind_boarding": "上车点",
+        "kind_destination": "目的地站",
+        "near": "邻近",
+        "residents_60plus_walk": "步行可达的60岁及以上居民",
+        "timetable": "时刻表",
+        "timetable_value": "{trips} 班，{first}–{last}",
+        "loop_offset": "距始发站",
+        "leg": "路段",
+        "length": "长度",
+        "no_data": "无数据（非盲区）",
     },
     "en": {
         "html_lang": "en",
@@ -312,6 +356,36 @@ _TEXT: dict[str, dict[str, str]] = {
         "whatif_newly": "Residents newly covered ({target})",
         "whatif_flips": "Compounds whose verdict flips to met",
         "whatif_none": "tick sites to see the residents they newly cover",
+        "onemap_districts": "One map: communities",
+        "onemap_facilities": "One map: facilities by category",
+        "shuttle": "Elderly shuttle",
+        "district": "Community",
+        "n_compounds": "Compounds",
+        "age_60plus": "Aged 60+",
+        "completeness": "Completeness",
+        "tier_share": "Passing {tier}",
+        "n_facilities": "Facilities",
+        "lacking_types": "Types lacking",
+        "worst_compounds": "Lowest-scoring compounds",
+        "category": "Category",
+        "category_pick": "Category",
+        "category_all": "all categories",
+        "legend_onemap": "One map: facility categories",
+        "legend_shuttle": "Elderly shuttle",
+        "shuttle_route": "Shuttle route",
+        "shuttle_stop": "Shuttle stop",
+        "stop": "Stop",
+        "line": "Line",
+        "kind_boarding": "boarding stop",
+        "kind_destination": "destination stop",
+        "near": "Near",
+        "residents_60plus_walk": "Residents 60+ within a walk",
+        "timetable": "Timetable",
+        "timetable_value": "{trips} trips, {first}–{last}",
+        "loop_offset": "From the first stop",
+        "leg": "Leg",
+        "length": "Length",
+        "no_data": "No data (not gaps)",
     },
 }
 
@@ -346,6 +420,11 @@ class Results:
     sites: gpd.GeoDataFrame | None = None
     streets: gpd.GeoDataFrame | None = None
     water: gpd.GeoDataFrame | None = None
+    districts: gpd.GeoDataFrame | None = None
+    district_facilities: gpd.GeoDataFrame | None = None
+    shuttle_stops: gpd.GeoDataFrame | None = None
+    shuttle_route: gpd.GeoDataFrame | None = None
+    shuttle_timetable: pd.DataFrame | None = None
 
     @property
     def standard(self) -> dict[str, Any]:
@@ -399,6 +478,17 @@ def _read_facilities(path: Path) -> pd.DataFrame | None:
     return frame
 
 
+ONEMAP_FILE = "onemap.gpkg"
+SHUTTLE_FILE = "shuttle.gpkg"
+TIMETABLE_FILE = "shuttle_timetable.csv"
+
+
+def _read_table(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    return pd.read_csv(path, encoding="utf-8-sig", dtype=str)
+
+
 def read_results(out_dir: str | Path) -> Results:
     """Read the result files of an output folder.
 
@@ -407,7 +497,9 @@ def read_results(out_dir: str | Path) -> Results:
     out_dir
         A folder written by :func:`lifecircle.outputs.write_outputs`. It must
         hold ``summary.json`` and ``communities.gpkg``; isochrones, gaps,
-        gates, the study boundary and facilities are read when present.
+        gates, the study boundary, facilities, the one-map layers
+        (``onemap.gpkg``) and the shuttle (``shuttle.gpkg``, its timetable)
+        are read when present.
 
     Raises
     ------
@@ -441,6 +533,11 @@ def read_results(out_dir: str | Path) -> Results:
         sites=_read_layer(out / "sites.gpkg", "sites"),
         streets=_read_layer(out / CONTEXT_FILE, "streets"),
         water=_read_layer(out / CONTEXT_FILE, "water"),
+        districts=_read_layer(out / ONEMAP_FILE, "districts"),
+        district_facilities=_read_layer(out / ONEMAP_FILE, "facilities"),
+        shuttle_stops=_read_layer(out / SHUTTLE_FILE, "stops"),
+        shuttle_route=_read_layer(out / SHUTTLE_FILE, "route"),
+        shuttle_timetable=_read_table(out / TIMETABLE_FILE),
     )
 
 
@@ -1240,6 +1337,181 @@ def facilities_block(ctx: _Context) -> tuple[str, list[dict[str, Any]]] | None:
     return _dumps({"types": table, "points": rows}), types
 
 
+# ------------------------------------------------------------ one map, shuttle
+def _lines(parts: Iterable[str]) -> str:
+    return "<br>".join(p for p in parts if p)
+
+
+def _share_text(value: Any) -> str:
+    number = _finite(value)
+    return "—" if number is None else f"{100 * number:.1f}%"
+
+
+def district_popup(row: Mapping[str, Any], ctx: _Context) -> str:
+    """The popup of one 社区 of the one-map layer, as escaped HTML."""
+    t, labels = ctx.text, ctx.labels
+    sep = "、" if ctx.lang == "zh" else ", "
+    lacking = [labels.type(x) for x in _clean(row.get("lacking_types")).split(";") if x]
+    worst = [w for w in _clean(row.get("worst_compounds")).split(";") if w]
+    rows = [
+        (t["n_compounds"], _count(row.get("n_compounds"))),
+        (t["population"], _count(row.get("population"))),
+        (t["age_60plus"], _count(row.get("pop_age_60plus"))),
+        (t["completeness"], _share_text(row.get("completeness"))),
+    ]
+    for key in row:
+        if str(key).startswith("tier_") and str(key).endswith("_pass_share"):
+            tier = labels.tier(str(key)[len("tier_") : -len("_pass_share")])
+            rows.append((t["tier_share"].format(tier=tier), _share_text(row[key])))
+    rows += [
+        (t["n_facilities"], _count(row.get("n_facilities"))),
+        (t["lacking_types"], sep.join(lacking) or "—"),
+        (t["worst_compounds"], sep.join(worst) or "—"),
+    ]
+    cells = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    name, district_id = _clean(row.get("district_name")), _clean(row.get("district_id"))
+    return (
+        f'<div class="lc-card"><div class="lc-card-h">{html.escape(name)}</div>'
+        f'<div class="lc-card-m">{html.escape(t["district"])} {html.escape(district_id)}</div>'
+        f'<table class="lc-items">{cells}</table></div>'
+    )
+
+
+def _category_table(categories: Iterable[str], labels: Labels) -> list[dict[str, Any]]:
+    """Facility categories in taxonomy order, each with its colour and label."""
+    order = {c: i for i, c in enumerate(default_taxonomy().categories)}
+    ranked = sorted(set(categories), key=lambda c: (order.get(c, len(order)), c))
+    return [
+        {
+            "id": c,
+            "label": labels.category(c) if c else "—",
+            "color": CATEGORY_COLORS[i % len(CATEGORY_COLORS)],
+        }
+        for i, c in enumerate(ranked)
+    ]
+
+
+def onemap_block(ctx: _Context) -> tuple[str, list[dict[str, Any]]] | None:
+    """社区 outlines with their figures, and facilities by category (``onemap.gpkg``)."""
+    districts = ctx.results.districts
+    if districts is None or districts.empty:
+        return None
+    records = districts.drop(columns=districts.geometry.name).to_dict(orient="records")
+    props = [
+        {"t": html.escape(_clean(row.get("district_name"))), "p": district_popup(row, ctx)}
+        for row in records
+    ]
+    parts = ['"districts":' + encode_features(ctx.geometries(districts.geometry), props)]
+    facilities = ctx.results.district_facilities
+    categories: list[dict[str, Any]] = []
+    if facilities is not None and not facilities.empty:
+        category = facilities["category"].fillna("").astype(str)
+        categories = _category_table(category, ctx.labels)
+        index = {c["id"]: i for i, c in enumerate(categories)}
+        counts = category.value_counts()
+        for entry in categories:
+            entry["count"] = int(counts.get(entry["id"], 0))
+        points = []
+        geoms = ctx.geometries(facilities.geometry)
+        rows = facilities.drop(columns=facilities.geometry.name).to_dict(orient="records")
+        for geom, row, cat in zip(geoms, rows, category, strict=True):
+            if geom is None:
+                continue
+            name = _clean(row.get("name")) or ctx.labels.type(_clean(row.get("type")))
+            popup = _lines(
+                [
+                    f"<b>{html.escape(name)}</b>",
+                    html.escape(
+                        f"{ctx.labels.type(_clean(row.get('type')))} · "
+                        f"{ctx.labels.category(cat) if cat else ''}"
+                    ),
+                    html.escape(
+                        " ".join(
+                            p
+                            for p in (
+                                _clean(row.get("district_name")),
+                                _clean(row.get("district_id")),
+                            )
+                            if p
+                        )
+                    ),
+                ]
+            )
+            points.append([geom.y, geom.x, index[cat], html.escape(name), popup])
+        table = [{"label": html.escape(c["label"]), "color": c["color"]} for c in categories]
+        parts.append('"categories":' + _dumps(table) + ',"points":' + _dumps(points))
+    return "{" + ",".join(parts) + "}", categories
+
+
+def _stop_times(timetable: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
+    """Per stop id: how many trips call there, the first and the last departure."""
+    if timetable is None or timetable.empty or "stop_id" not in timetable:
+        return {}
+    times = timetable.assign(_t=timetable["depart"].fillna(timetable.get("arrive", "")))
+    grouped = times.groupby("stop_id")["_t"]
+    return {
+        str(stop): {"trips": int(n), "first": str(first), "last": str(last)}
+        for stop, n, first, last in zip(
+            grouped.size().index, grouped.size(), grouped.min(), grouped.max(), strict=True
+        )
+    }
+
+
+def stop_popup(row: Mapping[str, Any], times: Mapping[str, Any], ctx: _Context) -> str:
+    """The popup of one shuttle stop: id, line, kind, what it is near, timetable summary."""
+    t = ctx.text
+    stop_id = _clean(row.get("stop_id"))
+    near = [ctx.labels.type(n) for n in _clean(row.get("near")).split(";") if n]
+    kind = _clean(row.get("kind"))
+    lines = [
+        f"<b>{html.escape(t['shuttle_stop'])} {html.escape(stop_id)}</b>",
+        html.escape(f"{t['line']} {_clean(row.get('line'))} · {t.get(f'kind_{kind}', kind)}"),
+    ]
+    if near:
+        lines.append(html.escape(f"{t['near']}: {('、' if ctx.lang == 'zh' else ', ').join(near)}"))
+    residents = _finite(row.get("residents_60plus_in_walk"))
+    if residents is not None:
+        lines.append(html.escape(f"{t['residents_60plus_walk']}: {_count(residents)}"))
+    offset = _finite(row.get("arrive_min"))
+    if offset is not None:
+        lines.append(html.escape(f"{t['loop_offset']}: {t['minutes'].format(m=offset)}"))
+    found = times.get(stop_id)
+    if found:
+        lines.append(html.escape(f"{t['timetable']}: {t['timetable_value'].format(**found)}"))
+    return _lines(lines)
+
+
+def shuttle_block(ctx: _Context) -> str | None:
+    """The shuttle route legs and stops (``shuttle.gpkg``), stops with their timetable."""
+    stops, route = ctx.results.shuttle_stops, ctx.results.shuttle_route
+    if stops is None or stops.empty:
+        return None
+    times = _stop_times(ctx.results.shuttle_timetable)
+    records = stops.drop(columns=stops.geometry.name).to_dict(orient="records")
+    props = [
+        {
+            "t": html.escape(f"{ctx.text['shuttle_stop']} {_clean(row.get('stop_id'))}"),
+            "p": stop_popup(row, times, ctx),
+        }
+        for row in records
+    ]
+    parts = ['"stops":' + encode_features(ctx.geometries(stops.geometry), props)]
+    if route is not None and not route.empty:
+        legs = route.drop(columns=route.geometry.name).to_dict(orient="records")
+        tips = []
+        for row in legs:
+            length = _finite(row.get("length_m"))
+            tip = (
+                f"{ctx.text['line']} {_clean(row.get('line'))} · "
+                f"{_clean(row.get('from_stop'))} → {_clean(row.get('to_stop'))}"
+            )
+            if length is not None:
+                tip += f" · {length:,.0f} m"
+            tips.append({"t": html.escape(tip)})
+        parts.append('"route":' + encode_features(ctx.geometries(route.geometry), tips))
+    return "{" + ",".join(parts) + "}"
+
+
 # ---------------------------------------------------------------------- what-if
 WHATIF_FILE = "whatif.json"
 WHATIF_MAX_CANDIDATES = 150
@@ -1600,6 +1872,7 @@ class _Layers:
     breaks: list[float]
     types: list[dict[str, Any]]
     bounds: list[list[float]] | None
+    categories: list[dict[str, Any]]
 
 
 def _collect_layers(ctx: _Context, max_isochrone_compounds: int | None) -> _Layers:
@@ -1618,11 +1891,15 @@ def _collect_layers(ctx: _Context, max_isochrone_compounds: int | None) -> _Laye
         "sites": lambda: sites_block(ctx),
         "context": lambda: context_block(ctx),
         "whatif": lambda: whatif_block(ctx),
+        "shuttle": lambda: shuttle_block(ctx),
     }
     for key, build in optional.items():
         block = build()
         if block is not None:
             blocks[key] = block
+    onemap = onemap_block(ctx)
+    if onemap is not None:
+        blocks["onemap"] = onemap[0]
     facilities = facilities_block(ctx)
     if facilities is not None:
         blocks["facilities"] = facilities[0]
@@ -1640,6 +1917,7 @@ def _collect_layers(ctx: _Context, max_isochrone_compounds: int | None) -> _Laye
         breaks=breaks,
         types=facilities[1] if facilities is not None else [],
         bounds=_bounds(extent),
+        categories=onemap[1] if onemap is not None else [],
     )
 
 
@@ -1667,6 +1945,13 @@ def _legend_html(ctx: _Context, layers: _Layers) -> str:
         facilities=facilities,
         boundary="boundary" in layers.blocks,
         gates="gates" in layers.blocks,
+        categories=layers.categories,
+        shuttle="shuttle" in layers.blocks,
+        shuttle_color=SHUTTLE_COLOR,
+        no_data=[
+            ctx.labels.item(str(i))
+            for i in (ctx.results.summary.get("results") or {}).get("no_data") or []
+        ],
     )
 
 
@@ -1694,6 +1979,7 @@ def _config(ctx: _Context, layers: _Layers) -> str:
             )
         },
         "iso_colors": list(ISO_COLORS),
+        "shuttle_color": SHUTTLE_COLOR,
         "title_html": _title_html(ctx.results, ctx.text, ctx.labels),
         "legend_html": _legend_html(ctx, layers),
         "attribution": _attribution(ctx.results),
@@ -1732,6 +2018,12 @@ def _feature_groups(
     n_gates = len(ctx.results.gates) if ctx.results.gates is not None else 0
     group("gates", text["gates"], show=n_gates <= GATES_SHOWN_UP_TO)
     group("sites", text["sites"])
+    if "onemap" in layers.blocks:
+        group("onemap", text["onemap_districts"], show=False)
+        groups["onemap_facilities"] = folium.FeatureGroup(
+            name=html.escape(text["onemap_facilities"]), show=False
+        ).add_to(m)
+    group("shuttle", text["shuttle"], show=False)
     if "facilities" in layers.blocks:
         cluster = MarkerCluster(name=html.escape(text["facilities"]), **_CLUSTER_OPTIONS)
         cluster.default_js = [] if self_contained else list(_CLUSTER_JS)

@@ -458,6 +458,96 @@
     LC.counts.facilities = markers.length;
   }
 
+  /* The one map: 社区 outlines with their figures, and facilities coloured by category
+   * (a legend selector shows one category). */
+  function addOnemap(districtParent, facilityParent) {
+    var data = readJson("lc-data-onemap");
+    if (!data) return;
+    var districts = L.geoJSON(toGeoJson(data.districts), {
+      pane: "lc-area",
+      className: "lc-district",
+      style: { color: "#263238", weight: 2.5, opacity: 0.9, dashArray: "8 4", fillOpacity: 0.03 },
+      onEachFeature: function (f, l) {
+        l.bindTooltip(f.properties.t, { sticky: true });
+        l.bindPopup(f.properties.p, { maxWidth: 360 });
+      },
+    });
+    districts.addTo(districtParent);
+    LC.layers.onemap = districts;
+    LC.counts.onemap = count(districts);
+    var points = L.layerGroup();
+    LC.categoryParts = (data.points || []).map(function (p) {
+      var marker = L.circleMarker([p[0], p[1]], {
+        pane: "lc-gates",
+        className: "lc-onemap-poi",
+        radius: 5,
+        color: "#ffffff",
+        weight: 1,
+        fillColor: data.categories[p[2]].color,
+        fillOpacity: 0.95,
+      })
+        .bindTooltip(p[3])
+        .bindPopup(p[4]);
+      marker.lcCategory = p[2];
+      points.addLayer(marker);
+      return marker;
+    });
+    if (facilityParent) points.addTo(facilityParent);
+    LC.layers.onemap_facilities = points;
+    LC.counts.onemap_facilities = LC.categoryParts.length;
+  }
+
+  /* Show the one-map facilities of one category (value: its index) or of all (""). */
+  LC.showCategory = function (value) {
+    var layer = LC.layers.onemap_facilities;
+    if (!layer) return 0;
+    layer.clearLayers();
+    LC.categoryParts.forEach(function (marker) {
+      if (value === "" || String(marker.lcCategory) === String(value)) layer.addLayer(marker);
+    });
+    return count(layer);
+  };
+
+  /* The elderly shuttle: route legs and stops (popups with the timetable summary). */
+  function addShuttle(parent) {
+    var data = readJson("lc-data-shuttle");
+    if (!data) return;
+    var color = LC.config.shuttle_color;
+    var group = L.featureGroup();
+    var route = null;
+    if (data.route) {
+      route = L.geoJSON(toGeoJson(data.route), {
+        pane: "lc-gaps",
+        className: "lc-shuttle-route",
+        style: { color: color, weight: 4, opacity: 0.85 },
+        onEachFeature: function (f, l) {
+          l.bindTooltip(f.properties.t, { sticky: true });
+        },
+      }).addTo(group);
+    }
+    var stops = L.geoJSON(toGeoJson(data.stops), {
+      pane: "lc-gates",
+      pointToLayer: function (f, latlng) {
+        return L.circleMarker(latlng, {
+          pane: "lc-gates",
+          className: "lc-shuttle-stop",
+          radius: 6,
+          color: color,
+          weight: 3,
+          fillColor: "#ffffff",
+          fillOpacity: 1,
+        });
+      },
+      onEachFeature: function (f, l) {
+        l.bindTooltip(f.properties.t);
+        l.bindPopup(f.properties.p, { maxWidth: 320 });
+      },
+    }).addTo(group);
+    group.addTo(parent);
+    LC.layers.shuttle = group;
+    LC.counts.shuttle = { stops: count(stops), legs: route ? count(route) : 0 };
+  }
+
   function addBox(map, position, className, html) {
     var box = L.control({ position: position });
     box.onAdd = function () {
@@ -535,6 +625,8 @@
     if (parents.gates) addGates(parents.gates);
     if (parents.sites) addSites(parents.sites);
     if (parents.facilities) addFacilities(parents.facilities);
+    if (parents.onemap) addOnemap(parents.onemap, parents.onemap_facilities);
+    if (parents.shuttle) addShuttle(parents.shuttle);
     addContext(map);
     addControls(map);
     addWhatif(map);
@@ -543,6 +635,12 @@
     if (picker) {
       L.DomEvent.on(picker, "change", function () {
         LC.showGapType(picker.value);
+      });
+    }
+    var categories = map.getContainer().querySelector(".lc-cat-select");
+    if (categories) {
+      L.DomEvent.on(categories, "change", function () {
+        LC.showCategory(categories.value);
       });
     }
     document.documentElement.setAttribute("data-lc-ready", "1");
