@@ -155,9 +155,14 @@ def test_layer_control_lists_layers_and_isochrones_start_hidden(offline_map):
         "小区（按得分着色）",
         "小区出入口",
         "建议新址",
+        "一张图：社区",
+        "一张图：设施（按类别）",
+        "老年人接驳车",
         "设施",
     ]
     groups = dict(overlays)
+    for name in ("一张图：社区", "一张图：设施（按类别）", "老年人接驳车"):
+        assert f"{groups[name]}.addTo(" not in page  # off by default
     for band in ("5", "10", "15"):
         variable = groups[f"{band} 分钟等时圈"]
         assert f"{variable}.addTo(" not in page  # off by default
@@ -590,3 +595,93 @@ def test_any_folium_map_can_be_made_standalone():
     page = standalone_html(fmap)
     assert external_assets(page) == []
     assert SELF_CONTAINED_META in page and "L.MarkerClusterGroup" in page
+
+
+# ---------------------------------------------------------- one map, shuttle
+def test_onemap_layer_draws_each_community_with_its_figures(offline_map):
+    out, page = offline_map
+    data = blocks(page)["lc-data-onemap"]
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))["onemap"]
+    table = pd.read_csv(out / "onemap_districts.csv", encoding="utf-8-sig")
+    assert len(data["districts"]["features"]) == summary["districts"] == len(table) == 6
+    popups = {f["p"]["t"]: f["p"]["p"] for f in data["districts"]["features"]}
+    for row, csv_row in zip(summary["per_district"], table.itertuples(), strict=True):
+        popup = " ".join(
+            html.unescape(re.sub(r"<[^>]+>", " ", popups[row["district_name"]])).split()
+        )
+        assert f"人口 {row['population']:,.0f}" in popup
+        assert f"60岁及以上 {row['pop_age_60plus']:,}" in popup
+        assert f"完善度 {100 * row['completeness']:.1f}%" in popup
+        assert f"十五分钟生活圈达标比例 {100 * csv_row.tier_15min_pass_share:.1f}%" in popup
+        assert f"设施数 {row['n_facilities']}" in popup
+        assert row["worst_compounds"].split(";")[0] in popup
+        assert "_" not in popup  # type ids are in words
+    assert "初中" in popups["示例一社区"] and "社区食堂" in popups["示例一社区"]
+    assert len(data["points"]) == summary["facilities"] == 179
+    labels = [html.unescape(c["label"]) for c in data["categories"]]
+    per_category = {}
+    for point in data["points"]:
+        per_category[labels[point[2]]] = per_category.get(labels[point[2]], 0) + 1
+    assert per_category["交通"] == summary["by_category"]["transport"] == 49
+    assert per_category["养老"] == summary["by_category"]["elderly_care"] == 11
+    legend = blocks(page)["lc-config"]["legend_html"]
+    assert legend.count('<option value="', legend.index("lc-cat-select")) >= len(labels)
+    assert "一张图：设施类别" in legend and "交通 (49)" in legend
+
+
+def test_shuttle_layer_has_the_route_and_stops_with_their_timetable(offline_map):
+    out, page = offline_map
+    data = blocks(page)["lc-data-shuttle"]
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))["shuttle"]
+    route = gpd.read_file(out / "shuttle.gpkg", layer="route")
+    assert len(data["stops"]["features"]) == summary["stops"] == 10
+    assert len(data["route"]["features"]) == len(route)
+    assert {f["g"]["type"] for f in data["route"]["features"]} == {"LineString"}
+    timetable = pd.read_csv(out / "shuttle_timetable.csv", encoding="utf-8-sig", dtype=str)
+    first = timetable[timetable["stop_id"] == "S01"]
+    popup = html.unescape(data["stops"]["features"][0]["p"]["p"])
+    assert "接驳站点 S01" in popup
+    trips, leaves, back = first["trip"].nunique(), first["depart"].min(), first["arrive"].max()
+    assert trips == 73 and f"时刻表: {trips} 班，{leaves}–{back}" in popup
+    assert "目的地站" in popup and "老年人日间照料中心" in popup
+    legend = blocks(page)["lc-config"]["legend_html"]
+    assert "接驳线路" in legend and "接驳站点" in legend
+
+
+def test_legend_names_items_without_data(demo_copy: Path):
+    page = render_map(demo_copy, basemap="none").read_text(encoding="utf-8")
+    assert "无数据（非盲区）" not in blocks(page)["lc-config"]["legend_html"]
+    path = demo_copy / "summary.json"
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    summary["results"]["no_data"] = ["elderly_care", "culture_sports"]
+    path.write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
+    legend = blocks(render_map(demo_copy, basemap="none").read_text(encoding="utf-8"))["lc-config"][
+        "legend_html"
+    ]
+    assert "无数据（非盲区）: 养老、文体" in legend
+
+
+def test_onemap_and_shuttle_strings_are_escaped(demo_copy: Path):
+    path = demo_copy / "onemap.gpkg"
+    layers = {layer: gpd.read_file(path, layer=layer) for layer in ("districts", "facilities")}
+    layers["districts"].loc[0, "district_name"] = PAYLOAD
+    layers["facilities"].loc[0, "name"] = PAYLOAD
+    path.unlink()
+    for layer, frame in layers.items():
+        frame.to_file(path, layer=layer, driver="GPKG")
+    page = render_map(demo_copy, basemap="none").read_text(encoding="utf-8")
+    assert "<img" not in page
+    data = blocks(page)["lc-data-onemap"]
+    escaped = html.escape(PAYLOAD)
+    assert data["districts"]["features"][0]["p"]["t"] == escaped
+    assert escaped in data["districts"]["features"][0]["p"]["p"]
+    assert data["points"][0][3] == escaped
+
+
+def test_map_without_onemap_or_shuttle_leaves_their_layers_out(demo_copy: Path):
+    (demo_copy / "onemap.gpkg").unlink()
+    (demo_copy / "shuttle.gpkg").unlink()
+    page = render_map(demo_copy, basemap="none").read_text(encoding="utf-8")
+    assert 'id="lc-data-onemap"' not in page and 'id="lc-data-shuttle"' not in page
+    names = [name for name, _ in overlay_layers(page)]
+    assert "老年人接驳车" not in names and "一张图：社区" not in names

@@ -1444,16 +1444,23 @@ def onemap_block(ctx: _Context) -> tuple[str, list[dict[str, Any]]] | None:
 
 
 def _stop_times(timetable: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
-    """Per stop id: how many trips call there, the first and the last departure."""
+    """Per stop id: how many trips call there, the first departure and the last arrival."""
     if timetable is None or timetable.empty or "stop_id" not in timetable:
         return {}
-    times = timetable.assign(_t=timetable["depart"].fillna(timetable.get("arrive", "")))
-    grouped = times.groupby("stop_id")["_t"]
+    trip = timetable["trip"] if "trip" in timetable else timetable.index.to_series()
+    frame = pd.DataFrame(
+        {
+            "stop": timetable["stop_id"].astype(str),
+            "trip": trip.to_numpy(),
+            "depart": timetable["depart"].fillna(timetable["arrive"]).to_numpy(),
+            "arrive": timetable["arrive"].fillna(timetable["depart"]).to_numpy(),
+        }
+    )
+    grouped = frame.groupby("stop")
+    trips, first, last = grouped["trip"].nunique(), grouped["depart"].min(), grouped["arrive"].max()
     return {
-        str(stop): {"trips": int(n), "first": str(first), "last": str(last)}
-        for stop, n, first, last in zip(
-            grouped.size().index, grouped.size(), grouped.min(), grouped.max(), strict=True
-        )
+        str(stop): {"trips": int(trips[stop]), "first": str(first[stop]), "last": str(last[stop])}
+        for stop in trips.index
     }
 
 
