@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from lifecircle.errors import InputError
@@ -269,3 +270,133 @@ def test_report_without_optional_data_leaves_their_sections_out(out: Path):
     for missing in ('id="data-checks"', 'id="robustness"', 'id="sites"', "按年龄组"):
         assert missing not in page
     assert "<h1>Title &lt;b&gt;</h1>" in page
+
+
+# ------------------------------------------- data completeness, one map, shuttle
+def summary_of(out: Path) -> dict:
+    return json.loads((out / "summary.json").read_text(encoding="utf-8"))
+
+
+def write_summary(out: Path, summary: dict) -> None:
+    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
+
+
+def test_data_completeness_comes_right_after_the_overview_as_tables(out: Path):
+    page = render_report(out).read_text(encoding="utf-8")
+    assert page.index('<section id="overview">') < page.index('<section id="data-completeness">')
+    assert page.index('<section id="data-completeness">') < page.index('<section id="parameters">')
+    assert 'id="data-checks"' not in page  # no raw dump
+    block = section(page, "data-completeness")
+    words = text_of(block)
+    summary = summary_of(out)
+    results = summary["results"]
+    assert f"全部 {results['items']} 个评分项目在数据中均有设施" in words
+    assert f"平均得分 {results['scores']['all']['mean_score']:.0f}" in words
+    for fit in summary["data_checks"]["datum"]:
+        medians = fit["medians_m"]
+        row = " ".join(f"{medians[d]:.1f}" for d in ("wgs84", "gcj02", "bd09"))
+        assert f"{Path(fit['source']).name} " in words
+        assert f"{row} {fit['sample_size']} ✓ 一致" in words
+    assert "设施 synthetic_pois_amap_gcj02.csv GCJ-02 GCJ-02" in words
+    excluded = summary["data_checks"]["street_filter"]["major_road_bridge"]
+    assert f"主干道桥梁（高架） {excluded}" in words
+    assert "{'" not in block and "':" not in block and "major_road" not in words
+
+
+def test_data_completeness_shows_both_scores_and_what_is_missing(out: Path):
+    summary = summary_of(out)
+    results = summary["results"]
+    results["no_data"] = ["elderly_care", "culture_sports"]
+    results["items_with_data"] = 2
+    results["scores"] = {
+        "all": {"completeness": 0.5, "mean_score": 61.6},
+        "with_data": {"completeness": 0.9, "mean_score": 81.2},
+    }
+    checks = summary["data_checks"]
+    checks["types_without_data"] = ["nursing_home", "sports"]
+    checks["scarce_types"] = [{"type": "park", "facilities": 1, "needed_at_least": 4}]
+    checks["unrouted"] = {"facilities": {"too_far": 3}, "origins": {"island": 2}}
+    checks["datum"][0].update(mismatch=True, best="wgs84", message=PAYLOAD)
+    write_summary(out, summary)
+    page = render_report(out).read_text(encoding="utf-8")
+    block = section(page, "data-completeness")
+    words = text_of(block)
+    assert (
+        "平均得分 62（全部 4 项）；81（有数据的 2 项）；2 项在数据中没有任何设施：请检查输入数据"
+        in words
+    )
+    assert "无设施数据的项目（非盲区） 养老 文体" in words
+    assert "无设施数据的类型 养老院 体育场馆" in words
+    assert "公园 1 4" in words
+    assert "⚠ 不一致：请传入 --facilities-crs wgs84" in words
+    assert "设施 接入距离内无可步行街道 3" in words
+    assert "小区出发点（出入口或内部点） 仅连到与主路网隔开的小段街道 2" in words
+    assert "<img" not in page and html.escape(PAYLOAD, quote=False) in block
+    english = text_of(
+        section(render_report(out, lang="en").read_text(encoding="utf-8"), "data-completeness")
+    )
+    assert (
+        "score 62 over all 4 items; 81 over the 2 items with data; 2 items without any "
+        "facility in the data: check the inputs" in english
+    )
+    assert "⚠ mismatch: pass --facilities-crs wgs84" in english
+
+
+def test_coverage_by_age_group_is_a_readable_table(out: Path):
+    page = render_report(out).read_text(encoding="utf-8")
+    words = text_of(section(page, "coverage"))
+    groups = summary_of(out)["coverage_by_group"]
+    elderly = groups["items"]["elderly_care"]
+    assert (
+        f"养老 60岁及以上 {elderly['group_population']:,.0f} {elderly['group_met']:,.0f} "
+        f"{100 * elderly['group_share']:.1f}% {100 * elderly['population_share']:.1f}%"
+    ) in words
+    assert "教育 3-15岁" in words and "age_" not in words and "beneficiaries" not in words
+
+
+def test_onemap_section_lists_each_community(out: Path):
+    page = render_report(out).read_text(encoding="utf-8")
+    words = text_of(section(page, "onemap"))
+    info = summary_of(out)["onemap"]
+    table = pd.read_csv(out / "onemap_districts.csv", encoding="utf-8-sig")
+    assert f"{info['districts']} 个社区，{info['facilities']} 处设施" in words
+    for row, shares in zip(info["per_district"], table["tier_15min_pass_share"], strict=True):
+        assert (
+            f"{row['district_name']} {row['district_id']} {row['n_compounds']} "
+            f"{row['population']:,.0f} {row['pop_age_60plus']:,} "
+            f"{100 * row['completeness']:.1f}% {100 * shares:.1f}% {row['n_facilities']}"
+        ) in words
+    assert "初中、文化活动中心、体育场馆" in words and "middle_school" not in words
+    assert f"交通 {info['by_category']['transport']}" in words
+
+
+def test_shuttle_section_gives_the_plan_and_the_reach(out: Path):
+    page = render_report(out).read_text(encoding="utf-8")
+    words = text_of(section(page, "shuttle"))
+    plan = summary_of(out)["shuttle"]
+    assert f"{plan['stops']} 站点数" in words
+    assert f"{plan['loop_km']:.1f} 环线长度（公里）" in words
+    assert f"{plan['cycle_min']:.1f} 一圈用时（分钟）" in words
+    assert f"{plan['vehicles_needed']} 所需车辆" in words
+    assert "老年人步行速度 50 m/min ⚠ 假设" in words
+    hospital = plan["reach"]["hospital"]
+    assert (
+        f"医院 {hospital['residents_60plus']:,} {hospital['walk_only']:,} "
+        f"({100 * hospital['walk_only_share']:.1f}%) {hospital['with_shuttle']:,} "
+        f"({100 * hospital['with_shuttle_share']:.1f}%) "
+        f"+{hospital['with_shuttle'] - hospital['walk_only']:,}"
+    ) in words
+    assert f"{plan['vehicles_needed']} 辆车以 10 分钟的发车间隔运行" in words
+    assert "未考虑单行道" in words and "vehicle" not in words and "one-way" not in words
+    english = text_of(section(render_report(out, lang="en").read_text(encoding="utf-8"), "shuttle"))
+    assert "Walking alone" in english and "Hospital" in english
+
+
+def test_report_without_onemap_or_shuttle_leaves_them_out(out: Path):
+    summary = summary_of(out)
+    summary.pop("onemap")
+    summary.pop("shuttle")
+    write_summary(out, summary)
+    page = render_report(out).read_text(encoding="utf-8")
+    assert 'id="onemap"' not in page and 'id="shuttle"' not in page
+    assert 'href="#onemap"' not in page
