@@ -86,13 +86,13 @@ def test_provenance_marks_unconfirmed_thresholds(out: Path):
     rows = re.findall(r"<tr class=\"(\w+)\">(.*?)</tr>", provenance, re.S)
     by_item = {text_of(cells).split(" ")[1]: (css, text_of(cells)) for css, cells in rows}
     css, education = by_item["教育"]
-    assert css == "unconfirmed"
-    assert "900 m · 15.0 分钟" in education
-    assert "⚠ 假设" in education and "蒲鞋市街道2021年工作方案（摘要）" in education
+    assert css == "confirmed"
+    assert "900 m · 15.0 分钟" in education and "已核实" in education
+    assert "（步速：假设）" in education and "蒲鞋市街道2021年工作方案（摘要）" in education
     assert 'title="S_PUXIESHI_PLAN"' in provenance  # the key stays at hand
     assert "教育 within a 15-minute walk" in education
-    tier_css, tier = next(v for k, v in by_item.items() if "未核实" in v[1])
-    assert tier_css == "unconfirmed" and "15 分钟" in tier
+    speed_css, speed = by_item["60"]  # the walking speed row: an assumption
+    assert speed_css == "unconfirmed" and "⚠ 假设" in speed
     assert 'id="src-S_PUXIESHI_PLAN"' in provenance
     assert 'href="https://github.com/URBREATH/15-minutes-city"' in provenance
 
@@ -158,10 +158,10 @@ def test_histogram_and_bars_unit():
 def test_gaps_and_worst_served(out: Path):
     page = render_report(out).read_text(encoding="utf-8")
     gaps = text_of(section(page, "gaps"))
-    assert "G001 养老 5,994 22 22.0 23.7 ⚠ 假设" in gaps
+    assert "G001 养老 16,689 68 68.0 28.0 已核实" in gaps
     assert "G002 教育 2,847" in gaps
-    assert "示例·君悦家园 C011 80 2,620 养老" in gaps
-    assert "4 个网格未能接入路网" in gaps
+    assert "示例·君悦家园 C011 75 2,620 养老" in gaps
+    assert "未能接入路网" not in gaps  # every cell is routed
 
 
 def test_matrix_lists_compounds_worst_first(out: Path):
@@ -252,7 +252,7 @@ def test_committee_sections_come_from_the_summary(out: Path):
     fragile = summary["robustness"]["failure_population"]["fragile"]
     assert f"{fragile:,.0f}" in robustness
     sites = text_of(section(page, "sites"))
-    assert "老年人日间照料中心" in sites and "N0077" in sites and "9,186" in sites
+    assert "老年人日间照料中心" in sites and "N0077" in sites and "18,824" in sites
     svg = section(page, "static-map")
     assert svg.count("<circle") == 3 and "200 m" in svg
     gaps = text_of(section(page, "gaps"))
@@ -263,11 +263,18 @@ def test_committee_sections_come_from_the_summary(out: Path):
 def test_report_without_optional_data_leaves_their_sections_out(out: Path):
     summary_path = out / "summary.json"
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    summary.pop("robustness", None)
+    for key in ("robustness", "coverage_by_group", "data_checks"):
+        summary.pop(key, None)
     summary_path.write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
     (out / "sites.gpkg").unlink()
     page = render_report(out, title="Title <b>", place="P").read_text(encoding="utf-8")
-    for missing in ('id="data-checks"', 'id="robustness"', 'id="sites"', "按年龄组"):
+    for missing in (
+        'id="data-checks"',
+        'id="data-completeness"',
+        'id="robustness"',
+        'id="sites"',
+        "按年龄组",
+    ):
         assert missing not in page
     assert "<h1>Title &lt;b&gt;</h1>" in page
 
