@@ -91,7 +91,7 @@ def test_demo_summary_carries_provenance_and_gaps(demo_out: Path):
     assert any("synthetic" in a.lower() for a in summary["attribution"])
     results = summary["results"]
     assert results["compounds"] == 66
-    assert results["population"] == pytest.approx(78600, rel=1e-6)
+    assert results["population"] == 78602  # households x 2.62, whole people per compound
     # the demo's deliberate gap: no elderly care across the river
     elderly = results["coverage"]["categories"]["elderly_care"]
     assert elderly["population_share"] < 1

@@ -232,7 +232,8 @@ def beijing(beijing_osm) -> tuple[WalkNetwork, gpd.GeoDataFrame, gpd.GeoDataFram
     return (
         load_network(beijing_osm),
         load_facilities(beijing_osm).data,
-        load_communities(beijing_osm).data,
+        # the residential areas with every named building of the file, as compounds
+        load_communities(beijing_osm, standalone_buildings=True).data,
     )
 
 

@@ -589,6 +589,7 @@ def test_facility_columns_come_first(bad_facilities):
         "facility_id",
         "name",
         "type",
+        "types",
         "category",
         "capacity",
         "source_file",

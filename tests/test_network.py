@@ -246,6 +246,12 @@ _SHANGHAI_NODES = {
     14: (121.490, 31.215),
     15: (121.470, 31.210),
     16: (121.480, 31.210),
+    17: (121.480, 31.21505),
+    18: (121.490, 31.21505),
+    19: (121.520, 31.230),
+    20: (121.520, 31.226),
+    21: (121.520, 31.234),
+    22: (121.520, 31.222),
 }
 _SHANGHAI_WAYS = [
     (101, (1, 2, 6), {"highway": "primary", "name": "延安东路"}),
@@ -262,6 +268,12 @@ _SHANGHAI_WAYS = [
     (108, (11, 12), {"highway": "primary", "expressway": "yes"}),
     (109, (10, 13), {"highway": "residential", "bridge": "yes", "name": "小桥"}),
     (110, (13, 14), {"highway": "trunk", "layer": "2"}),
+    # the ground road under the layer-2 trunk, on its own nodes
+    (114, (17, 18), {"highway": "secondary", "name": "高架下地面道路"}),
+    # a primary bridge over a river: it meets streets only at its ends, and stays
+    (115, (19, 20), {"highway": "primary", "bridge": "yes", "name": "河上大桥"}),
+    (116, (21, 19), {"highway": "residential", "name": "北岸路"}),
+    (117, (20, 22), {"highway": "residential", "name": "南岸路"}),
     (111, (14, 7), {"highway": "primary", "bridge": "viaduct", "foot": "yes", "name": "允许步行"}),
     (112, (15, 16), {"highway": "primary_link", "tunnel": "building_passage", "name": "门洞"}),
     (113, (16, 13), {"highway": "motorway", "name": "高速"}),
@@ -292,8 +304,9 @@ def _kept_ways(net) -> set[int]:
 def test_viaducts_ramps_and_tunnels_are_left_out(tmp_path: Path):
     net = load_network(_write_osm(tmp_path / "shanghai.osm"))
     # ground roads, a trunk bridge with sidewalks, a layer-0 primary, a small
-    # bridge, a viaduct open to foot traffic and a building passage stay
-    assert _kept_ways(net) == {101, 105, 106, 109, 111, 112}
+    # bridge, a viaduct open to foot traffic, a building passage, the road under
+    # the layer-2 trunk and a primary bridge over a river (above no street) stay
+    assert _kept_ways(net) == {101, 105, 106, 109, 111, 112, 114, 115, 116, 117}
     report = net.report
     assert report.ways_read == len(_SHANGHAI_WAYS)
     assert report.ways_dropped_not_walkable == 7
@@ -333,7 +346,7 @@ def test_street_filter_can_be_overridden(tmp_path: Path):
     lenient = load_network(
         osm, street_filter={"disable": ["major_road_bridge", "major_road_off_ground_layer"]}
     )
-    assert _kept_ways(lenient) == {101, 102, 103, 105, 106, 109, 110, 111, 112}
+    assert _kept_ways(lenient) == {101, 102, 103, 105, 106, 109, 110, 111, 112, 114, 115, 116, 117}
     assert "major_road_bridge" not in lenient.report.excluded_by_rule
     custom = tmp_path / "filter.yaml"
     custom.write_text(
@@ -346,8 +359,8 @@ def test_street_filter_can_be_overridden(tmp_path: Path):
         encoding="utf-8",
     )
     strict = load_network(osm, street_filter=custom)
-    assert _kept_ways(strict) == {101, 104, 106, 107, 108, 110, 112, 113}
-    assert strict.report.excluded_by_rule == {"no_bridges": 5}
+    assert _kept_ways(strict) == {101, 104, 106, 107, 108, 110, 112, 113, 114, 116, 117}
+    assert strict.report.excluded_by_rule == {"no_bridges": 6}  # the river bridge too
     assert strict.report.street_filter == str(custom)
     added = load_network(
         osm,
@@ -355,7 +368,7 @@ def test_street_filter_can_be_overridden(tmp_path: Path):
             "add": [{"id": "no_passages", "exclude_when": {"tunnel": ["building_passage"]}}]
         },
     )
-    assert _kept_ways(added) == {101, 105, 106, 109, 111}
+    assert _kept_ways(added) == {101, 105, 106, 109, 111, 114, 115, 116, 117}
     assert added.report.excluded_by_rule["no_passages"] == 1
 
 
@@ -370,7 +383,7 @@ def test_malformed_street_filters_are_refused(tmp_path: Path):
         load_street_filter({"rule": []})
     bad = tmp_path / "bad.yaml"
     bad.write_text("rules: [", encoding="utf-8")
-    with pytest.raises(InputError, match="cannot read the street filter"):
+    with pytest.raises(InputError, match="not valid YAML"):
         load_street_filter(bad)
 
 

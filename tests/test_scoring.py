@@ -129,8 +129,13 @@ def test_category_tier_score_and_missing(study):
     # weights: kindergarten 1, middle school 2, learning 1, care 1 -> A meets 4 of 5
     assert scores.loc["A", "score"] == pytest.approx(80.0)
     assert scores.loc["C", "score"] == pytest.approx(0.0)
-    assert scores.loc["A", "missing"] == "care"
-    assert scores.loc["C", "missing"] == "kindergarten;middle_school;learning;care"
+    # no health station exists in the data at all: care is no_data, not missing
+    assert (scores["no_data"] == "care").all()
+    assert scores.loc["A", "missing"] == ""
+    assert scores.loc["C", "missing"] == "kindergarten;middle_school;learning"
+    # over the items with data, A meets 4 of 4 (weights 1 + 2 + 1 of 4)
+    assert scores.loc["A", "score_with_data"] == pytest.approx(100.0)
+    assert scores.loc["A", "score_all"] == pytest.approx(80.0)
 
 
 def test_missing_items_carry_clause_and_source(study):
@@ -140,7 +145,8 @@ def test_missing_items_carry_clause_and_source(study):
     assert row["source"] == "S_TEST"
     assert row["threshold_m"] == 300
     assert row["population"] == 500
-    assert len(missing) == 1 + 1 + 4  # A: care; B: care; C: everything
+    assert len(missing) == 0 + 0 + 3  # C: everything with data (care is no_data, never missing)
+    assert "care" not in set(missing["item"])
 
 
 def test_summary_population_weighting(study):

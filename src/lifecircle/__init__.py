@@ -6,7 +6,7 @@ a planning standard, and find the blind zones.
 
 >>> import lifecircle as lc
 >>> sorted(s["id"] for s in lc.list_standards())
-['gb50180-2018', 'puxieshi-2021', 'tdt1062-2021']
+['gb50180-2018', 'puxieshi-2021', 'six-kinds-15min', 'tdt1062-2021']
 """
 
 from __future__ import annotations

@@ -523,7 +523,9 @@ def network_report(
 
 
 _CONDITION_KEYS = frozenset({"not_in"})
-_RULE_KEYS = frozenset({"id", "description", "source", "exclude_when", "unless"})
+_RULE_KEYS = frozenset(
+    {"id", "description", "source", "exclude_when", "unless", "only_over_streets"}
+)
 
 
 @dataclass(frozen=True)
@@ -549,6 +551,9 @@ class StreetRule:
     source: str
     exclude_when: tuple[TagCondition, ...]
     unless: tuple[tuple[TagCondition, ...], ...] = ()
+    # (metres, share): exclude only a way that runs above ground-level streets,
+    # i.e. with at least ``share`` of its length within ``metres`` of one
+    only_over_streets: tuple[float, float] | None = None
 
     @property
     def tags(self) -> frozenset[str]:
@@ -599,7 +604,19 @@ class StreetFilter:
 
         for rule in self.rules:
             open_ = verdict.eq("")
-            verdict[open_ & rule.excludes(tags, ways.index)] = rule.id
+            hit = open_ & rule.excludes(tags, ways.index)
+            if rule.only_over_streets is not None and hit.any():
+                over = _runs_over_streets(ways, hit, _on_ground(tags), *rule.only_over_streets)
+                spared = hit & ~over
+                if spared.any():
+                    logger.info(
+                        "%d way(s) matched %s but run above no street (a river or rail "
+                        "bridge): kept",
+                        int(spared.sum()),
+                        rule.id,
+                    )
+                hit &= over
+            verdict[hit] = rule.id
         return verdict
 
     def counts(self, verdict: pd.Series, way_id: pd.Series | None = None) -> dict[str, int]:
@@ -616,6 +633,51 @@ class StreetFilter:
 
 StreetFilterSpec = str | Path | Mapping[str, Any] | StreetFilter | None
 """What ``street_filter=`` accepts: a YAML path, a table, a built filter or None (packaged)."""
+
+
+def _on_ground(tags: Callable[[str], pd.Series]) -> pd.Series:
+    """Ways at ground level: no bridge, no tunnel, layer 0 or none."""
+    bridge = tags("bridge").isin(["", "no"])
+    tunnel = tags("tunnel").isin(["", "no"])
+    layer = tags("layer").isin(["", "0"])
+    return bridge & tunnel & layer
+
+
+def _runs_over_streets(
+    ways: pd.DataFrame,
+    candidates: pd.Series,
+    ground: pd.Series,
+    within_m: float,
+    share: float,
+) -> pd.Series:
+    """Which candidate ways run above ground-level streets for ``share`` of their length.
+
+    An elevated expressway follows the ground road under it, so most of its
+    length lies within a few metres of one; a bridge over a river or a railway
+    meets streets only at its ends. The candidates are few (major-road bridges),
+    so they are measured one by one against the streets an STRtree finds near them.
+    """
+    out = pd.Series(False, index=ways.index)
+    geometry = gpd.GeoSeries(ways.geometry, crs=getattr(ways, "crs", None) or 4326)
+    if geometry.crs is not None and geometry.crs.is_geographic:
+        geometry = geometry.to_crs(geometry.estimate_utm_crs())
+    lines = geometry.to_numpy()
+    ground_lines = lines[(ground & ~candidates).to_numpy()]
+    if not len(ground_lines):
+        return out
+    tree = shapely.STRtree(ground_lines)
+    for position in np.flatnonzero(candidates.to_numpy()):
+        line = lines[position]
+        length = shapely.length(line)
+        if not length:
+            continue
+        near = tree.query(line, predicate="dwithin", distance=within_m)
+        if not len(near):
+            continue
+        band = shapely.union_all(shapely.buffer(ground_lines[near], within_m, quad_segs=4))
+        alongside = shapely.length(shapely.intersection(line, band))
+        out.iloc[position] = alongside >= share * length
+    return out
 
 
 def _tag_values(ways: pd.DataFrame, name: str) -> pd.Series:
@@ -664,7 +726,19 @@ def _parse_rule(raw: Any, where: str) -> StreetRule:
         source=str(raw.get("source", "")).strip(),
         exclude_when=_parse_conditions(raw["exclude_when"], where),
         unless=tuple(_parse_conditions(group, where) for group in unless),
+        only_over_streets=_parse_over_streets(raw.get("only_over_streets"), where),
     )
+
+
+def _parse_over_streets(raw: Any, where: str) -> tuple[float, float] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or set(raw) != {"within_m", "share"}:
+        raise InputError(f"{where}: only_over_streets needs within_m and share")
+    within, share = float(raw["within_m"]), float(raw["share"])
+    if not (within > 0 and 0 < share <= 1):
+        raise InputError(f"{where}: only_over_streets needs within_m > 0 and 0 < share <= 1")
+    return within, share
 
 
 def _parse_rules(raw: Any, where: str) -> tuple[StreetRule, ...]:
@@ -752,6 +826,15 @@ def _rule_table(rule: StreetRule) -> dict[str, Any]:
         "source": rule.source,
         "exclude_when": conditions(rule.exclude_when),
         "unless": [conditions(group) for group in rule.unless],
+        **(
+            {
+                "only_over_streets": dict(
+                    zip(("within_m", "share"), rule.only_over_streets, strict=True)
+                )
+            }
+            if rule.only_over_streets
+            else {}
+        ),
     }
 
 

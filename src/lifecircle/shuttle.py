@@ -788,7 +788,7 @@ def plan_shuttle(
     >>> from lifecircle import Study
     >>> plan = plan_shuttle(Study.from_demo(), 2)
     >>> len(plan.stops), list(plan.reach["type"])
-    (9, ['hospital', 'elderly_daycare', 'fresh_market'])
+    (10, ['hospital', 'elderly_daycare', 'fresh_market'])
     """
     params = (params or ShuttleParams.from_defaults()).checked()
     drive_net = drivable_network(drive if drive is not None else study.network)

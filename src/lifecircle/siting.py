@@ -800,7 +800,7 @@ def recommend_sites(
     >>> study = Study.from_demo()
     >>> result = recommend_sites(study, "elderly_daycare", 2)
     >>> result.sites["residents_newly_covered"].tolist()
-    [9185.7, 5978.8]
+    [9186.0, 5979.0]
     """
     if method not in METHODS:
         raise InputError(f"unknown siting method {method!r}; use greedy or exact")
@@ -916,8 +916,8 @@ def _sites_frame(
             "site_id": candidates["site_id"].astype(str).to_numpy()[chosen],
             "lon": points.x.round(7).to_numpy(),
             "lat": points.y.round(7).to_numpy(),
-            "residents_newly_covered": np.round(gains).astype(np.int64),
-            "cumulative_covered": np.round(np.cumsum(gains)).astype(np.int64),
+            "residents_newly_covered": np.round(gains, 1),
+            "cumulative_covered": np.round(np.cumsum(gains), 1),
             "compounds_newly_served": newly,
             "snap_m": np.round(access_m[chosen], 1),
         }
