@@ -98,9 +98,10 @@ def test_numbers_are_rounded_for_reading(zh_out: Path, study: Study):
 
 def test_status_codes_and_source_keys_read_as_words(zh_out: Path):
     missing = pd.read_excel(zh_out / "results.xlsx", sheet_name="缺失项目")
-    assert set(missing["核实状态"]) == {"假设"}
-    assert set(missing["来源"]) == {"蒲鞋市街道2021年工作方案（摘要）"}
-    assert set(missing["项目"]) <= {"教育", "商业", "交通", "文体", "养老"}
+    # the plan's four categories are CONFIRMED by its own text
+    assert set(missing["核实状态"]) == {"已核实"}
+    assert all(source.startswith("蒲鞋市街道") for source in set(missing["来源"]))
+    assert set(missing["项目"]) <= {"教育", "商业交通", "文体", "养老"}
     coverage = pd.read_excel(zh_out / "results.xlsx", sheet_name="覆盖率")
     assert coverage["统计层级"].iloc[0] == "层级" and coverage["项目"].iloc[0] == "十五分钟生活圈"
     assert status_word("UNCONFIRMED", "zh") == "未核实"
@@ -130,7 +131,7 @@ def test_english_workbook_keeps_sheet_ids(study: Study, tmp_path: Path):
     assert book.sheetnames[-1] == "dictionary"
     assert not (tmp_path / "communities_zh.csv").exists()
     missing = pd.read_excel(tmp_path / "results.xlsx", sheet_name="missing")
-    assert set(missing["status"]) == {"assumption"}
+    assert set(missing["status"]) == {"confirmed"}
 
 
 def test_excel_writer_cleans_control_characters_and_cuts_long_text(tmp_path: Path):
