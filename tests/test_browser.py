@@ -306,7 +306,7 @@ def test_clicking_a_compound_opens_its_scorecard(tab: Tab, outputs: Path):
     tab.wait_for("document.querySelector('.leaflet-popup-content')")
     text = tab.js("document.querySelector('.leaflet-popup-content').innerText")
     assert text.splitlines()[0] == "示例·瑞景名苑"
-    assert "C002" in text and "得分 80 / 100" in text
+    assert "C002" in text and "得分 75 / 100" in text
     assert "十五分钟生活圈\t未达标" in text
     assert "养老" in text and "✗ 缺失" in text and "≤ 15 分钟" in text
     button = tab.js(
@@ -366,10 +366,12 @@ def test_hostile_facility_name_shows_as_text(tab: Tab, outputs: Path):
 def test_report_shows_its_sections_and_the_inline_map(tab: Tab, outputs: Path):
     tab.open(outputs / "report.html")
     headings = tab.js("[...document.querySelectorAll('h2')].map(h => h.innerText)")
-    assert headings[:4] == ["概览", "研究范围总图", "研究参数", "标准与阈值来源"]
+    assert headings[:5] == ["概览", "数据完整性", "研究范围总图", "研究参数", "标准与阈值来源"]
+    assert "一张图：各社区概况" in headings and "老年人免费接驳车" in headings
     assert "交互地图" in headings
     assert tab.js("document.querySelectorAll('svg.chart').length") == 2
-    assert tab.js("document.querySelectorAll('.status.unconfirmed').length") >= 6
+    # the two walking speeds are assumptions: the study's and the shuttle's (elderly)
+    assert tab.js("document.querySelectorAll('.status.unconfirmed').length") == 2
     frame = "document.querySelector('iframe.map-frame').contentWindow"
     tab.wait_for(f"{frame}.lifecircle && {frame}.lifecircle.counts.compounds === 66")
     assert tab.js(f"{frame}.document.querySelectorAll('path.lc-compound').length") == 66
@@ -579,4 +581,38 @@ def test_whatif_panel_sums_what_the_python_api_computes(tab: Tab, whatif_map, tm
     assert flips == len(gained) > 0
     expected = float(row["population_after"]) - float(row["population_before"])
     assert int(shown.replace(",", "")) == pytest.approx(expected, abs=1.0)
+    assert tab.errors() == []
+
+
+def test_onemap_and_shuttle_layers_show_and_filter_by_category(tab: Tab, outputs: Path):
+    tab.open(outputs / "map.html")
+    tab.wait_for(READY)
+    counts = tab.js("window.lifecircle.counts")
+    summary = json.loads((outputs / "summary.json").read_text(encoding="utf-8"))
+    assert counts["onemap"] == summary["onemap"]["districts"] == 6
+    assert counts["onemap_facilities"] == summary["onemap"]["facilities"]
+    assert counts["shuttle"]["stops"] == summary["shuttle"]["stops"]
+    assert tab.js("document.querySelectorAll('path.lc-district').length") == 0  # off by default
+    labels = tab.js(
+        "[...document.querySelectorAll('.leaflet-control-layers-overlays label')]"
+        ".map(l => l.innerText.trim())"
+    )
+    for name in ("一张图：社区", "一张图：设施（按类别）", "老年人接驳车"):
+        tab.js(
+            "document.querySelectorAll('.leaflet-control-layers-overlays input')"
+            f"[{labels.index(name)}].click()"
+        )
+    tab.wait_for("document.querySelectorAll('path.lc-district').length === 6")
+    assert tab.js("document.querySelectorAll('path.lc-shuttle-stop').length") == 10
+    assert tab.js("document.querySelectorAll('path.lc-shuttle-route').length") > 0
+    transport = summary["onemap"]["by_category"]["transport"]
+    shown = tab.js(
+        """(() => { const s = document.querySelector('.lc-cat-select');
+        s.value = [...s.options].find(o => o.text === '交通').value;
+        s.dispatchEvent(new Event('change'));
+        return document.querySelectorAll('path.lc-onemap-poi').length; })()"""
+    )
+    assert shown == transport
+    tab.screenshot("map-onemap-shuttle.png")
+    assert tab.network_requests() == []
     assert tab.errors() == []
