@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= lifecircle-demo
 
-.PHONY: demo test lint format bench bench-quick data clean
+.PHONY: demo test lint format bench bench-quick bench-e2e bench-e2e-quick bench-taxonomy data clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,15 @@ bench: $(VENV)/.installed-bench
 
 bench-quick: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench_engine.py --quick
+
+bench-e2e: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/bench_end_to_end.py
+
+bench-e2e-quick: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/bench_end_to_end.py --quick
+
+bench-taxonomy: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/bench_taxonomy.py
 
 data: $(VENV)/.installed
 	$(BIN)/python scripts/make_demo_data.py
