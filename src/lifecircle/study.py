@@ -638,9 +638,9 @@ class Study:
         return self.__dict__["_isochrones"]
 
     def area_frame(self) -> gpd.GeoDataFrame:
-        """The study area (the boundary, or the compounds' hull plus a margin), WGS84."""
+        """The study area (the boundary, or the compounds' 200 m neighbourhood), WGS84."""
         area = study_area(self.communities, self.boundary, self.network.crs)
-        source = "boundary" if self.boundary is not None else "compound hull + margin"
+        source = "boundary" if self.boundary is not None else "compounds + 200 m"
         frame = gpd.GeoDataFrame({"source": [source]}, geometry=[area], crs=self.network.crs)
         return frame.to_crs(4326)
 
