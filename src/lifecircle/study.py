@@ -50,6 +50,9 @@ from .standards import Standard, load_standard
 
 logger = logging.getLogger(__name__)
 
+# a compound this many snap limits from any street is taken for a coordinate error
+OUTLIER_FACTOR = 10
+
 __all__ = ["Study", "resolve_target"]
 
 
@@ -433,7 +436,7 @@ class Study:
                 f"{self.max_snap_m:g} m"
             ),
         }
-        out = []
+        out = self._outlier_warnings()
         bad = route_status[route_status != "ok"].astype(str)
         if len(bad):
             counts = bad.str.split(";").explode().value_counts()
@@ -451,6 +454,32 @@ class Study:
                 "compound and are listed with their snap_status in facilities.csv"
             )
         return out
+
+    def _outlier_warnings(self) -> list[str]:
+        """Compounds far beyond the streets: almost always a typing error in lon/lat.
+
+        They stay in the tables (unrouted, scoring as missing everything) but are
+        named here; the gap grid covers only the neighbourhoods of compounds, so
+        they cost no memory.
+        """
+        far_m = OUTLIER_FACTOR * self.max_snap_m
+        distance = pd.Series(self.engine.snaps(ORIGIN_LAYER).main_m).groupby(self._groups).min()
+        far = distance[distance > far_m]
+        if far.empty:
+            return []
+        names = self.communities.get("name", None)
+        listed = [
+            f"{self.communities['community_id'].iloc[g]}"
+            + (f" {names.iloc[g]}" if names is not None and pd.notna(names.iloc[g]) else "")
+            + f" ({metres / 1000:,.1f} km)"
+            for g, metres in far.sort_values(ascending=False).head(5).items()
+        ]
+        more = f" and {len(far) - 5} more" if len(far) > 5 else ""
+        return [
+            f"{len(far)} compound(s) lie more than {far_m / 1000:g} km from the street network, "
+            f"almost always a typing error in their coordinates: {', '.join(listed)}{more}; "
+            "they are not routed and score as missing everything: check their lon/lat and crs"
+        ]
 
     def supply_demand(self) -> pd.DataFrame:
         """Capacity-aware 2SFCA supply per compound; demand counts each item's age group."""
