@@ -31,7 +31,13 @@ from lifecircle.study import Study
 STRIPS = ("west", "mid", "east")
 NAMES = {"west": "西片", "mid": "中片", "east": "东片"}
 # settings that keep each area at well under a second
-FAST = {"standard": "puxieshi-2021", "isochrones": False, "maps": False, "cell_m": 200}
+FAST = {
+    "standard": "puxieshi-2021",
+    "isochrones": False,
+    "robustness": False,
+    "maps": False,
+    "cell_m": 200,
+}
 
 
 # ---------------------------------------------------------------- fixtures

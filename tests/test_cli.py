@@ -115,6 +115,8 @@ def test_score_command_warns_about_gcj02(tmp_path: Path):
         "--standard",
         "gb50180-2018",
         "--no-isochrones",
+        "--no-robustness",
+        "--no-maps",
         "--out",
         str(tmp_path),
         "--quiet",
@@ -207,6 +209,7 @@ def test_batch_command_reports_failed_areas(tmp_path: Path):
                 "standard: puxieshi-2021",
                 "facilities_crs: gcj02",
                 "isochrones: false",
+                "robustness: false",
                 "maps: false",
                 "workers: 1",
                 "areas:",
@@ -250,6 +253,10 @@ def _demo_study_args() -> list[str]:
         str(data.gates),
         "--standard",
         "puxieshi-2021",
+        # the site and scenario results are tested here; the rest of the pipeline elsewhere
+        "--no-isochrones",
+        "--no-robustness",
+        "--no-maps",
         "--quiet",
     ]
 
