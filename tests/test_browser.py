@@ -306,7 +306,11 @@ def test_clicking_a_compound_opens_its_scorecard(tab: Tab, outputs: Path):
     tab.wait_for("document.querySelector('.leaflet-popup-content')")
     text = tab.js("document.querySelector('.leaflet-popup-content').innerText")
     assert text.splitlines()[0] == "示例·瑞景名苑"
-    assert "C002" in text and "得分 75 / 100" in text
+    import geopandas as gpd
+
+    frame = gpd.read_file(outputs / "communities.gpkg", layer="communities")
+    score = frame.set_index("community_id").loc["C002", "score"]
+    assert "C002" in text and f"得分 {score:g} / 100" in text
     assert "十五分钟生活圈\t未达标" in text
     assert "养老" in text and "✗ 缺失" in text and "≤ 15 分钟" in text
     button = tab.js(

@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+import geopandas as gpd
 import pandas as pd
 import pytest
 
@@ -158,10 +159,23 @@ def test_histogram_and_bars_unit():
 def test_gaps_and_worst_served(out: Path):
     page = render_report(out).read_text(encoding="utf-8")
     gaps = text_of(section(page, "gaps"))
-    assert "G001 养老 16,689 68 68.0 28.0 已核实" in gaps
-    assert "G002 教育 2,847" in gaps
-    assert "示例·君悦家园 C011 75 2,620 养老" in gaps
-    assert "未能接入路网" not in gaps  # every cell is routed
+    found = gpd.read_file(out / "gaps.gpkg", layer="gaps").sort_values(
+        "population", ascending=False, kind="stable"
+    )
+    names = {"elderly_care": "养老", "education": "教育", "culture_sports": "文体"}
+    for row in found.head(2).itertuples():
+        assert (
+            f"{row.gap_id} {names[row.item]} {row.population:,.0f} {row.cells} "
+            f"{row.area_m2 / 10_000:.1f} {row.max_min:.1f} 已核实"
+        ) in gaps
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    worst = summary["results"]["worst_served"][0]
+    assert (
+        f"{worst['name']} {worst['community_id']} {worst['score']:g} {worst['population']:,} "
+        f"{names[worst['missing'].split(';')[0]]}"
+    ) in gaps
+    not_routed = summary["gaps"]["cells_not_routed"]
+    assert (f"{not_routed} 个网格未能接入路网" in gaps) == bool(not_routed)
 
 
 def test_matrix_lists_compounds_worst_first(out: Path):
@@ -252,7 +266,9 @@ def test_committee_sections_come_from_the_summary(out: Path):
     fragile = summary["robustness"]["failure_population"]["fragile"]
     assert f"{fragile:,.0f}" in robustness
     sites = text_of(section(page, "sites"))
-    assert "老年人日间照料中心" in sites and "N0077" in sites and "18,824" in sites
+    first = gpd.read_file(out / "sites.gpkg", layer="sites").iloc[0]
+    assert "老年人日间照料中心" in sites and f"1 老年人日间照料中心 {first['site_id']}" in sites
+    assert f"{first['residents_newly_covered']:,.0f}" in sites
     svg = section(page, "static-map")
     assert svg.count("<circle") == 3 and "200 m" in svg
     gaps = text_of(section(page, "gaps"))
@@ -305,8 +321,11 @@ def test_data_completeness_comes_right_after_the_overview_as_tables(out: Path):
         assert f"{Path(fit['source']).name} " in words
         assert f"{row} {fit['sample_size']} ✓ 一致" in words
     assert "设施 synthetic_pois_amap_gcj02.csv GCJ-02 GCJ-02" in words
-    excluded = summary["data_checks"]["street_filter"]["major_road_bridge"]
-    assert f"主干道桥梁（高架） {excluded}" in words
+    excluded = {k: n for k, n in summary["data_checks"]["street_filter"].items() if n}
+    if not excluded:
+        assert "街道筛选排除的路段 无" in words
+    for rule, n in excluded.items():
+        assert f"{n}" in words and rule not in words
     assert "{'" not in block and "':" not in block and "major_road" not in words
 
 

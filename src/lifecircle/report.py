@@ -201,7 +201,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "layer": "图层",
         "declared": "声明坐标系",
         "best_fit": "最佳拟合",
-        "median_m": "{datum} 中位偏差（米）",
+        "median_m": "{datum}（米）",
+        "datum_note": "按各坐标系读入时，抽样点到最近街道的中位距离（米）；距离最小者为最佳拟合。",
         "sample": "样本数",
         "verdict": "结论",
         "datum_ok": "✓ 一致",
@@ -220,6 +221,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "onemap": "一张图：各社区概况",
         "onemap_note": "{districts} 个社区，{facilities} 处设施（其中 {outside} 处在社区范围外）。",
         "district": "社区",
+        "completeness_short": "完善度",
+        "tier_short": "{tier}达标",
         "n_compounds": "小区数",
         "age_60plus": "60岁及以上",
         "n_facilities": "设施数",
@@ -395,7 +398,9 @@ _TEXT: dict[str, dict[str, str]] = {
         "layer": "Layer",
         "declared": "Declared",
         "best_fit": "Best fit",
-        "median_m": "{datum} median offset (m)",
+        "median_m": "{datum} (m)",
+        "datum_note": "Median distance (m) from a sample of the points to the nearest street, "
+        "reading them in each datum; the smallest is the best fit.",
         "sample": "Sample",
         "verdict": "Verdict",
         "datum_ok": "✓ ok",
@@ -415,6 +420,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "onemap_note": "{districts} communities, {facilities} facilities ({outside} outside "
         "every community).",
         "district": "Community",
+        "completeness_short": "Completeness",
+        "tier_short": "Passing {tier}",
         "n_compounds": "Compounds",
         "age_60plus": "Aged 60+",
         "n_facilities": "Facilities",
@@ -1076,10 +1083,13 @@ def _district_records(results: Results) -> list[dict[str, Any]]:
     path = results.out_dir / "onemap_districts.csv"
     if path.is_file():
         frame = pd.read_csv(
-            path, encoding="utf-8-sig", dtype={"district_id": str, "district_name": str}
+            path,
+            encoding="utf-8-sig",
+            dtype={"district_id": str, "district_name": str, "lacking_types": str},
+            keep_default_na=False,
         )
         return [
-            {**row, "lacking_types": [t for t in str(row.get("lacking_types") or "").split(";")]}
+            {**row, "lacking_types": str(row.get("lacking_types") or "").split(";")}
             for row in frame.to_dict(orient="records")
         ]
     info = results.summary.get("onemap") or {}
@@ -1099,8 +1109,8 @@ def _onemap(results: Results, labels: Labels, text: dict[str, str]) -> dict[str,
     lang = labels.lang
     rows = []
     for row in records:
-        lacking = [labels.type(t) for t in row.get("lacking_types") or [] if t and t != "nan"]
-        worst = [w for w in str(row.get("worst_compounds") or "").split(";") if w and w != "nan"]
+        lacking = [labels.type(t) for t in row.get("lacking_types") or [] if t]
+        worst = [w for w in str(row.get("worst_compounds") or "").split(";") if w]
         rows.append(
             {
                 "id": _clean_text(row.get("district_id")),
@@ -1121,7 +1131,7 @@ def _onemap(results: Results, labels: Labels, text: dict[str, str]) -> dict[str,
             facilities=_int(info.get("facilities")),
             outside=_int(info.get("facilities_outside")),
         ),
-        "tiers": [text["tier_pass"].format(tier=labels.tier(t)) for t in tiers],
+        "tiers": [text["tier_short"].format(tier=labels.tier(t)) for t in tiers],
         "rows": rows,
         "by_category": [
             {"label": labels.category(str(k)), "count": _int(n)}
