@@ -12,6 +12,12 @@ folium/Leaflet:
   compound gates;
 * facilities drawn with their type's icon and colour, clustered when zoomed out;
 * gap polygons shaded by the population affected, and the study boundary;
+* the one map (一张图, ``onemap.gpkg``): 社区 outlines whose popup gives their
+  figures, and the facilities coloured by category, one category at a time
+  from a selector in the legend; the elderly shuttle (``shuttle.gpkg``):
+  route legs and stops, a stop's popup with its timetable summary; both off
+  by default;
+* items without any facility in the data named in the legend (not gaps);
 * a legend, a layer switcher, a full-screen button and a scale bar.
 
 The layer data sit in ``<script type="application/json">`` blocks that a small

@@ -3,6 +3,10 @@
 :func:`render_report` reads an output folder (see
 :func:`lifecircle.maps.read_results`) and writes one HTML page with:
 
+* data completeness, right after the overview: both scores (all items, items
+  with data), items and types without any facility, scarce types, the
+  coordinate datum fit per layer, unrouted points by reason and the ways the
+  street filter left out;
 * the study parameters (standard, walking speed, threshold rule, inputs,
   network, loading reports, warnings);
 * the standard, with the provenance of every threshold (status, source,
@@ -13,6 +17,9 @@
   distribution (histogram) and a compound-by-item matrix;
 * the largest gaps with the population affected, and the worst-served
   compounds;
+* coverage by age group; the one map per 社区 and the elderly shuttle (stops,
+  loop, vehicles, parameters, reach walking alone and with the shuttle), when
+  the results have them;
 * the interactive map (an iframe to ``map.html``, or the map itself inline
   when it is self-contained) and the data attribution.
 
