@@ -89,7 +89,7 @@ def test_provenance_marks_unconfirmed_thresholds(out: Path):
     css, education = by_item["教育"]
     assert css == "confirmed"
     assert "900 m · 15.0 分钟" in education and "已核实" in education
-    assert "（步速：假设）" in education and "蒲鞋市街道2021年工作方案（摘要）" in education
+    assert "（步速：假设）" in education and "蒲鞋市街道2020年工作总结及2021年工作思路" in education
     assert 'title="S_PUXIESHI_PLAN"' in provenance  # the key stays at hand
     assert "教育 within a 15-minute walk" in education
     speed_css, speed = by_item["60"]  # the walking speed row: an assumption
