@@ -407,3 +407,19 @@ def test_graphml_without_the_filter_tags_says_so(tmp_path: Path, caplog: pytest.
     assert "motorroad" in net.report.filter_tags_missing
     assert "rules on them excluded nothing" in caplog.text
     assert "tags absent from the source" in net.report.summary()
+
+
+def test_gzipped_osm_reads_as_the_plain_file(tmp_path: Path):
+    import gzip
+
+    plain = _write_osm(tmp_path / "shanghai.osm")
+    packed = tmp_path / "shanghai.osm.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert _kept_ways(load_network(packed)) == _kept_ways(load_network(plain))
+
+
+def test_unknown_network_suffix_is_refused_with_the_accepted_list(tmp_path: Path):
+    odd = tmp_path / "streets.dwg"
+    odd.write_text("x")
+    with pytest.raises(InputError, match=r"unsupported file type '.dwg' for the network layer"):
+        load_network(odd)

@@ -29,10 +29,14 @@ Examples
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
@@ -875,13 +879,27 @@ def _way_columns(edges: pd.DataFrame, tags: Sequence[str]) -> list[str]:
     return [c for c in (*tags, "osmid", "geometry") if c in edges.columns]
 
 
+@contextmanager
+def _plain_xml(path: Path) -> Iterator[Path]:
+    """The file itself, or for ``.osm.gz`` a decompressed copy (osmnx reads .bz2 only)."""
+    if not path.name.lower().endswith(".gz"):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="lifecircle-osm-") as folder:
+        plain = Path(folder) / path.name[: -len(".gz")]
+        with gzip.open(path, "rb") as source, plain.open("wb") as target:
+            shutil.copyfileobj(source, target)
+        yield plain
+
+
 def _read_osm_xml_lines(path: Path, tags: Sequence[str]) -> gpd.GeoDataFrame:
     import osmnx as ox
 
     useful = list(ox.settings.useful_tags_way)
     ox.settings.useful_tags_way = sorted(set(useful) | set(tags))
     try:
-        graph = ox.graph_from_xml(path, simplify=False, retain_all=True, bidirectional=True)
+        with _plain_xml(path) as xml:
+            graph = ox.graph_from_xml(xml, simplify=False, retain_all=True, bidirectional=True)
     except Exception as exc:  # osmnx raises many kinds on malformed files
         raise InputError(f"cannot read OSM file: {exc}", file=path) from exc
     finally:
@@ -945,9 +963,6 @@ def _read_line_file(path: Path, layer: str | None) -> gpd.GeoDataFrame:
     return frame[~bad]
 
 
-_LINE_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".parquet", ".fgb", ".zip"}
-
-
 def load_network(
     source: str | Path | gpd.GeoDataFrame,
     *,
@@ -989,22 +1004,19 @@ def load_network(
     path = Path(source)
     if not path.exists():
         raise InputError("file not found", file=path)
+    from .formats import file_format
+
+    kind = file_format(path, "network")  # the one suffix table: refuses what no reader takes
     name = path.name.lower()
-    if name.endswith((".osm", ".osm.bz2", ".xml")):
-        lines = _read_osm_xml_lines(path, tags)
-    elif name.endswith(".pbf"):
+    osm = kind == "osm"
+    if osm and name.endswith(".pbf"):
         lines = _read_osm_pbf_lines(path, tags)
-    elif name.endswith(".graphml"):
+    elif osm:
+        lines = _read_osm_xml_lines(path, tags)
+    elif kind == "graphml":
         lines = _read_graphml_lines(path, tags)
-    elif path.suffix.lower() in _LINE_SUFFIXES:
-        lines = _read_line_file(path, layer)
     else:
-        raise InputError(
-            "unsupported network file; use .osm, .osm.bz2, .osm.pbf, .graphml, .geojson, "
-            ".gpkg, .shp or .parquet",
-            file=path,
-        )
-    osm = name.endswith((".osm", ".osm.bz2", ".xml", ".pbf"))
+        lines = _read_line_file(path, layer)
     return _filtered_network(lines, str(path), rules, tags_requested=osm)
 
 
