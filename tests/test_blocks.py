@@ -24,7 +24,7 @@ def _graph(lines, points=((0, 0),)):
 
 
 def _ring_list(blocks, ids):
-    xy, starts = blocks.rings(np.asarray(ids))
+    xy, starts = blocks.rings(np.asarray(ids, dtype=np.int64))  # also when there is none
     return np.split(xy, starts[1:])
 
 
