@@ -24,7 +24,10 @@ def _graph(lines, points=((0, 0),)):
 
 
 def _ring_list(blocks, ids):
-    xy, starts = blocks.rings(np.asarray(ids, dtype=np.int64))  # also when there is none
+    ids = np.asarray(ids, dtype=np.int64)
+    if not len(ids):  # a grid so thinned that no block is left
+        return []
+    xy, starts = blocks.rings(ids)
     return np.split(xy, starts[1:])
 
 
