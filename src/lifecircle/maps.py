@@ -53,7 +53,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import folium
 import geopandas as gpd
@@ -70,6 +70,9 @@ from .coords import wgs84_to_gcj02
 from .errors import InputError, MissingDataError
 from .outputs import CONTEXT_FILE, atomic_path
 from .taxonomy import default_taxonomy
+
+if TYPE_CHECKING:
+    from .study import Study
 
 logger = logging.getLogger(__name__)
 
@@ -1545,7 +1548,7 @@ def _group_columns(communities: pd.DataFrame) -> dict[str, str]:
 
 
 def whatif_data(
-    study: Any,
+    study: Study,
     siting: Any,
     *,
     candidates: gpd.GeoDataFrame | None = None,
@@ -1626,7 +1629,7 @@ def whatif_totals(data: Mapping[str, Any], site_ids: Iterable[str]) -> dict[str,
     return {"residents": dict(zip(data["groups"], totals, strict=True)), "compounds": len(union)}
 
 
-def write_whatif(study: Any, siting: Any, out_dir: str | Path, **options: Any) -> Path:
+def write_whatif(study: Study, siting: Any, out_dir: str | Path, **options: Any) -> Path:
     """Write ``whatif.json`` into an output folder; :func:`render_map` then adds the panel."""
     from .outputs import write_json
 

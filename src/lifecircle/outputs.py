@@ -38,7 +38,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -47,6 +47,9 @@ import shapely
 
 from .config import read_yaml_text
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from .study import Study
 
 logger = logging.getLogger(__name__)
 
@@ -525,7 +528,7 @@ def _column_widths(table: pd.DataFrame, sample: int = 500) -> list[float]:
 
 
 def write_outputs(
-    study: Any,
+    study: Study,
     out_dir: str | Path,
     *,
     isochrones: gpd.GeoDataFrame | None = None,
@@ -659,7 +662,7 @@ def street_class(highway: pd.Series) -> pd.Series:
 
 
 def context_layers(
-    study: Any, water: gpd.GeoDataFrame | gpd.GeoSeries | None = None
+    study: Study, water: gpd.GeoDataFrame | gpd.GeoSeries | None = None
 ) -> dict[str, gpd.GeoDataFrame]:
     """Streets by class (one line per street of the network) and water, in WGS84."""
     layers: dict[str, gpd.GeoDataFrame] = {}

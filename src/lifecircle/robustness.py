@@ -50,7 +50,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -64,6 +64,9 @@ from .errors import InputError
 from .gaps import CELL_LAYER, grid_cells, study_area
 from .outputs import refuse_to_overwrite, write_json, write_layers, write_table
 from .scoring import FACILITY_LAYER, ORIGIN_LAYER, ScoreItem, item_met, score_items
+
+if TYPE_CHECKING:
+    from .study import Study
 
 logger = logging.getLogger(__name__)
 
@@ -256,7 +259,7 @@ class _Measurer:
 
     def __init__(
         self,
-        study: Any,
+        study: Study,
         snap_limits: Sequence[float],
         kth: dict[str, tuple[int, float]],
     ) -> None:
@@ -460,7 +463,7 @@ def _label(clears: NDArray[np.bool_], evidence: NDArray[np.bool_]) -> NDArray[np
 
 
 def _failure_tables(
-    study: Any,
+    study: Study,
     runs: list[AssumptionRun],
     verdicts: list[_Verdicts],
     items: list[ScoreItem],
@@ -525,7 +528,7 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return frames[0] if frames else pd.DataFrame(columns=["community_id", "item", "robustness"])
 
 
-def _compound_layer(study: Any, failures: pd.DataFrame) -> gpd.GeoDataFrame:
+def _compound_layer(study: Study, failures: pd.DataFrame) -> gpd.GeoDataFrame:
     communities = study.communities
     frame = pd.DataFrame(
         {
@@ -664,7 +667,7 @@ def _row_labels(mask: pd.DataFrame) -> pd.Series:
 
 
 def assess_robustness(
-    study: Any,
+    study: Study,
     *,
     walk_speeds: Sequence[float] = DEFAULT_WALK_SPEEDS,
     snap_limits: Sequence[float] = DEFAULT_SNAP_LIMITS,
@@ -763,7 +766,7 @@ def _kth_requests(standard: Any, variants: Iterable[Any]) -> dict[str, tuple[int
     return requests
 
 
-def _ensure_cell_layer(study: Any, cells: gpd.GeoDataFrame, cell_m: float, kind: str) -> None:
+def _ensure_cell_layer(study: Study, cells: gpd.GeoDataFrame, cell_m: float, kind: str) -> None:
     """The study's engine holds the gap cells' centres (as :meth:`Study.gaps` leaves it)."""
     engine = study.engine
     try:

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -66,6 +66,9 @@ from .network import WalkNetwork, load_network, network_from_lines
 from .outputs import refuse_to_overwrite, write_json, write_layers, write_table
 from .scoring import ORIGIN_LAYER
 from .siting import exact_cover, greedy_cover, network_candidates
+
+if TYPE_CHECKING:
+    from .study import Study
 
 logger = logging.getLogger(__name__)
 
@@ -733,7 +736,7 @@ class ShuttlePlan:
 
 
 def plan_shuttle(
-    study: Any,
+    study: Study,
     k: int,
     *,
     destinations: Sequence[str] | gpd.GeoDataFrame | None = None,
@@ -808,7 +811,7 @@ def plan_shuttle(
 
 
 def _destinations(
-    study: Any, destinations: Sequence[str] | gpd.GeoDataFrame | None
+    study: Study, destinations: Sequence[str] | gpd.GeoDataFrame | None
 ) -> tuple[gpd.GeoDataFrame, list[str]]:
     if isinstance(destinations, gpd.GeoDataFrame):
         if "type" not in destinations:
@@ -830,7 +833,7 @@ def _destinations(
 
 
 def _build_instance(
-    study: Any,
+    study: Study,
     drive_net: WalkNetwork,
     candidates: gpd.GeoDataFrame,
     dest_frame: gpd.GeoDataFrame,
@@ -954,7 +957,7 @@ def _clock(minutes: float) -> str:
 
 
 def _assemble(
-    study: Any,
+    study: Study,
     drive_net: WalkNetwork,
     drive_engine: ReachEngine,
     candidates: gpd.GeoDataFrame,
@@ -1132,7 +1135,7 @@ def _timetable(
 
 
 def _reach_tables(
-    study: Any,
+    study: Study,
     instance: ShuttleInstance,
     best: NDArray[np.float64],
     dest_types: list[str],
