@@ -661,6 +661,9 @@ def _runs_over_streets(
     meets streets only at its ends. The candidates are few (major-road bridges),
     so they are measured one by one against the streets an STRtree finds near them.
     """
+    if not isinstance(ways, gpd.GeoDataFrame):
+        # tags without geometry: the rule cannot be refined, and applies as written
+        return candidates.copy()
     out = pd.Series(False, index=ways.index)
     geometry = gpd.GeoSeries(ways.geometry, crs=getattr(ways, "crs", None) or 4326)
     if geometry.crs is not None and geometry.crs.is_geographic:

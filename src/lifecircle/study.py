@@ -600,12 +600,12 @@ class Study:
                     {"type": type_id, "facilities": have, "needed_at_least": round(needed, 1)}
                 )
         warnings = []
-        if without:
-            items = self.score()["no_data"].iloc[0] if len(self.communities) else ""
+        no_data = [i for i in str(self.score()["no_data"].iloc[0] or "").split(";") if i]
+        if no_data:
             warnings.append(
-                f"{len(without)} of the {len(scored)} facility types the standard scores have no "
-                f"facility at all in the data ({', '.join(without)}); their items ({items}) are "
-                "no_data, not gaps: check the inputs, or add the facilities if they exist"
+                f"{len(no_data)} item(s) of the standard have no facility at all in the data "
+                f"({', '.join(no_data)}): they are no_data, not gaps; check the inputs, or add "
+                "the facilities if they exist"
             )
         for entry in scarce:
             warnings.append(
@@ -613,8 +613,12 @@ class Study:
                 f"at least {entry['needed_at_least']:g} to be covered at the type's radius: "
                 "check that the inputs hold them all"
             )
+        # an absent type whose category has other members with data leaves no item
+        # without data: the category is judged on those members, and it is shown here
+        judged_on_others = [t for t in without if t not in no_data]
         checks = {
             "types_without_data": without,
+            "absent_types_in_categories_with_data": judged_on_others,
             "scarce_types": scarce,
             "unrouted": self.unrouted_summary(),
             "datum": [fit for fit in self.__dict__.get("_datum_fits", [])],
