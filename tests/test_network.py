@@ -133,7 +133,7 @@ def test_unsupported_and_missing_files(tmp_path: Path):
         load_network(tmp_path / "nope.osm")
     bad = tmp_path / "streets.txt"
     bad.write_text("x")
-    with pytest.raises(InputError, match="unsupported network file"):
+    with pytest.raises(InputError, match="the network layer cannot be read from a text table"):
         load_network(bad)
     points = gpd.GeoDataFrame(geometry=gpd.points_from_xy([1], [1]), crs=4326)
     points.to_file(tmp_path / "points.geojson")
