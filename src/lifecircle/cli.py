@@ -244,7 +244,13 @@ def _build_study(inputs: Inputs, options: Options, out: Path) -> Study:
 
 
 def _echo_result(run: RunResult) -> None:
-    summary = run.study.summary()
+    written = run.out / "summary.json"
+    # the written summary holds what the pipeline added (age groups, one-map, shuttle)
+    summary = (
+        json.loads(written.read_text(encoding="utf-8"))
+        if written.is_file()
+        else run.study.summary()
+    )
     results = summary["results"]
     typer.echo(
         f"{results['compounds']} compounds scored against {run.study.standard.id}: "
@@ -261,6 +267,7 @@ def _echo_result(run: RunResult) -> None:
             f"--score-basis {run.study.options.score_basis}."
         )
     _echo_data_checks(summary.get("data_checks", {}))
+    _echo_groups(summary.get("coverage_by_group", {}))
     for tier, cov in results["coverage"]["tiers"].items():
         share = cov["population_share"]
         who = "residents"
@@ -274,6 +281,18 @@ def _echo_result(run: RunResult) -> None:
     if run.shuttle is not None:
         _echo_shuttle(run.study, run.shuttle)
     typer.echo(f"wrote {len(run.written)} files to {run.out}")
+
+
+def _echo_groups(coverage: dict[str, Any]) -> None:
+    """Coverage of the items that serve one age group, weighted by that group."""
+    for item, row in (coverage.get("items") or {}).items():
+        if row.get("beneficiaries") in (None, "all") or row.get("group_share") is None:
+            continue
+        typer.echo(
+            f"  {item}: reaches {row['group_met']:,.0f} of {row['group_population']:,.0f} "
+            f"residents {row.get('group_name_zh', row['beneficiaries'])} "
+            f"({row['group_share']:.1%})"
+        )
 
 
 def _echo_data_checks(checks: dict[str, Any]) -> None:
