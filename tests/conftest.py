@@ -20,6 +20,23 @@ BEIJING_OSM = SHARED / "data" / "osm" / "beijing_wudaokou.osm"
 METRIC_CRS = "EPSG:32650"
 
 
+def run_main(args: list[object]) -> int:
+    """Run the ``lifecircle`` command line in this process; its exit code."""
+    import sys
+
+    from lifecircle.cli import main
+
+    old = sys.argv
+    sys.argv = ["lifecircle", *[str(a) for a in args]]
+    try:
+        main()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    finally:
+        sys.argv = old
+    return 0
+
+
 def grid_lines(
     nx_: int = 6,
     ny: int = 5,

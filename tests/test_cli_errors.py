@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from lifecircle.cli import main
 from lifecircle.datasets import demo_data
+
+from .conftest import run_main
 
 DEMO = demo_data()
 
 
 def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    old = sys.argv
-    sys.argv = ["lifecircle", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = old
-    captured = capsys.readouterr()
-    return code, captured.err
+    code = run_main(args)
+    return code, capsys.readouterr().err
 
 
 def _study_args(tmp_path: Path, **changes: str) -> list[str]:

@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from lifecircle.cli import main
 from lifecircle.datasets import demo_data
 from lifecircle.loading import load_facilities
 from lifecircle.taxonomy import default_taxonomy
 
-
-def _run(args: list[str]) -> int:
-    old = sys.argv
-    sys.argv = ["lifecircle", *args]
-    try:
-        main()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    finally:
-        sys.argv = old
-    return 0
+from .conftest import run_main
 
 
 def test_check_then_override(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pois = demo_data().pois
     audit = tmp_path / "audit.csv"
-    assert _run(["taxonomy", "check", str(pois), "--out", str(audit), "--quiet"]) == 0
+    assert run_main(["taxonomy", "check", str(pois), "--out", str(audit), "--quiet"]) == 0
     assert "350 rows: 179 typed, 171 matched no type" in capsys.readouterr().out
     table = pd.read_csv(audit, encoding="utf-8-sig", dtype=str, keep_default_na=False)
     assert len(table) == 350
@@ -52,5 +40,5 @@ def test_check_then_override(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_check_refuses_to_overwrite_its_input(tmp_path: Path, capsys) -> None:
     copy = tmp_path / "pois.csv"
     copy.write_bytes(demo_data().pois.read_bytes())
-    assert _run(["taxonomy", "check", str(copy), "--out", str(copy), "--quiet"]) == 2
-    assert _run(["taxonomy", "check", str(tmp_path / "nope.csv")]) == 2
+    assert run_main(["taxonomy", "check", str(copy), "--out", str(copy), "--quiet"]) == 2
+    assert run_main(["taxonomy", "check", str(tmp_path / "nope.csv")]) == 2

@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import geopandas as gpd
 import pytest
 
-from lifecircle.cli import main
 from lifecircle.datasets import demo_data
+
+from .conftest import run_main
 
 DEMO = demo_data()
 FAST = ["--no-isochrones", "--no-robustness", "--quiet"]
-
-
-def _run(args: list[str]) -> int:
-    old = sys.argv
-    sys.argv = ["lifecircle", *[str(a) for a in args]]
-    try:
-        main()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    finally:
-        sys.argv = old
-    return 0
 
 
 def _files(out: Path, **extra: str) -> list[str]:
@@ -47,7 +35,7 @@ def _summary(out: Path) -> dict:
 
 def test_score_writes_the_map_and_the_report(tmp_path: Path) -> None:
     out = tmp_path / "score"
-    assert _run(["score", *_files(out), *FAST]) == 0
+    assert run_main(["score", *_files(out), *FAST]) == 0
     assert (out / "map.html").is_file() and (out / "report.html").is_file()
     assert (out / "manifest.json").is_file()
 
@@ -62,7 +50,7 @@ def test_site_and_scenario_take_the_threshold_rule(command: str, tmp_path: Path)
         head.append(str(plan))
     extra = ["--type", "养老院", "--k", "1"] if command == "site" else []
     args = [*head, *_files(out), "--threshold-rule", "minutes", "--walk-speed", "70", *FAST]
-    assert _run([*args, *extra, "--no-maps"]) == 0
+    assert run_main([*args, *extra, "--no-maps"]) == 0
     options = _summary(out)["options"]
     assert options["threshold_rule"] == "minutes" and options["walk_speed"] == 70.0
     assert _summary(out)["parameters"]["walk_speed_m_per_min"] == 70.0
@@ -87,7 +75,7 @@ def test_batch_runs_robustness_and_takes_command_line_options(tmp_path: Path) ->
         encoding="utf-8",
     )
     out = tmp_path / "results"
-    assert _run(["batch", str(config), "--out", str(out), "--walk-speed", "60", "--quiet"]) == 0
+    assert run_main(["batch", str(config), "--out", str(out), "--walk-speed", "60", "--quiet"]) == 0
     area = out / "001"  # the id keeps its text
     assert (area / "robustness_summary.json").is_file()
     assert _summary(area)["options"]["walk_speed"] == 60.0
@@ -96,7 +84,7 @@ def test_batch_runs_robustness_and_takes_command_line_options(tmp_path: Path) ->
 
 def test_shuttle_command(tmp_path: Path) -> None:
     out = tmp_path / "shuttle"
-    code = _run(
+    code = run_main(
         [
             "shuttle",
             *_files(out),
@@ -134,5 +122,5 @@ def test_flatgeobuf_is_read_for_every_layer(tmp_path: Path) -> None:
             "--boundary": str(fgb["boundary"]),
         },
     )
-    assert _run(["score", *args, *FAST, "--no-maps"]) == 0
+    assert run_main(["score", *args, *FAST, "--no-maps"]) == 0
     assert _summary(out)["results"]["compounds"] == 66

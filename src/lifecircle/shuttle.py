@@ -432,8 +432,21 @@ def _shortest_loop_by_enumeration(drive: NDArray[np.float64]) -> list[int]:
     return best_order
 
 
-def _shortest_loop_ortools(drive: NDArray[np.float64], time_limit_s: int) -> list[int]:
+def _search_parameters(time_limit_s: float) -> Any:
+    """OR-Tools routing search: cheapest arc first, then guided local search."""
     from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+    search = pywrapcp.DefaultRoutingSearchParameters()
+    search.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
+    search.local_search_metaheuristic = (
+        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    )
+    search.time_limit.seconds = int(time_limit_s)
+    return search
+
+
+def _shortest_loop_ortools(drive: NDArray[np.float64], time_limit_s: int) -> list[int]:
+    from ortools.constraint_solver import pywrapcp
 
     m = int(drive.shape[0])
     scale = 10.0  # decimetres: OR-Tools needs integer costs
@@ -446,13 +459,7 @@ def _shortest_loop_ortools(drive: NDArray[np.float64], time_limit_s: int) -> lis
 
     callback = routing.RegisterTransitCallback(cost)
     routing.SetArcCostEvaluatorOfAllVehicles(callback)
-    search = pywrapcp.DefaultRoutingSearchParameters()
-    search.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
-    search.local_search_metaheuristic = (
-        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
-    )
-    search.time_limit.seconds = int(time_limit_s)
-    solution = routing.SolveWithParameters(search)
+    solution = routing.SolveWithParameters(_search_parameters(time_limit_s))
     if solution is None:
         logger.warning("OR-Tools found no loop; keeping the stops in the order given")
         return list(range(m))
@@ -564,7 +571,7 @@ def split_lines(
     >>> sorted(sorted(line) for line in split_lines(np.abs(x[:, None] - x[None, :]), 2))
     [[0, 1, 2], [0, 3, 4]]
     """
-    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+    from ortools.constraint_solver import pywrapcp
 
     m = int(drive.shape[0])
     if n_lines < 1:
@@ -582,13 +589,7 @@ def split_lines(
     routing.SetArcCostEvaluatorOfAllVehicles(callback)
     routing.AddDimension(callback, 0, int(costs.sum()) + 1, True, "length")
     routing.GetDimensionOrDie("length").SetGlobalSpanCostCoefficient(100)
-    search = pywrapcp.DefaultRoutingSearchParameters()
-    search.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
-    search.local_search_metaheuristic = (
-        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
-    )
-    search.time_limit.seconds = int(time_limit_s)
-    solution = routing.SolveWithParameters(search)
+    solution = routing.SolveWithParameters(_search_parameters(time_limit_s))
     if solution is None:
         logger.warning("OR-Tools found no split into lines; running one loop")
         return [loop_order(drive)]
