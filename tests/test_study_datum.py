@@ -67,3 +67,15 @@ def test_wgs84_gates_under_a_gcj02_crs_for_every_layer_are_caught() -> None:
 def test_right_declarations_raise_no_alarm(reference: dict) -> None:
     assert all(not f["mismatch"] for f in reference["data_checks"]["datum"])
     assert not any("fit the street network" in w for w in reference["warnings"])
+
+
+def test_auto_gives_no_column_name_hint_that_the_fit_answers(caplog) -> None:
+    with caplog.at_level("WARNING"):
+        summary = _study(DEMO.pois, crs="auto").summary()
+    notes = " ".join(" ".join(r["notes"]) for r in summary["loading"])
+    assert "looks like an Amap export" not in notes + caplog.text
+    fit = next(f for f in summary["data_checks"]["datum"] if f["layer"] == "facilities")
+    assert fit["chosen"] == "gcj02"
+    # declared wgs84, the same export still gets the hint and the fit's warning
+    plain = _study(DEMO.pois).summary()
+    assert "looks like an Amap export" in " ".join(" ".join(r["notes"]) for r in plain["loading"])

@@ -71,6 +71,8 @@ import re
 import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -1331,10 +1333,17 @@ def _metres_error(file: Path, where: str, x: np.ndarray, y: np.ndarray) -> Input
     )
 
 
+# True while a layer declared ``auto`` is loaded: its system is measured against
+# the streets afterwards, so a hint from its column names would be beside the point
+_DATUM_MEASURED: ContextVar[bool] = ContextVar("datum_measured", default=False)
+
+
 def _warn_datum_hint(
     columns: Sequence[str], crs_name: str, source: _Source, notes: list[str]
 ) -> None:
     """Column names like gcj02_lng or a typecode column say a lot about the datum."""
+    if _DATUM_MEASURED.get():
+        return  # crs auto: the layer is read in the system that fits the streets best
     hint = _datum_hint(columns)
     headers = {_normalise_header(c) for c in source.attribute_columns}
     amap_export = hint is None and {"typecode", "location"} <= headers
@@ -2679,13 +2688,15 @@ def load_layers(
 
     frames = []
     for path in paths:
-        result = load_facilities(path, crs=as_loaded("facilities"), taxonomy=taxonomy, **read)
+        with _measured(declared("facilities")):
+            result = load_facilities(path, crs=as_loaded("facilities"), taxonomy=taxonomy, **read)
         reports.append(load_report(result, "facilities"))
         frames.append(checked(result.data, "facilities", str(path)))
     fac = concat_facilities(frames)
     if capacity is not None:
         fac = join_capacity(fac, Path(capacity))
-    comm = load_communities(communities, crs=as_loaded("communities"), **read)
+    with _measured(declared("communities")):
+        comm = load_communities(communities, crs=as_loaded("communities"), **read)
     reports.append(load_report(comm, "communities"))
     comm_frame = checked(comm.data, "communities", str(communities))
     gate_frame = None
@@ -2694,7 +2705,8 @@ def load_layers(
         # entrances mapped on the compounds' outlines are their gates
         gate_frame = _osm_gates(gate_source, comm_frame, reports)
     elif gates is not None:
-        gate_result = load_gates(gates, communities=comm_frame, crs=as_loaded("gates"), **read)
+        with _measured(declared("gates")):
+            gate_result = load_gates(gates, communities=comm_frame, crs=as_loaded("gates"), **read)
         reports.append(load_report(gate_result, "gates"))
         gate_frame = checked(gate_result.data, "gates", str(gates))
     if gate_frame is not None:
@@ -2736,3 +2748,13 @@ def _osm_gates(
         return None
     logger.info("%d gates from the entrances mapped on the compounds' outlines", len(table))
     return table
+
+
+@contextmanager
+def _measured(declared: str) -> Iterator[None]:
+    """While loading a layer declared ``auto``, its system is left to the street fit."""
+    token = _DATUM_MEASURED.set(declared.lower() == "auto")
+    try:
+        yield
+    finally:
+        _DATUM_MEASURED.reset(token)
