@@ -91,7 +91,7 @@ def test_provenance_marks_unconfirmed_thresholds(out: Path):
     assert "900 m · 15.0 分钟" in education and "已核实" in education
     assert "（步速：假设）" in education and "蒲鞋市街道2020年工作总结及2021年工作思路" in education
     assert 'title="S_PUXIESHI_PLAN"' in provenance  # the key stays at hand
-    assert "教育 within a 15-minute walk" in education
+    assert "以家为中心的15分钟步行可达范围内有教育设施" in education
     speed_css, speed = by_item["60"]  # the walking speed row: an assumption
     assert speed_css == "unconfirmed" and "⚠ 假设" in speed
     assert 'id="src-S_PUXIESHI_PLAN"' in provenance
@@ -426,3 +426,57 @@ def test_report_without_onemap_or_shuttle_leaves_them_out(out: Path):
     page = render_report(out).read_text(encoding="utf-8")
     assert 'id="onemap"' not in page and 'id="shuttle"' not in page
     assert 'href="#onemap"' not in page
+
+
+def test_zh_report_gives_every_clause_in_chinese_and_en_keeps_the_english(out: Path):
+    zh = text_of(section(render_report(out).read_text(encoding="utf-8"), "provenance"))
+    en = text_of(section(render_report(out, lang="en").read_text(encoding="utf-8"), "provenance"))
+    assert "within a 15-minute walk" not in zh
+    for name in ("教育", "商业交通", "文体", "养老"):
+        assert f"以家为中心的15分钟步行可达范围内有{name}设施" in zh
+        assert f"{name} within a 15-minute walk of home" in en
+    assert "范围内有教育设施" not in en
+
+
+def test_zh_report_gives_loading_notes_and_reject_reasons_in_chinese(out: Path):
+    page = render_report(out).read_text(encoding="utf-8")
+    loading = re.search(r"<h3>数据读取</h3>(.*?)</table>", page, re.S)
+    assert loading
+    rows = {
+        text_of(row).split(" ")[0]: row
+        for row in re.findall(r"<tr><td>(.*?)</tr>", loading.group(1), re.S)
+    }
+    pois = rows["synthetic_pois_amap_gcj02.csv"]
+    visible = text_of(re.sub(r"<details>.*?</details>", "", pois, flags=re.S))
+    assert "171 未匹配到设施类型 (171)" in visible
+    assert "按 UTF-8 编码读取文本；171 行未匹配到设施类型；最常见：商务住宅" in visible
+    assert "输入文件的列已改名，以免与派生列重名：type -> source_type" in visible
+    assert "no facility type" not in visible and "read as" not in visible
+    assert "171 rows matched no facility type" in pois  # the text as written, folded away
+    compounds = text_of(rows["synthetic_compounds.geojson"])
+    assert "66 个小区的人口按户数 × 2.62 估算" in compounds
+    en = render_report(out, lang="en").read_text(encoding="utf-8")
+    assert "171 no facility type matched (171)" in text_of(en)
+    assert "population of 66 compounds estimated as households × 2.62" in en
+
+
+def test_zh_attribution_is_chinese_and_keeps_the_licensors_wording(out: Path):
+    summary = summary_of(out)
+    summary["attribution"] = [
+        "Street and/or POI data © OpenStreetMap contributors, ODbL 1.0",
+        *summary["attribution"],
+        "Parcels courtesy of a local office",
+    ]
+    write_summary(out, summary)
+    page = render_report(out).read_text(encoding="utf-8")
+    visible = text_of(re.sub(r"<details>.*?</details>", "", section(page, "attribution")))
+    assert "街道与兴趣点数据 © OpenStreetMap 贡献者（© OpenStreetMap contributors），ODbL 1.0" in (
+        visible
+    )
+    assert "lifecircle 生成的合成示例数据（CC0），并非真实地点" in visible
+    assert "Synthetic demo data" not in visible
+    assert "Parcels courtesy of a local office" in visible  # unknown lines as written
+    english = render_report(out, lang="en").read_text(encoding="utf-8")
+    english = text_of(section(english, "attribution"))
+    assert "Street and/or POI data © OpenStreetMap contributors, ODbL 1.0" in english
+    assert "贡献者" not in english

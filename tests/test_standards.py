@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -656,3 +657,36 @@ def test_extension_keys_are_allowed(tmp_path: Path) -> None:
     data = minimal_profile()
     data["x_local_comment"] = "kept for the planners"
     assert load_standard(write_profile(tmp_path, data)).id == "my-city"
+
+
+@pytest.mark.parametrize("standard_id", PACKAGED_IDS)
+def test_every_packaged_clause_has_its_chinese_wording(standard_id: str) -> None:
+    std = load_standard(standard_id)
+    items: list[Requirement | CategoryRule] = [*std.requirements, *std.categories]
+    for item in items:
+        if item.clause:
+            assert item.clause_zh, (standard_id, item)
+            assert re.search(r"[\u4e00-\u9fff]", item.clause_zh)
+            assert not re.search(r"[A-Za-z]{4,}", item.clause_zh), item.clause_zh
+        else:
+            assert item.clause_zh == ""
+
+
+def test_clause_zh_is_carried_to_provenance_and_the_dict() -> None:
+    std = load_standard("puxieshi-2021")
+    row = std.provenance().set_index("item").loc["education"]
+    assert row["clause"] == "教育 within a 15-minute walk of home"
+    assert row["clause_zh"] == "以家为中心的15分钟步行可达范围内有教育设施"
+    assert std.to_dict()["categories"][0]["clause_zh"] == row["clause_zh"]
+    gb = load_standard("gb50180-2018").provenance().set_index("item")
+    assert gb.loc["primary_school", "clause_zh"].startswith("小学：服务半径不宜大于500m")
+    assert gb.loc["clinic", "clause_zh"] == ""  # no clause, no wording
+
+
+def test_schema_refuses_a_clause_zh_that_is_not_text() -> None:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    path = Path(load_standard("puxieshi-2021").path or "")
+    profile = yaml.safe_load(path.read_text("utf-8"))
+    profile["categories"][0]["clause_zh"] = 15
+    with pytest.raises(jsonschema.ValidationError, match="15 is not of type"):
+        jsonschema.Draft202012Validator(schema).validate(profile)

@@ -566,6 +566,19 @@ class Item:
     clause: str
     basis: str
     members: tuple[str, ...]
+    clause_zh: str = ""
+
+    def clause_in(self, lang: str) -> str:
+        """The clause in ``lang``: its Chinese wording in zh when the profile gives one.
+
+        Examples
+        --------
+        >>> item = Item("park", "requirement", "10min", 500.0, 8.3, False, "CONFIRMED",
+        ...             "S_X", "a park within 500 m", "", ("park",), "500 米内有公园")
+        >>> item.clause_in("zh"), item.clause_in("en")
+        ('500 米内有公园', 'a park within 500 m')
+        """
+        return self.clause_zh if lang == "zh" and self.clause_zh else self.clause
 
 
 def standard_items(standard: Mapping[str, Any]) -> list[Item]:
@@ -591,6 +604,7 @@ def standard_items(standard: Mapping[str, Any]) -> list[Item]:
                     status=str(entry.get("status", "")),
                     source=str(entry.get("source", "")),
                     clause=str(entry.get("clause") or ""),
+                    clause_zh=str(entry.get("clause_zh") or ""),
                     basis=str(entry.get("threshold_basis") or ""),
                     members=tuple(entry.get("types") or [entry[key]]),
                 )

@@ -31,6 +31,7 @@ frame and keeps tables readable on A4.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import json
 import logging
@@ -64,7 +65,7 @@ from .maps import (
     ui_text,
     verdict,
 )
-from .outputs import Vocabulary, atomic_path, source_word, status_word
+from .outputs import Vocabulary, atomic_path, column_vocabulary, source_word, status_word
 
 logger = logging.getLogger(__name__)
 
@@ -188,11 +189,12 @@ _TEXT: dict[str, dict[str, str]] = {
         "compounds_served": "新服务小区",
         "notes_original": "读取说明（原文）",
         "kinds": "facilities=设施;communities=小区;network=步行路网;gates=出入口;"
-        "boundary=研究范围;capacity=容量;streets=街道",
+        "boundary=研究范围;capacity=容量;streets=街道;districts=社区边界",
         "method_greedy": "贪心算法",
         "method_optimal": "最优解",
         "source_original": "来源原文",
         "note_original": "备注（原文）",
+        "licence_original": "许可说明（原文）",
         "drop_share": "随机删除设施比例",
         "page": "第 {page} 页",
         "data_completeness": "数据完整性",
@@ -384,11 +386,13 @@ _TEXT: dict[str, dict[str, str]] = {
         "compounds_served": "Compounds newly served",
         "notes_original": "Loading notes",
         "kinds": "facilities=facilities;communities=compounds;network=walking network;"
-        "gates=gates;boundary=boundary;capacity=capacity;streets=streets",
+        "gates=gates;boundary=boundary;capacity=capacity;streets=streets;"
+        "districts=社区 boundaries",
         "method_greedy": "greedy",
         "method_optimal": "optimal",
         "source_original": "Source text",
         "note_original": "Note",
+        "licence_original": "Licence note as written",
         "drop_share": "share of facilities dropped",
         "page": "page {page}",
         "data_completeness": "Data completeness",
@@ -1185,6 +1189,36 @@ def shuttle_note_words(note: str, labels: Labels) -> str:
     return note
 
 
+@functools.cache
+def _word_patterns(table: str) -> tuple[tuple[re.Pattern[str], str], ...]:
+    entries = column_vocabulary().get(table) or {}
+    return tuple((re.compile(str(key)), str(value["zh"])) for key, value in entries.items())
+
+
+def data_words(text: str, lang: str, table: str = "reasons") -> str:
+    """A loader note, reject reason or licence line in ``lang`` (unknown texts as given).
+
+    ``table`` is ``reasons`` (loader notes and reject reasons) or ``attribution``
+    (licence lines), both in ``data/columns.yaml``; English is the written text.
+
+    Examples
+    --------
+    >>> data_words("no facility type matched", "zh")
+    '未匹配到设施类型'
+    >>> data_words("population of 66 compounds estimated as households × 2.62", "zh")
+    '66 个小区的人口按户数 × 2.62 估算'
+    >>> data_words("a note no table knows", "zh"), data_words("read as UTF-8 text", "en")
+    ('a note no table knows', 'read as UTF-8 text')
+    """
+    if lang != "zh":
+        return text
+    for pattern, words in _word_patterns(table):
+        found = pattern.fullmatch(text)
+        if found is not None:
+            return words.format(**found.groupdict())
+    return text
+
+
 def _shuttle_parameters(
     params: Mapping[str, Any], lang: str, text: dict[str, str]
 ) -> list[dict[str, Any]]:
@@ -1326,7 +1360,11 @@ def _parameters(results: Results, labels: Labels, text: dict[str, str]) -> dict[
             "rows_read": _int(r.get("rows_read")),
             "loaded": _int(r.get("loaded")),
             "rejected": _int(r.get("rejected")),
-            "notes": "; ".join(str(n) for n in r.get("notes") or []),
+            "reasons": [
+                {"reason": data_words(str(reason), lang), "count": _int(n)}
+                for reason, n in (r.get("rejected_by_reason") or {}).items()
+            ],
+            **_loading_notes([str(n) for n in r.get("notes") or []], lang),
         }
         for r in summary.get("loading") or []
     ]
@@ -1342,6 +1380,13 @@ def _parameters(results: Results, labels: Labels, text: dict[str, str]) -> dict[
         "by_type": by_type,
         "warnings": warnings,
     }
+
+
+def _loading_notes(notes: list[str], lang: str) -> dict[str, str]:
+    """The notes of one loaded file in ``lang``, and as written when that differs."""
+    shown = ("；" if lang == "zh" else "; ").join(data_words(n, lang) for n in notes)
+    written = "; ".join(notes)
+    return {"notes": shown, "notes_written": written if written != shown else ""}
 
 
 def _provenance(results: Results, labels: Labels, text: dict[str, str]) -> dict[str, Any]:
@@ -1407,7 +1452,7 @@ def _provenance_row(item: Item, labels: Labels, text: dict[str, str]) -> dict[st
         "status": _status(item.status, labels.lang),
         "source": item.source,
         "source_label": source_word(item.source, labels.lang),
-        "clause": item.clause,
+        "clause": item.clause_in(labels.lang),
     }
 
 
@@ -1659,7 +1704,10 @@ def report_context(
         "gaps": _gaps(results, labels, text),
         "worst": _worst(results, labels),
         "map": _map_embed(results.out_dir, map_path),
-        "attribution": results.attribution,
+        "attribution": [
+            {"text": data_words(line, lang, "attribution"), "written": line}
+            for line in results.attribution
+        ],
         "osm": results.from_osm,
         "css": Markup(template_text("report.css")),
         "page_counter": Markup(_page_counter(text)),

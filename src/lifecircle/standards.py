@@ -187,6 +187,7 @@ class Requirement:
     min_count: int
     beneficiaries: str = ALL_RESIDENTS
     quote: str = ""
+    clause_zh: str = ""
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,7 @@ class CategoryRule:
     beneficiaries: str = ALL_RESIDENTS
     quote: str = ""
     members_status: str = ""
+    clause_zh: str = ""
 
 
 @dataclass(frozen=True)
@@ -455,7 +457,9 @@ class Standard:
 
         Columns: kind, item, tier, threshold_m, threshold_min, status, source,
         source_what, source_url, clause, note, then basis (how the threshold was
-        computed), optional, members (category types) and standard.
+        computed), optional, members (category types), beneficiaries, quote,
+        members_status, clause_zh (the clause in Chinese, empty when the profile
+        has none) and standard.
 
         Examples
         --------
@@ -493,6 +497,7 @@ class Standard:
             "members_status": (
                 item.members_status if isinstance(item, CategoryRule) else item.status
             ),
+            "clause_zh": item.clause_zh,
             "standard": self.id,
         }
 
@@ -558,6 +563,7 @@ _PROVENANCE_COLUMNS = [
     "beneficiaries",
     "quote",
     "members_status",
+    "clause_zh",
     "standard",
 ]
 
@@ -1016,6 +1022,7 @@ def _build_requirement(raw: Mapping[str, Any]) -> Requirement:
         status=raw["status"],
         source=raw["source"],
         clause=str(raw.get("clause", "")).strip(),
+        clause_zh=str(raw.get("clause_zh", "")).strip(),
         note=str(raw.get("note", "")).strip(),
         optional=bool(raw.get("optional", False)),
         weight=float(raw.get("weight", 1.0)),
@@ -1037,6 +1044,7 @@ def _build_category(raw: Mapping[str, Any]) -> CategoryRule:
         status=raw["status"],
         source=raw["source"],
         clause=str(raw.get("clause", "")).strip(),
+        clause_zh=str(raw.get("clause_zh", "")).strip(),
         weight=float(raw.get("weight", 1.0)),
         note=str(raw.get("note", "")).strip(),
         beneficiaries=str(raw.get("beneficiaries", ALL_RESIDENTS)),
