@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from lifecircle import maps
 from lifecircle.coords import wgs84_to_gcj02
 from lifecircle.errors import InputError
 from lifecircle.maps import (
@@ -537,7 +538,7 @@ def test_gaps_carry_their_item_and_the_legend_offers_a_selector(offline_map):
     assert '<select class="lc-gap-select">' in legend and "全部类型" in legend
     assert all(f'<option value="{i}">' in legend for i in index.values())
     assert "养老" in legend
-    assert "圆圈中的数字为该处设施个数" in legend  # the clusters are explained
+    assert "圆圈中的数字为该处设施个数" not in legend  # a subdistrict's markers are not clustered
 
 
 def test_default_map_is_self_contained_and_names_the_tile_fallback(demo_copy: Path):
@@ -685,3 +686,28 @@ def test_map_without_onemap_or_shuttle_leaves_their_layers_out(demo_copy: Path):
     assert 'id="lc-data-onemap"' not in page and 'id="lc-data-shuttle"' not in page
     names = [name for name, _ in overlay_layers(page)]
     assert "老年人接驳车" not in names and "一张图：社区" not in names
+
+
+def test_a_subdistricts_facilities_are_not_clustered(offline_map: tuple[Path, str]):
+    out, page = offline_map
+    n_points = len(blocks(page)["lc-data-facilities"]["points"])
+    assert n_points == len(pd.read_csv(out / "facilities.csv", encoding="utf-8-sig")) == 179
+    assert n_points < maps.CLUSTER_FROM
+    overlays = dict(overlay_layers(page))
+    assert overlays["设施"].startswith("feature_group_")
+    assert not any(v.startswith("marker_cluster_") for v in overlays.values())
+    assert "L.markerClusterGroup(" not in page
+
+
+def test_facilities_are_clustered_from_the_threshold_on(
+    demo_copy: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(maps, "CLUSTER_FROM", 179)  # the demo's 179 facilities reach it
+    page = render_map(demo_copy, basemap="none").read_text(encoding="utf-8")
+    overlays = dict(overlay_layers(page))
+    assert overlays["设施"].startswith("marker_cluster_")
+    assert "L.markerClusterGroup(" in page
+    assert "圆圈中的数字为该处设施个数" in blocks(page)["lc-config"]["legend_html"]
+    monkeypatch.setattr(maps, "CLUSTER_FROM", 180)  # one more than the demo holds
+    page = render_map(demo_copy, basemap="none").read_text(encoding="utf-8")
+    assert dict(overlay_layers(page))["设施"].startswith("feature_group_")

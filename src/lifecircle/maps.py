@@ -108,6 +108,10 @@ COORD_DECIMALS = 6
 CANVAS_ABOVE = 1000
 # Above this many gates the gate layer starts hidden.
 GATES_SHOWN_UP_TO = 1000
+# From this many facility markers on, they are clustered when zoomed out. A
+# subdistrict (街道) holds a few hundred: every marker stays visible there, as the
+# planner reads them; a city's tens of thousands would bury the map and slow it.
+CLUSTER_FROM = 1000
 
 # Score classes: upper bounds (exclusive) and colours; 100 has its own class.
 SCORE_BREAKS: tuple[float, ...] = (60.0, 75.0, 90.0, 100.0)
@@ -1973,6 +1977,7 @@ def _legend_html(ctx: _Context, layers: _Layers) -> str:
         gaps=gap_legend(layers.breaks, ctx.lang) if "gaps" in layers.blocks else [],
         iso=iso,
         facilities=facilities,
+        clustered=clusters_wanted(_facility_count(layers)),
         boundary="boundary" in layers.blocks,
         gates="gates" in layers.blocks,
         categories=layers.categories,
@@ -2054,12 +2059,29 @@ def _feature_groups(
             name=html.escape(text["onemap_facilities"]), show=False
         ).add_to(m)
     group("shuttle", text["shuttle"], show=False)
-    if "facilities" in layers.blocks:
+    if "facilities" in layers.blocks and not clusters_wanted(_facility_count(layers)):
+        group("facilities", text["facilities"])
+    elif "facilities" in layers.blocks:
         cluster = MarkerCluster(name=html.escape(text["facilities"]), **_CLUSTER_OPTIONS)
         cluster.default_js = [] if self_contained else list(_CLUSTER_JS)
         cluster.default_css = [] if self_contained else list(_CLUSTER_CSS)
         groups["facilities"] = cluster.add_to(m)
     return groups, iso_groups
+
+
+def clusters_wanted(n_facilities: int) -> bool:
+    """Whether facility markers are clustered: from ``CLUSTER_FROM`` markers on.
+
+    Examples
+    --------
+    >>> clusters_wanted(CLUSTER_FROM - 1), clusters_wanted(CLUSTER_FROM)
+    (False, True)
+    """
+    return n_facilities >= CLUSTER_FROM
+
+
+def _facility_count(layers: _Layers) -> int:
+    return sum(int(t.get("count", 0)) for t in layers.types)
 
 
 def inline_assets_wanted(self_contained: bool | None, cdn: bool) -> bool:

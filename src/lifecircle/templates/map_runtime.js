@@ -436,7 +436,8 @@
     LC.counts.sites = count(layer);
   }
 
-  function addFacilities(cluster) {
+  /* parent: a marker cluster group (many facilities) or a plain layer group (few). */
+  function addFacilities(parent) {
     var data = readJson("lc-data-facilities");
     var icons = data.types.map(function (t) {
       return L.divIcon({
@@ -453,8 +454,9 @@
         .bindTooltip(p[3], { direction: "right" })
         .bindPopup(p[4], { maxWidth: 320 });
     });
-    cluster.addLayers(markers);
-    LC.layers.facilities = cluster;
+    if (parent.addLayers) parent.addLayers(markers);
+    else markers.forEach(function (marker) { parent.addLayer(marker); });
+    LC.layers.facilities = parent;
     LC.counts.facilities = markers.length;
   }
 
