@@ -68,7 +68,7 @@ from markupsafe import Markup
 
 from .coords import wgs84_to_gcj02
 from .errors import InputError, MissingDataError
-from .outputs import CONTEXT_FILE, atomic_path
+from .outputs import CONTEXT_FILE, atomic_path, column_vocabulary
 from .taxonomy import default_taxonomy
 
 if TYPE_CHECKING:
@@ -1863,12 +1863,44 @@ def _title_html(results: Results, text: dict[str, str], labels: Labels) -> str:
     return "".join(parts)
 
 
-def _attribution(results: Results) -> list[str]:
+def _attribution(results: Results, lang: str) -> list[str]:
     lines = [_OSM_ATTRIBUTION] if results.from_osm else []
     lines += [
-        html.escape(line) for line in results.attribution if "openstreetmap" not in line.lower()
+        html.escape(data_words(line, lang, "attribution"))
+        for line in results.attribution
+        if "openstreetmap" not in line.lower()
     ]
     return lines
+
+
+@functools.cache
+def _word_patterns(table: str) -> tuple[tuple[re.Pattern[str], str], ...]:
+    entries = column_vocabulary().get(table) or {}
+    return tuple((re.compile(str(key)), str(value["zh"])) for key, value in entries.items())
+
+
+def data_words(text: str, lang: str, table: str = "reasons") -> str:
+    """A loader note, reject reason or licence line in ``lang`` (unknown texts as given).
+
+    ``table`` is ``reasons`` (loader notes and reject reasons) or ``attribution``
+    (licence lines), both in ``data/columns.yaml``; English is the written text.
+
+    Examples
+    --------
+    >>> data_words("no facility type matched", "zh")
+    '未匹配到设施类型'
+    >>> data_words("population of 66 compounds estimated as households × 2.62", "zh")
+    '66 个小区的人口按户数 × 2.62 估算'
+    >>> data_words("a note no table knows", "zh"), data_words("read as UTF-8 text", "en")
+    ('a note no table knows', 'read as UTF-8 text')
+    """
+    if lang != "zh":
+        return text
+    for pattern, words in _word_patterns(table):
+        found = pattern.fullmatch(text)
+        if found is not None:
+            return words.format(**found.groupdict())
+    return text
 
 
 def _bounds(frames: Iterable[np.ndarray]) -> list[list[float]] | None:
@@ -2017,7 +2049,7 @@ def _config(ctx: _Context, layers: _Layers) -> str:
         "shuttle_color": SHUTTLE_COLOR,
         "title_html": _title_html(ctx.results, ctx.text, ctx.labels),
         "legend_html": _legend_html(ctx, layers),
-        "attribution": _attribution(ctx.results),
+        "attribution": _attribution(ctx.results, ctx.lang),
         "fullscreen_label": html.escape(ctx.text["fullscreen"]),
         "card": layers.card,
     }

@@ -31,7 +31,6 @@ frame and keeps tables readable on A4.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import html
 import json
 import logging
@@ -57,6 +56,7 @@ from .maps import (
     Item,
     Labels,
     Results,
+    data_words,
     read_results,
     score_class,
     standard_items,
@@ -65,7 +65,7 @@ from .maps import (
     ui_text,
     verdict,
 )
-from .outputs import Vocabulary, atomic_path, column_vocabulary, source_word, status_word
+from .outputs import Vocabulary, atomic_path, source_word, status_word
 
 logger = logging.getLogger(__name__)
 
@@ -1187,36 +1187,6 @@ def shuttle_note_words(note: str, labels: Labels) -> str:
             return text[key].format(type=labels.type(found[1]))
         return text[key].format(n=found[1]) if found.groups() else text[key]
     return note
-
-
-@functools.cache
-def _word_patterns(table: str) -> tuple[tuple[re.Pattern[str], str], ...]:
-    entries = column_vocabulary().get(table) or {}
-    return tuple((re.compile(str(key)), str(value["zh"])) for key, value in entries.items())
-
-
-def data_words(text: str, lang: str, table: str = "reasons") -> str:
-    """A loader note, reject reason or licence line in ``lang`` (unknown texts as given).
-
-    ``table`` is ``reasons`` (loader notes and reject reasons) or ``attribution``
-    (licence lines), both in ``data/columns.yaml``; English is the written text.
-
-    Examples
-    --------
-    >>> data_words("no facility type matched", "zh")
-    '未匹配到设施类型'
-    >>> data_words("population of 66 compounds estimated as households × 2.62", "zh")
-    '66 个小区的人口按户数 × 2.62 估算'
-    >>> data_words("a note no table knows", "zh"), data_words("read as UTF-8 text", "en")
-    ('a note no table knows', 'read as UTF-8 text')
-    """
-    if lang != "zh":
-        return text
-    for pattern, words in _word_patterns(table):
-        found = pattern.fullmatch(text)
-        if found is not None:
-            return words.format(**found.groupdict())
-    return text
 
 
 def _shuttle_parameters(
