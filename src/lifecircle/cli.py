@@ -369,17 +369,28 @@ def site(
     ] = None,
     spacing: Annotated[float, typer.Option(help="Spacing of street candidates [m].")] = 100.0,
     method: Annotated[str, typer.Option(help="greedy (any size) or exact (small).")] = "greedy",
+    scenario_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--scenario",
+            help="Also run this scenario; its new links and gates join the sites in the "
+            "map's what-if panel.",
+        ),
+    ] = None,
     inputs: Inputs,
     options: Options,
 ) -> None:
     """Recommend where to build k new facilities to cover the most uncovered residents."""
     from .pipeline import SitingRequest, run_pipeline
+    from .scenarios import load_scenario
     from .standards import load_standard
     from .study import resolve_target
 
     target = resolve_target(load_standard(options.standard), type_) if type_ else None
     request = SitingRequest(target, k, candidates, spacing, method)
-    _echo_result(run_pipeline(_build_study(inputs, options, out), out, options, siting=request))
+    plan = load_scenario(scenario_file) if scenario_file is not None else None
+    study = _build_study(inputs, options, out)
+    _echo_result(run_pipeline(study, out, options, siting=request, scenario=plan))
 
 
 @_command(groups=STUDY_GROUPS, inputs=True)

@@ -262,6 +262,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "whatif_all": "全部居民",
         "whatif_recommended": "建议新址",
         "whatif_candidates": "候选点",
+        "whatif_edits": "情景：新增道路与出入口",
         "whatif_newly": "新覆盖人口（{target}）",
         "whatif_flips": "由未达标变为达标的小区",
         "whatif_none": "勾选新址，立即查看新覆盖的居民",
@@ -366,6 +367,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "whatif_all": "all residents",
         "whatif_recommended": "Recommended sites",
         "whatif_candidates": "Candidate sites",
+        "whatif_edits": "Scenario: new links and gates",
         "whatif_newly": "Residents newly covered ({target})",
         "whatif_flips": "Compounds whose verdict flips to met",
         "whatif_none": "tick sites to see the residents they newly cover",
@@ -1565,12 +1567,52 @@ def _group_columns(communities: pd.DataFrame) -> dict[str, str]:
     return groups
 
 
+def whatif_edits(study: Study, scenario: Any, target: str) -> list[dict[str, Any]]:
+    """Coverage sets of a scenario's added links and gates, one edit at a time.
+
+    For each ``add_links`` and ``add_gates`` entry, the scenario is applied with
+    that edit alone and the compounds (positions in ``study.communities``) whose
+    verdict for ``target`` turns to met are kept. The page then treats each edit
+    like a site: unions of these sets and sums over them (edits that only help
+    together are not seen; each is measured on its own).
+    """
+    import dataclasses
+
+    from .scenarios import apply_scenario, load_scenario
+
+    plan = scenario if not isinstance(scenario, str | Path) else load_scenario(scenario)
+    column = f"{target}_ok"
+    before = study.score()[column].fillna(False).to_numpy(dtype=bool)
+    alone = dict.fromkeys(("add_facilities", "remove_facilities", "add_links"), ())
+    alone |= dict.fromkeys(("remove_links", "add_gates"), ())
+    entries = []
+    edits = [("add_links", e, e.coords) for e in plan.add_links]
+    edits += [("add_gates", e, ((e.lon, e.lat),)) for e in plan.add_gates]
+    for field_name, edit, coords in edits:
+        single = dataclasses.replace(plan, **{**alone, field_name: (edit,)})
+        after = apply_scenario(study, single).score()[column].fillna(False).to_numpy(dtype=bool)
+        lon, lat = np.mean(np.asarray(coords, dtype=float), axis=0)
+        entries.append(
+            {
+                "id": str(getattr(edit, "name", "") or getattr(edit, "gate_id", "") or edit.key),
+                "key": edit.key,
+                "kind": "edit",
+                "rank": None,
+                "lon": round(float(lon), 6),
+                "lat": round(float(lat), 6),
+                "covers": sorted(int(c) for c in np.flatnonzero(after & ~before)),
+            }
+        )
+    return entries
+
+
 def whatif_data(
     study: Study,
     siting: Any,
     *,
     candidates: gpd.GeoDataFrame | None = None,
     max_candidates: int = WHATIF_MAX_CANDIDATES,
+    scenario: Any = None,
 ) -> dict[str, Any]:
     """Per-site coverage sets for the map's what-if panel, computed once in Python.
 
@@ -1580,12 +1622,15 @@ def whatif_data(
     site newly brings within the walking threshold of the sited type. The
     page only takes unions of these sets and sums residents over them.
 
+    With ``scenario``, its added links and gates follow the sites as entries of
+    ``kind`` ``"edit"`` (see :func:`whatif_edits`).
+
     Returns
     -------
     dict
         ``target``, ``threshold_m``, ``groups`` (names), ``population``
         (per compound, per group), ``sites`` (``id``, ``rank`` or None,
-        ``lon``, ``lat``, ``covers``).
+        ``lon``, ``lat``, ``covers``, and ``kind`` for scenario edits).
     """
     from .siting import coverage_matrix, network_candidates
 
@@ -1623,6 +1668,8 @@ def whatif_data(
                 "covers": sorted(int(c) for c in covers),
             }
         )
+    if scenario is not None:
+        sites += whatif_edits(study, scenario, str(siting.target))
     return {
         "target": str(siting.target),
         "threshold_m": float(siting.threshold_m),
@@ -2040,6 +2087,7 @@ def _config(ctx: _Context, layers: _Layers) -> str:
                 "whatif",
                 "whatif_recommended",
                 "whatif_candidates",
+                "whatif_edits",
                 "whatif_newly",
                 "whatif_flips",
                 "whatif_none",

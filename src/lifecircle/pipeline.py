@@ -293,7 +293,9 @@ def _run_into(
             from .maps import write_whatif
 
             # per-site coverage sets, so that the map's what-if panel needs no server
-            written.append(stages.run("whatif", write_whatif, study, result.siting, stage))
+            written.append(
+                stages.run("whatif", write_whatif, study, result.siting, stage, scenario=scenario)
+            )
         written += stages.run("render", render_outputs, stage, options)
     result.timings = stages.timings
     return written

@@ -187,7 +187,8 @@
     rows.push('<div class="lc-whatif-out"></div><div class="lc-whatif-list">');
     var heading = null;
     data.sites.forEach(function (site, i) {
-      var group = site.rank !== null ? t.whatif_recommended : t.whatif_candidates;
+      var group = site.kind === "edit" ? t.whatif_edits :
+        (site.rank !== null ? t.whatif_recommended : t.whatif_candidates);
       if (group !== heading) {
         rows.push("<div class=\"lc-whatif-h\">" + group + "</div>");
         heading = group;
