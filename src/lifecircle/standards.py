@@ -47,7 +47,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import read_yaml_text
+from .config import read_yaml, read_yaml_text
 from .errors import InputError, InternalError
 
 if TYPE_CHECKING:
@@ -745,34 +745,23 @@ def _load_resource(resource: Traversable) -> Standard:
 def _load_file(path: Path) -> Standard:
     if not path.is_file():
         raise InputError("standard profile not found", file=path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text ({exc.reason})", file=path) from exc
-    except OSError as exc:
-        raise InputError(f"cannot read the profile: {exc.strerror}", file=path) from exc
-    return _parse_text(text, str(path))
+    return _parse_data(read_yaml(path), str(path))
 
 
 def _parse_text(text: str, origin: str) -> Standard:
-    data = _read_yaml(text, origin)
+    return _parse_data(read_yaml_text(text, source=origin), origin)
+
+
+def _parse_data(data: Any, origin: str) -> Standard:
+    if not isinstance(data, dict):
+        raise InputError(
+            f"a standard profile must be a YAML mapping, not {type(data).__name__}", file=origin
+        )
     _validate(data, origin)
     standard = _build_standard(data, origin)
     _warn_about_empty_tiers(standard)
     logger.debug("loaded standard %s from %s", standard.id, origin)
     return standard
-
-
-# -------------------------------------------------------------------------- YAML
-
-
-def _read_yaml(text: str, origin: str) -> dict[str, Any]:
-    data = read_yaml_text(text, source=origin)
-    if not isinstance(data, dict):
-        raise InputError(
-            f"a standard profile must be a YAML mapping, not {type(data).__name__}", file=origin
-        )
-    return data
 
 
 # -------------------------------------------------------------------- validation
