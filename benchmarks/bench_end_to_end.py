@@ -219,7 +219,9 @@ def child_lifecircle(spec: dict[str, Any]) -> None:
     """Run ``lifecircle score`` in this process with a timer around every stage."""
     start_cpu, start_wall = time.process_time(), time.perf_counter()
     import lifecircle.cli as cli
+    import lifecircle.maps as maps
     import lifecircle.outputs as outputs
+    import lifecircle.report as report
     import lifecircle.robustness as robustness
     import lifecircle.study as study
 
@@ -266,6 +268,8 @@ def child_lifecircle(spec: dict[str, Any]) -> None:
     )
     outputs.write_outputs = timed("write_outputs", outputs.write_outputs)
     outputs.write_excel = timed("write_outputs.excel", outputs.write_excel)
+    maps.render_map = timed("render_map", maps.render_map)
+    report.render_report = timed("render_report", report.render_report)
     status = 0
     try:
         cli.app(spec["argv"], standalone_mode=False)

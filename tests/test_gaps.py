@@ -7,13 +7,14 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, Point, box
 
-from lifecircle.gaps import dissolve_gaps, grid_cells, square_lattice, study_area
+from lifecircle.gaps import clip_to_area, dissolve_gaps, grid_cells, square_lattice, study_area
 from lifecircle.network import network_from_lines
 from lifecircle.scoring import ScoreItem
 from lifecircle.standards import load_standard
@@ -217,3 +218,28 @@ def test_cells_meet_min_count_with_two_in_reach(tmp_path):
     assert home["clinic_n"] == 2  # 150 m and 400 m
     assert home["clinic_ok"] and not home["clinic_gap"]
     assert gaps.empty
+
+
+@settings(deadline=None, max_examples=40)
+@given(
+    st.integers(2, 12),
+    st.integers(2, 12),
+    st.floats(0.2, 0.9),
+    st.integers(0, 2**31 - 1),
+    st.floats(30.0, 400.0),
+)
+def test_clip_to_area_equals_cutting_each_gap(n_rows, n_cols, share, seed, radius):
+    # two items' gaps (they overlap each other) cut to a round area crossing the grid
+    rng = np.random.default_rng(seed)
+    cells = _cells_from_mask(rng.random((n_rows, n_cols)) < share, 100.0, 0.0, 0.0)
+    gaps = dissolve_gaps(cells, [ITEM])
+    cells["x_gap"] = rng.random(len(cells)) < share
+    gaps = pd.concat([gaps, dissolve_gaps(cells, [ITEM]).assign(item="y")], ignore_index=True)
+    area = shapely.union_all([Point(150, 250).buffer(radius), box(0, 0, 60, n_rows * 100 + 10)])
+    geoms = gaps.geometry.to_numpy()
+    ours = clip_to_area(geoms, area, gaps["item"].to_numpy())
+    for mine, theirs in zip(ours, shapely.intersection(geoms, area), strict=True):
+        assert mine.area == pytest.approx(theirs.area, abs=1e-6)
+        assert shapely.symmetric_difference(mine, theirs).area < 1e-6
+    # with no groups each polygon is cut alone: the same answer
+    assert all(shapely.equals(ours, clip_to_area(geoms, area)) | shapely.is_empty(ours))

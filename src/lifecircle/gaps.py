@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "CELL_LAYER",
+    "clip_to_area",
     "dissolve_gaps",
     "grid_cells",
     "score_cells",
@@ -72,6 +73,71 @@ def study_area(
     geoms = communities.to_crs(crs).geometry.to_numpy()
     geoms = geoms[~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)]
     return shapely.union_all(shapely.buffer(geoms, margin_m, quad_segs=_BUFFER_QUAD_SEGS))
+
+
+def clip_to_area(
+    geoms: NDArray[np.object_],
+    area: shapely.Geometry,
+    groups: NDArray[np.object_] | None = None,
+) -> NDArray[np.object_]:
+    """Polygons cut to ``area`` (whole grid cells along its edge spill past it).
+
+    The same as ``shapely.intersection(geoms, area)``, without paying for the
+    whole area once per polygon: polygons the area covers are kept as they
+    are (one prepared test each), and the others are cut in one overlay per
+    group, then handed back to the polygon each piece lies in.
+
+    Parameters
+    ----------
+    geoms
+        Polygons in the CRS of ``area``.
+    area
+        The area to cut to.
+    groups
+        A group key per polygon; polygons of one group must not overlap (the
+        gaps of one item never do). Without it each polygon is its own group.
+
+    Returns
+    -------
+    numpy.ndarray
+        One (possibly empty) polygon or multipolygon per input.
+
+    Examples
+    --------
+    >>> import numpy as np, shapely
+    >>> cells = np.array([shapely.box(0, 0, 1, 1), shapely.box(1, 0, 3, 1)])
+    >>> [g.area for g in clip_to_area(cells, shapely.box(0, 0, 2, 1), np.array(["a", "a"]))]
+    [1.0, 1.0]
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    out = geoms.copy()
+    if geoms.size == 0 or area is None or shapely.is_empty(area):
+        return out
+    shapely.prepare(area)
+    crossing = ~shapely.covers(area, geoms)
+    keys = np.arange(geoms.size) if groups is None else np.asarray(groups, dtype=object)
+    for key in pd.unique(keys[crossing]):
+        members = np.flatnonzero(crossing & (keys == key))
+        out[members] = _cut_disjoint(geoms[members], area)
+    return out
+
+
+def _cut_disjoint(geoms: NDArray[np.object_], area: shapely.Geometry) -> NDArray[np.object_]:
+    """Non-overlapping polygons cut to ``area`` in one overlay, piece by owner."""
+    if geoms.size == 1:
+        return np.array([shapely.intersection(geoms[0], area)], dtype=object)
+    cut = shapely.intersection(shapely.multipolygons(shapely.get_parts(geoms)), area)
+    pieces = shapely.get_parts(cut)
+    pieces = pieces[shapely.get_type_id(pieces) == shapely.GeometryType.POLYGON]
+    # a piece's inner point lies inside exactly one of the (disjoint) polygons
+    piece, owner = shapely.STRtree(geoms).query(
+        shapely.point_on_surface(pieces), predicate="within"
+    )
+    result = np.array([shapely.Polygon() for _ in range(geoms.size)], dtype=object)
+    for k in np.unique(owner):
+        mine = pieces[piece[owner == k]]
+        result[k] = mine[0] if mine.size == 1 else shapely.multipolygons(mine)
+    return result
 
 
 def grid_cells(

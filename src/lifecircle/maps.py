@@ -1170,12 +1170,21 @@ def gap_items(gaps: gpd.GeoDataFrame | None) -> list[str]:
     return [str(i) for i in totals.sort_values(ascending=False, kind="stable").index]
 
 
-def clip_to_boundary(geoms: gpd.GeoSeries, boundary: gpd.GeoSeries | None) -> gpd.GeoSeries:
-    """Geometries cut to the study boundary (grid cells along its edge spill past it)."""
+def clip_to_boundary(
+    geoms: gpd.GeoSeries, boundary: gpd.GeoSeries | None, groups: Any = None
+) -> gpd.GeoSeries:
+    """Geometries cut to the study boundary (grid cells along its edge spill past it).
+
+    ``groups`` (the gaps' items) lets the polygons of one group be cut together;
+    see :func:`lifecircle.gaps.clip_to_area`.
+    """
+    from .gaps import clip_to_area
+
     if boundary is None or boundary.empty:
         return geoms
     area = shapely.union_all(boundary.to_crs(geoms.crs).to_numpy())
-    clipped = shapely.intersection(geoms.to_numpy(), area)
+    groups = None if groups is None else np.asarray(groups, dtype=object)
+    clipped = clip_to_area(geoms.to_numpy(), area, groups)
     return gpd.GeoSeries(clipped, index=geoms.index, crs=geoms.crs)
 
 
@@ -1202,7 +1211,7 @@ def gaps_block(ctx: _Context, breaks: list[float]) -> str | None:
                 "p": gap_popup(row, ctx),
             }
         )
-    clipped = clip_to_boundary(gaps.geometry, ctx.results.boundary_geometry)
+    clipped = clip_to_boundary(gaps.geometry, ctx.results.boundary_geometry, gaps.get("item"))
     return encode_features(ctx.geometries(clipped), props)
 
 

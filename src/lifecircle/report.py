@@ -48,6 +48,7 @@ import pandas as pd
 import shapely
 from markupsafe import Markup
 
+from .gaps import clip_to_area
 from .maps import (
     GAP_COLORS,
     NO_SCORE_COLOR,
@@ -787,7 +788,8 @@ def static_map_svg(results: Results, lang: str = "zh", *, width: int = 760) -> M
     gaps = _metric(results.gaps, crs)
     if gaps is not None:
         if boundary is not None:
-            gaps = shapely.intersection(gaps, shapely.union_all(boundary))
+            items = results.gaps.get("item")
+            gaps = clip_to_area(gaps, shapely.union_all(boundary), items)
         for d in _path_data(gaps, frame, closed=True):
             body.append(
                 f'<path d="{d}" fill="{GAP_COLORS[-1]}" fill-opacity="0.45" '
