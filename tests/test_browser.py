@@ -326,6 +326,20 @@ def test_clicking_a_compound_opens_its_scorecard(tab: Tab, outputs: Path):
     assert tab.errors() == []
 
 
+def test_a_gap_popup_is_put_together_when_it_opens(tab: Tab, outputs: Path):
+    import geopandas as gpd
+
+    tab.open(outputs / "map.html")
+    tab.wait_for(READY)
+    tab.js("(() => { window.lifecircle.layers.gaps.getLayers()[0].openPopup(); return 1; })()")
+    tab.wait_for("document.querySelector('.leaflet-popup-content')")
+    text = tab.js("document.querySelector('.leaflet-popup-content').innerText")
+    first = gpd.read_file(outputs / "gaps.gpkg", layer="gaps").iloc[0]
+    assert text.splitlines()[1] == first["gap_id"]
+    assert f"{int(first['population']):,}" in text and "影响人口" in text
+    assert tab.errors() == []
+
+
 def test_hostile_names_show_as_text_and_run_nothing(tab: Tab, outputs: Path):
     tab.open(outputs / "map.html")
     tab.wait_for(READY)

@@ -23,6 +23,7 @@ from lifecircle.errors import InputError
 from lifecircle.maps import (
     GAP_COLORS,
     SELF_CONTAINED_META,
+    GapPopups,
     decode_polyline,
     encode_rings,
     gap_breaks,
@@ -133,7 +134,11 @@ def test_gap_popups_show_robustness(offline_map: tuple[Path, str]):
     out, page = offline_map
     gaps = gpd.read_file(out / "gaps.gpkg", layer="gaps")
     assert set(gaps["robustness"]) <= {"robust", "fragile", "mixed"}
-    popups = [f["p"]["p"] for f in blocks(page)["lc-data-gaps"]["features"]]
+    block = blocks(page)["lc-data-gaps"]
+    popups = [
+        GapPopups.fill(block["popups"][p[0]], p[1:])
+        for p in (f["p"]["p"] for f in block["features"])
+    ]
     labels = {
         "robust": "稳健：所有假设下都存在",
         "fragile": "脆弱：随假设而变",

@@ -12,6 +12,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
+from lifecircle import report
 from lifecircle.errors import InputError
 from lifecircle.maps import render_map
 from lifecircle.report import MATRIX_ROWS, bar_chart_svg, histogram_svg, render_report
@@ -209,6 +210,17 @@ def test_map_is_linked_or_inlined(out: Path):
     render_map(out, basemap="none", cdn=True)
     page = render_report(out, map_path=out / "map.html").read_text(encoding="utf-8")
     assert 'src="map.html"' in page
+
+
+def test_a_city_sized_map_is_linked_with_a_note(out: Path, monkeypatch: pytest.MonkeyPatch):
+    render_map(out, basemap="none", self_contained=True)
+    size = (out / "map.html").stat().st_size
+    monkeypatch.setattr(report, "MAX_INLINE_MAP_BYTES", size - 1)
+    page = render_report(out).read_text(encoding="utf-8")
+    assert "srcdoc" not in page and 'src="map.html"' in page
+    assert f"交互地图较大（{size / 1e6:.0f} MB），未嵌入本报告" in page
+    monkeypatch.setattr(report, "MAX_INLINE_MAP_BYTES", size)
+    assert "srcdoc" in render_report(out).read_text(encoding="utf-8")
 
 
 def test_everything_from_data_is_escaped(out: Path):

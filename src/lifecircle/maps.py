@@ -64,7 +64,7 @@ import pyogrio
 import shapely
 from branca.element import Element, MacroElement
 from folium.plugins import MarkerCluster
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .coords import wgs84_to_gcj02
 from .errors import InputError, MissingDataError
@@ -1128,8 +1128,13 @@ def isochrones_block(ctx: _Context, chosen: np.ndarray) -> tuple[str, list[float
     return '{"bands":' + _dumps(band_list) + ',"features":{' + ",".join(parts) + "}}", bands
 
 
-def gap_popup(row: Mapping[str, Any], ctx: _Context) -> str:
-    """The popup of one gap polygon, as escaped HTML."""
+#: Fields of a gap popup that differ from gap to gap (the rest is the item's).
+_GAP_OWN_FIELDS = ("id", "population", "cells", "area", "max_min", "robustness", "disappears_at")
+_SLOT = "\x00"
+
+
+def gap_popup_fields(row: Mapping[str, Any], ctx: _Context) -> dict[str, str]:
+    """What the popup of one gap shows, as text (not yet escaped)."""
     item = _clean(row.get("item"))
     speed = _finite(ctx.results.summary.get("parameters", {}).get("walk_speed_m_per_min"))
     threshold = _finite(row.get("threshold_m"))
@@ -1139,7 +1144,7 @@ def gap_popup(row: Mapping[str, Any], ctx: _Context) -> str:
         if speed:
             limit = ctx.text["limit_minutes"].format(m=round(threshold / speed, 1)) + f" ({limit})"
     area = _finite(row.get("area_m2"))
-    gap = {
+    return {
         "label": ctx.labels.item(item) if item else "",
         "id": _clean(row.get("gap_id")),
         "population": _count(row.get("population")),
@@ -1152,7 +1157,51 @@ def gap_popup(row: Mapping[str, Any], ctx: _Context) -> str:
         "robustness": _robustness_label(row, ctx),
         "disappears_at": _clean(row.get("disappears_at")),
     }
-    return _render("map_gap.html.j2", g=gap, t=ctx.text)
+
+
+class GapPopups:
+    """Gap popups as shared skeletons and per-gap values.
+
+    The popup HTML is rendered once per kind of gap (its item's words, and
+    which optional rows it has) with a slot for every per-gap value; a gap
+    then carries only ``[skeleton, value, ...]``, escaped, and the map joins
+    them when the popup opens. A city's hundred thousand gaps would otherwise
+    each carry a kilobyte of HTML.
+    """
+
+    def __init__(self, ctx: _Context) -> None:
+        self.ctx = ctx
+        self.skeletons: list[list[str]] = []
+        self._order: list[list[str]] = []
+        self._index: dict[tuple[Any, ...], int] = {}
+
+    def slots(self, row: Mapping[str, Any]) -> list[Any]:
+        """``[skeleton index, escaped value, ...]`` for one gap."""
+        fields = gap_popup_fields(row, self.ctx)
+        own = {name: fields[name] for name in _GAP_OWN_FIELDS}
+        shared = {k: v for k, v in fields.items() if k not in own}
+        present = tuple(name for name, value in own.items() if value)
+        key = (*shared.values(), present)
+        if key not in self._index:
+            self._index[key] = self._add(shared, present)
+        index = self._index[key]
+        return [index, *(str(escape(own[name])) for name in self._order[index])]
+
+    def _add(self, shared: dict[str, str], present: tuple[str, ...]) -> int:
+        marks = {name: Markup(f"{_SLOT}{name}{_SLOT}") for name in present}
+        blanks = {name: "" for name in _GAP_OWN_FIELDS if name not in present}
+        text = _render("map_gap.html.j2", g={**shared, **blanks, **marks}, t=self.ctx.text)
+        parts = text.split(_SLOT)
+        self.skeletons.append(parts[0::2])
+        self._order.append(parts[1::2])
+        return len(self.skeletons) - 1
+
+    @staticmethod
+    def fill(skeleton: Sequence[str], values: Sequence[str]) -> str:
+        """The popup HTML: the skeleton's pieces with the values between them."""
+        return skeleton[0] + "".join(
+            v + piece for v, piece in zip(values, skeleton[1:], strict=True)
+        )
 
 
 def _robustness_label(row: Mapping[str, Any], ctx: _Context) -> str:
@@ -1196,6 +1245,7 @@ def gaps_block(ctx: _Context, breaks: list[float]) -> str | None:
         return None
     items = {item: i for i, item in enumerate(gap_items(gaps))}
     records = gaps.drop(columns=gaps.geometry.name).to_dict(orient="records")
+    popups = GapPopups(ctx)
     props = []
     for row in records:
         label = ctx.labels.item(_clean(row.get("item")))
@@ -1208,11 +1258,12 @@ def gaps_block(ctx: _Context, breaks: list[float]) -> str | None:
                 "b": _gap_class(row.get("population"), breaks),
                 "c": items.get(_clean(row.get("item")), 0),
                 "t": html.escape(tip),
-                "p": gap_popup(row, ctx),
+                "p": popups.slots(row),
             }
         )
     clipped = clip_to_boundary(gaps.geometry, ctx.results.boundary_geometry, gaps.get("item"))
-    return encode_features(ctx.geometries(clipped), props)
+    features = encode_features(ctx.geometries(clipped), props)
+    return '{"popups":' + _dumps(popups.skeletons) + "," + features[1:]
 
 
 def context_block(ctx: _Context) -> str | None:

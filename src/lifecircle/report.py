@@ -160,6 +160,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "map": "交互地图",
         "map_missing": "尚未生成交互地图（map.html）。",
         "map_print": "交互地图见 {path}（打印版不显示）。",
+        "map_linked": "交互地图较大（{mb} MB），未嵌入本报告，而是链接到 {path}："
+        "请把两个文件放在同一文件夹中。",
         "attribution": "数据来源与许可",
         "minutes": "分钟",
         "yes": "是",
@@ -356,6 +358,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "map": "Interactive map",
         "map_missing": "No interactive map (map.html) has been written yet.",
         "map_print": "The interactive map is in {path} (not printed).",
+        "map_linked": "The interactive map is large ({mb} MB): it is linked from {path}, not"
+        " embedded, so keep both files in one folder.",
         "attribution": "Data sources and licences",
         "minutes": "min",
         "yes": "yes",
@@ -1595,14 +1599,24 @@ def _worst(results: Results, labels: Labels) -> list[dict[str, str]]:
     return rows
 
 
+#: A map larger than this is linked from the report, not copied into it: a
+#: browser opens a report carrying a city-sized map slowly, and the copy
+#: doubles the disk it takes.
+MAX_INLINE_MAP_BYTES = 25_000_000
+
+
 def _map_embed(out_dir: Path, map_path: str | Path | None) -> dict[str, str] | None:
     """How the report shows the map: ``src`` (an iframe link) or ``srcdoc`` (inline)."""
     path = Path(map_path) if map_path is not None else out_dir / "map.html"
     if not path.is_file():
         logger.info("no map at %s; the report has no map", path)
         return None
-    page = path.read_text(encoding="utf-8")
     relative = Path(os.path.relpath(path.resolve(), out_dir.resolve())).as_posix()
+    size = path.stat().st_size
+    if size > MAX_INLINE_MAP_BYTES:
+        logger.info("the map is %.0f MB: the report links it instead of embedding it", size / 1e6)
+        return {"src": quote(relative), "path": relative, "linked_mb": f"{size / 1e6:.0f}"}
+    page = path.read_text(encoding="utf-8")
     if SELF_CONTAINED_META in page:
         return {"srcdoc": page, "path": relative}
     return {"src": quote(relative), "path": relative}

@@ -80,9 +80,19 @@
     LC.counts.boundary = count(layer);
   }
 
+  /* A gap's popup: its skeleton's pieces (shared by gaps of a kind) around its own
+     values, both escaped in Python. */
+  function gapPopup(skeletons, slots) {
+    var pieces = skeletons[slots[0]], html = pieces[0];
+    for (var i = 1; i < pieces.length; i++) html += slots[i] + pieces[i];
+    return html;
+  }
+
   function addGaps(parent) {
     var colors = LC.config.gap_colors;
-    var layer = L.geoJSON(readLayer("lc-data-gaps"), {
+    var block = readJson("lc-data-gaps");
+    var skeletons = block ? block.popups : [];
+    var layer = L.geoJSON(block ? toGeoJson(block) : null, {
       pane: "lc-gaps",
       className: "lc-gap",
       style: function (f) {
@@ -92,7 +102,9 @@
       },
       onEachFeature: function (f, l) {
         l.bindTooltip(f.properties.t, { sticky: true });
-        l.bindPopup(f.properties.p, { maxWidth: 360 });
+        l.bindPopup(function () {
+          return gapPopup(skeletons, f.properties.p);
+        }, { maxWidth: 360 });
       },
     });
     layer.addTo(parent);
@@ -472,7 +484,9 @@
       style: { color: "#263238", weight: 2.5, opacity: 0.9, dashArray: "8 4", fillOpacity: 0.03 },
       onEachFeature: function (f, l) {
         l.bindTooltip(f.properties.t, { sticky: true });
-        l.bindPopup(f.properties.p, { maxWidth: 360 });
+        l.bindPopup(function () {
+          return gapPopup(skeletons, f.properties.p);
+        }, { maxWidth: 360 });
       },
     });
     districts.addTo(districtParent);
