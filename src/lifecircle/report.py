@@ -790,7 +790,7 @@ def static_map_svg(results: Results, lang: str = "zh", *, width: int = 760) -> M
             'stroke-width="0.4"/>'
         )
     gaps = _metric(results.gaps, crs)
-    if gaps is not None:
+    if gaps is not None and results.gaps is not None:
         if boundary is not None:
             items = results.gaps.get("item")
             gaps = clip_to_area(gaps, shapely.union_all(boundary), items)
