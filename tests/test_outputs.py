@@ -165,3 +165,25 @@ def test_map_context_has_every_street_once_by_class(zh_out: Path, study: Study):
     assert streets.to_crs(net.crs).length.sum() == pytest.approx(net.seg_len.sum(), rel=1e-6)
     expected = street_class(net.ways.iloc[used]["highway"]).value_counts().to_dict()
     assert streets["class"].value_counts().to_dict() == expected
+
+
+def test_workbook_formats_shares_styles_headers_and_keeps_every_sheet(tmp_path: Path):
+    shares = pd.DataFrame({"item": ["park", "clinic"], "population_share": [0.5, 0.25]})
+    twice = pd.DataFrame([["a", "b"]], columns=["name", "name"])
+    empty = pd.DataFrame(columns=["file", "row", "column", "reason", "value"])
+    write_excel(
+        {"summary": shares, "facilities": twice, "rejects": empty},
+        tmp_path / "t.xlsx",
+        lang="zh",
+    )
+    book = openpyxl.load_workbook(tmp_path / "t.xlsx")
+    sheet = book[book.sheetnames[0]]
+    assert [c.value for c in sheet[1]] == ["项目", "满足人口比例"]
+    assert sheet["B2"].value == 0.5 and sheet["B2"].number_format == "0.0%"
+    assert sheet["A2"].number_format == "General"
+    assert sheet["A1"].font.b and sheet["A1"].alignment.wrap_text
+    assert sheet["A1"].fill.fgColor.rgb.endswith("ECEFF1")
+    assert [c.value for c in book[book.sheetnames[1]][1]] == ["名称", "名称 (2)"]
+    rejects = book[book.sheetnames[2]]
+    assert rejects.max_row == 1 and rejects.freeze_panes == "A2"
+    assert book.sheetnames[-1] == "说明"
