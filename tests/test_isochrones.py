@@ -265,6 +265,12 @@ def test_isochrones_do_not_depend_on_other_layers():
     alone.add_layer("gates", gpd.GeoSeries([Point(p) for p in gates], crs=METRIC_CRS))
     bare = isochrones(alone, "gates", group, **options)
     assert all(a.equals_exact(b, 0.0) for a, b in zip(base.geometry, bare.geometry, strict=True))
+    # threads share the work without changing a polygon or its order
+    threaded = isochrones(alone, "gates", group, n_jobs=2, **options)
+    assert threaded["community_id"].tolist() == bare["community_id"].tolist()
+    assert all(
+        a.equals_exact(b, 0.0) for a, b in zip(bare.geometry, threaded.geometry, strict=True)
+    )
 
 
 def test_only_the_origins_own_access_legs_are_banded():
