@@ -606,9 +606,15 @@ def lifecircle_isochrones(
 
 def isochrone_threads() -> str:
     """How many threads lifecircle's isochrones use by default, as text."""
-    if "n_jobs" in inspect.signature(isochrones).parameters:
-        return f"default n_jobs (up to {os.cpu_count()} threads)"
-    return "single thread (no n_jobs option)"
+    parameter = inspect.signature(isochrones).parameters.get("n_jobs")
+    if parameter is None:
+        return "single thread (no n_jobs option)"
+    default = parameter.default
+    if default is None:
+        from lifecircle.isochrones import _workers
+
+        default = _workers(None, os.cpu_count() or 1)
+    return f"default n_jobs ({default} thread{'s' if default != 1 else ''})"
 
 
 def osmnx_example_isochrones(
