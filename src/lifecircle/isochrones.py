@@ -263,18 +263,38 @@ def _clipper_band(
     hole_fill_m2: float,
 ) -> BaseGeometry:
     """:func:`isochrone_polygon` with the rings already in Clipper integers around ``origin``."""
-    if pieces.shape[0] == 0 and not block_paths:
+    return _clipper_offset(pieces, _merge_blocks(block_paths), origin, buffer_m, hole_fill_m2)
+
+
+def _merge_blocks(block_paths: list[list[list[int]]]) -> list[list[list[int]]]:
+    """The union of block rings (Clipper integer paths; holes run the other way)."""
+    if not block_paths:
+        return []
+    blocks = pyclipper.Pyclipper()
+    blocks.AddPaths(block_paths, pyclipper.PT_SUBJECT, True)
+    merged: list[list[list[int]]] = blocks.Execute(
+        pyclipper.CT_UNION, pyclipper.PFT_NONZERO, pyclipper.PFT_NONZERO
+    )
+    return merged
+
+
+def _clipper_offset(
+    pieces: NDArray[np.float64],
+    merged_blocks: list[list[list[int]]],
+    origin: NDArray[np.float64],
+    buffer_m: float,
+    hole_fill_m2: float,
+) -> BaseGeometry:
+    """The band around merged blocks (closed) and pieces (open, round ends)."""
+    if pieces.shape[0] == 0 and not merged_blocks:
         return shapely.Polygon()
     delta = buffer_m * _SCALE
     # the arc tolerance that gives 4 segments per quarter circle, like GEOS quad_segs=4
     band = pyclipper.PyclipperOffset(
         arc_tolerance=delta * (1 - np.cos(np.pi / (4 * _QUAD_SEGS))) * (1 - 1e-9)
     )
-    if block_paths:
-        blocks = pyclipper.Pyclipper()
-        blocks.AddPaths(block_paths, pyclipper.PT_SUBJECT, True)
-        merged = blocks.Execute(pyclipper.CT_UNION, pyclipper.PFT_NONZERO, pyclipper.PFT_NONZERO)
-        band.AddPaths(merged, pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+    if merged_blocks:
+        band.AddPaths(merged_blocks, pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
     if pieces.shape[0]:
         band.AddPaths(
             _clipper_ints(pieces, origin).tolist(), pyclipper.JT_ROUND, pyclipper.ET_OPENROUND
@@ -474,18 +494,39 @@ def _covered_intervals(
     return np.asarray(merged, dtype=float).reshape(-1, 2)
 
 
+@dataclass(frozen=True)
+class _Filled:
+    """The filled blocks of one threshold and their union (Clipper paths)."""
+
+    blocks: NDArray[np.int64]
+    merged: list[list[list[int]]]
+
+
 def _band_polygon(
     reach: _Reach,
     blocks: _BlockPaths,
     threshold_m: float,
     buffer_m: float,
     hole_fill_m2: float,
-) -> BaseGeometry:
+    smaller: _Filled | None = None,
+) -> tuple[BaseGeometry, _Filled]:
+    """One threshold's band, and its filled blocks for the next (larger) threshold.
+
+    The blocks filled at a smaller threshold stay filled at a larger one, so
+    their union (``smaller``) is merged with the new blocks only; Clipper's
+    union is exact in integers, so this is the union of all of them.
+    """
     full, partial = reach.coverage(threshold_m)
     filled, on_filled = blocks.blocks.enclosed(full)
     # streets along a filled block lie inside its polygon: no need to band them again
     pieces = np.concatenate([_edge_pieces(reach.streets, full[~on_filled]), partial])
-    return _clipper_band(pieces, blocks.of(filled), blocks.centre, buffer_m, hole_fill_m2)
+    if smaller is not None and np.isin(smaller.blocks, filled, assume_unique=True).all():
+        new = np.setdiff1d(filled, smaller.blocks, assume_unique=True)
+        merged = _merge_blocks(smaller.merged + blocks.of(new)) if new.size else smaller.merged
+    else:
+        merged = _merge_blocks(blocks.of(filled))
+    polygon = _clipper_offset(pieces, merged, blocks.centre, buffer_m, hole_fill_m2)
+    return polygon, _Filled(filled, merged)
 
 
 def isochrones(
@@ -566,8 +607,11 @@ def isochrones(
         reach = _Reach.of(origin, members.get(code, np.empty(0, np.int64)), limit)
         polygons: list[BaseGeometry] = []
         previous: BaseGeometry = shapely.Polygon()
+        filled: _Filled | None = None
         for minute in thresholds:
-            polygon = _band_polygon(reach, block_paths, minute * walk_speed, buffer_m, hole_fill_m2)
+            polygon, filled = _band_polygon(
+                reach, block_paths, minute * walk_speed, buffer_m, hole_fill_m2, filled
+            )
             previous = shapely.union(polygon, previous) if not previous.is_empty else polygon
             polygons.append(previous)
         return polygons
