@@ -85,8 +85,18 @@ def _templates() -> tuple[list[dict[str, str]], list[dict[str, str]], dict[str, 
     return typed_rows, other_rows, code_kind
 
 
-def generate_city(folder: Path, n_nodes: int, n_compounds: int, n_pois: int, seed: int) -> dict:
-    """Write streets, compounds, gates and POIs of one synthetic city into ``folder``."""
+def generate_city(
+    folder: Path,
+    n_nodes: int,
+    n_compounds: int,
+    n_pois: int,
+    seed: int,
+    n_other: int | None = None,
+) -> dict:
+    """Write streets, compounds, gates and POIs of one synthetic city into ``folder``.
+
+    ``n_other`` POIs of no life-circle type are added (default: a tenth of ``n_pois``).
+    """
     import geopandas as gpd
     import numpy as np
     import pandas as pd
@@ -166,7 +176,7 @@ def generate_city(folder: Path, n_nodes: int, n_compounds: int, n_pois: int, see
 
     # POIs: beside random streets, 5-30 m off; typed ones plus 10 % others
     typed, others, _ = _templates()
-    n_other = n_pois // 10
+    n_other = n_pois // 10 if n_other is None else n_other
     kinds = np.concatenate(
         [np.arange(n_pois) % len(typed), -1 - (np.arange(n_other) % len(others))]
     )
@@ -467,6 +477,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-size", default="40k", help="size of the networkx comparison")
     parser.add_argument("--no-peer", action="store_true", help="skip the networkx comparison")
     parser.add_argument("--no-fast", action="store_true", help="skip the fast-mode runs")
+    parser.add_argument(
+        "--other-pois",
+        type=int,
+        default=None,
+        help="POIs of no life-circle type (default: a tenth of --pois), as in a full export",
+    )
+    parser.add_argument(
+        "--compounds", type=int, default=None, help="compounds (default: the size's own)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=3600.0, help="per child, seconds")
     parser.add_argument("--keep", type=Path, default=None, help="keep the cities in this folder")
@@ -479,10 +498,14 @@ def main(argv: list[str] | None = None) -> int:
         root = args.keep or Path(tmp)
         for size in sizes:
             n_nodes, n_compounds = SIZES[size]
-            folder = root / f"city-{size}-{args.pois}"
+            n_compounds = args.compounds or n_compounds
+            others = "" if args.other_pois is None else f"-{args.other_pois}"
+            folder = root / f"city-{size}-{n_compounds}-{args.pois}{others}"
             folder.mkdir(parents=True, exist_ok=True)
             wall = time.perf_counter()
-            meta = generate_city(folder, n_nodes, n_compounds, args.pois, args.seed)
+            meta = generate_city(
+                folder, n_nodes, n_compounds, args.pois, args.seed, n_other=args.other_pois
+            )
             print(f"{size}: {meta} (generated in {time.perf_counter() - wall:.1f} s)")
             files = [
                 "--network", str(folder / "streets.geojson"),

@@ -223,6 +223,19 @@ def test_a_city_sized_map_is_linked_with_a_note(out: Path, monkeypatch: pytest.M
     assert "srcdoc" in render_report(out).read_text(encoding="utf-8")
 
 
+def test_a_city_sized_static_map_draws_main_streets_and_says_so(
+    out: Path, monkeypatch: pytest.MonkeyPatch
+):
+    full = section(render_report(out).read_text(encoding="utf-8"), "static-map")
+    monkeypatch.setattr(report, "MAX_STATIC_MAP_STREETS", 10)
+    page = render_report(out).read_text(encoding="utf-8")
+    main_only = section(page, "static-map")
+    stroke = {name: f'stroke="{color}"' for name, (color, _) in report._STREET_SVG.items()}
+    assert stroke["minor"] in full and stroke["minor"] not in main_only
+    assert stroke["major"] in main_only
+    assert "本图只画主干道" in text_of(main_only) and "本图只画主干道" not in text_of(full)
+
+
 def test_everything_from_data_is_escaped(out: Path):
     inject_names(out, compound_id="C011")
     summary_path = out / "summary.json"

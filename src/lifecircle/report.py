@@ -170,6 +170,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "static_map": "研究范围总图",
         "static_map_note": "小区按得分着色；紫色为服务盲区（已裁剪至研究范围），"
         "编号圆点为建议新址；灰线为街道，蓝色为水系。",
+        "static_map_main_streets": "街道超过 {n:,} 段，本图只画主干道；全部街道见交互地图。",
         "data_checks": "数据检查",
         "check": "检查项",
         "result": "结果",
@@ -368,6 +369,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "static_map": "The study area",
         "static_map_note": "Compounds by score; purple: gaps (cut to the study boundary); "
         "numbered dots: recommended sites; grey: streets; blue: water.",
+        "static_map_main_streets": "Over {n:,} street segments: this figure draws the main"
+        " streets only; the interactive map has them all.",
         "data_checks": "Data checks",
         "check": "Check",
         "result": "Result",
@@ -748,6 +751,20 @@ def _metric(frame: gpd.GeoDataFrame | None, crs: Any) -> np.ndarray | None:
     return frame.geometry.to_crs(crs).to_numpy()
 
 
+#: Above this many street segments the printed map draws the main streets only:
+#: at a page's width a city's minor streets are a grey wash, and each one
+#: costs the report and its PDF.
+MAX_STATIC_MAP_STREETS = 40_000
+
+
+def static_street_classes(results: Results) -> tuple[str, ...]:
+    """Street classes the static map draws (all, or the main ones in a big city)."""
+    streets = results.streets
+    if streets is not None and len(streets) > MAX_STATIC_MAP_STREETS:
+        return ("major",)
+    return ("path", "minor", "major")
+
+
 def static_map_svg(results: Results, lang: str = "zh", *, width: int = 760) -> Markup | None:
     """A printable map of the study as inline SVG, drawn from the saved geometries.
 
@@ -774,7 +791,7 @@ def static_map_svg(results: Results, lang: str = "zh", *, width: int = 760) -> M
     streets = results.streets
     if streets is not None and not streets.empty:
         area = shapely.box(*shapely.total_bounds(extent))
-        for name in ("path", "minor", "major"):
+        for name in static_street_classes(results):
             chosen = streets[streets["class"].astype(str) == name]
             if chosen.empty:
                 continue
@@ -1667,6 +1684,8 @@ def report_context(
         "title": str(title or text["title"]),
         "place": str(place or ""),
         "static_map": static_map_svg(results, lang),
+        "static_map_main_streets_only": static_street_classes(results) == ("major",),
+        "max_static_streets": MAX_STATIC_MAP_STREETS,
         "checks": checks,
         # summaries from older runs: their entries as plain tables
         "data_checks": None if checks else records_table(summary.get("data_checks"), vocabulary),
