@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,15 @@ _MAX_BEST_M = 60.0
 # Readings whose medians are within this factor of the best cannot be told apart
 # (large polygons crossed by footpaths fit WGS84 and GCJ-02 about equally).
 _TIE_FACTOR = 1.5
+# A fixed shift of the whole layer by 300-700 m, as a wrong datum makes, puts its
+# points at chance positions in the street grid; these shifts (metres, in the
+# network's CRS) measure how close chance comes in this network.
+_CHANCE_SHIFTS_M: tuple[tuple[float, float], ...] = tuple(
+    (r * math.cos(a), r * math.sin(a))
+    for r, a in zip(
+        (400.0, 600.0) * 4, (math.radians(22.5 + 45 * k) for k in range(8)), strict=True
+    )
+)
 # Points taken along each polygon's exterior: a compound's boundary follows its
 # streets, while its centre is often a hundred metres from any of them.
 _POINTS_PER_RING = 8
@@ -115,6 +125,10 @@ class DatumFit:
         saying what was chosen; None otherwise.
     sample_size
         Number of points measured.
+    chance_m
+        The median distance the layer has when shifted as a whole by 400 or
+        600 m (the median over eight such shifts): how close points come to
+        the streets by chance in this network.
     """
 
     layer: str
@@ -128,6 +142,7 @@ class DatumFit:
     mismatch: bool = False
     message: str | None = None
     sample_size: int = 0
+    chance_m: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for ``summary.json``."""
@@ -142,6 +157,7 @@ class DatumFit:
             "mismatch": self.mismatch,
             "medians_m": {k: round(v, 1) for k, v in self.medians_m.items()},
             "sample_size": self.sample_size,
+            "chance_m": None if self.chance_m is None else round(self.chance_m, 1),
             "message": self.message,
         }
 
@@ -222,7 +238,12 @@ def assess_layer(
       either way, as outside China where all readings coincide) never alarm;
     * it is itself under 60 m from the streets: a layer that truly lies away
       from streets (a rural compound, a hillside reservoir) fits no reading
-      well, and then nothing is claimed.
+      well, and then nothing is claimed;
+    * it is at most half of what chance gives (``chance_m``, the layer shifted
+      as a whole by 400-600 m): in a dense regular grid, points a wrong
+      datum throws at random can sit closer to the streets than compounds
+      set back from them, and beating the declared reading is then no
+      evidence.
 
     Parameters
     ----------
@@ -278,7 +299,8 @@ def assess_layer(
     ranked = sorted(medians, key=lambda name: medians[name])
     best = ranked[0]
     candidates = tuple(r for r in ranked if medians[r] <= _TIE_FACTOR * medians[best])
-    better = _clearly_better(medians[best], medians[base])
+    chance = _chance_median(np.column_stack(to_local.transform(lon, lat)), tree)
+    better = _clearly_better(medians[best], medians[base], chance)
     chosen = best if reading == AUTO and better else base
     mismatch = reading != AUTO and better and best != base
     fit = DatumFit(
@@ -292,6 +314,7 @@ def assess_layer(
         candidates=candidates,
         mismatch=mismatch,
         sample_size=len(points),
+        chance_m=chance,
     )
     message = _mismatch_message(fit) if mismatch else None
     if reading == AUTO:
@@ -354,12 +377,23 @@ def _readings(base: str) -> list[str]:
     return names
 
 
-def _clearly_better(best_m: float, declared_m: float) -> bool:
+def _clearly_better(best_m: float, declared_m: float, chance_m: float) -> bool:
     return (
         best_m <= _MAX_RATIO * declared_m
+        and best_m <= _MAX_RATIO * chance_m
         and declared_m - best_m >= _MIN_GAIN_M
         and best_m < _MAX_BEST_M
     )
+
+
+def _chance_median(xy: NDArray[np.float64], tree: Any) -> float:
+    """The layer's median distance to the streets when shifted as a whole (see above)."""
+    medians = []
+    for dx, dy in _CHANCE_SHIFTS_M:
+        shifted = shapely.points(xy[:, 0] + dx, xy[:, 1] + dy)
+        _, distance = tree.query_nearest(shifted, return_distance=True, all_matches=False)
+        medians.append(float(np.median(distance)))
+    return float(np.median(medians))
 
 
 def _sample_points(geometry: gpd.GeoSeries, sample: int, seed: int) -> NDArray[np.object_]:
