@@ -830,8 +830,9 @@ def display_geometries(
     if simplify_m > 0 and metric_crs is not None and lines_or_areas.any():
         series = series.copy()
         metric = series[lines_or_areas].to_crs(metric_crs)
-        simplified = metric.simplify(simplify_m, preserve_topology=True)
-        series[lines_or_areas] = simplified.to_crs(4326)
+        series[lines_or_areas] = gpd.GeoSeries(
+            _simplified(metric.to_numpy(), simplify_m), index=metric.index, crs=metric.crs
+        ).to_crs(4326)
     values = series.to_numpy()
     if gcj02:
         values = shapely.transform(values, _to_gcj02)
@@ -839,6 +840,33 @@ def display_geometries(
     missing = shapely.is_missing(values) | shapely.is_empty(values)
     values[missing] = None
     return values
+
+
+def _simplified(geoms: np.ndarray, tolerance_m: float) -> np.ndarray:
+    """Geometries simplified within ``tolerance_m``, valid as they were.
+
+    Douglas-Peucker is several times faster than the topology-preserving
+    algorithm (24,000 isochrones of a 160k city: 1.5 s against 10.8 s, for
+    the same number of vertices to a thousandth); the few shapes it breaks
+    (a ring crossing itself, a hole or a small part lost) are redone with
+    the topology-preserving one.
+    """
+    simplified = shapely.simplify(geoms, tolerance_m, preserve_topology=False)
+    broken = (
+        (~shapely.is_valid(simplified) & shapely.is_valid(geoms))
+        | (shapely.is_empty(simplified) & ~shapely.is_empty(geoms))
+        | (_ring_counts(simplified) != _ring_counts(geoms))
+    )
+    if broken.any():
+        simplified[broken] = shapely.simplify(geoms[broken], tolerance_m, preserve_topology=True)
+    return simplified
+
+
+def _ring_counts(geoms: np.ndarray) -> np.ndarray:
+    """Parts plus holes of each geometry (0 for a missing one)."""
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    rings = 1 + np.maximum(shapely.get_num_interior_rings(parts), 0)
+    return np.bincount(owner, weights=rings, minlength=len(geoms))
 
 
 def script_json(text: str) -> str:
