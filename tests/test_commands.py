@@ -82,7 +82,7 @@ def test_batch_runs_robustness_and_takes_command_line_options(tmp_path: Path) ->
     assert (area / "map.html").is_file()
 
 
-def test_shuttle_command(tmp_path: Path) -> None:
+def test_shuttle_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "shuttle"
     code = run_main(
         [
@@ -97,6 +97,8 @@ def test_shuttle_command(tmp_path: Path) -> None:
         ]
     )
     assert code == 0
+    # the walking speed that decides the reach is printed with its status
+    assert "within 15 minutes, walking at 50 m/min (assumption)" in capsys.readouterr().out
     reach = (out / "shuttle_reach.csv").read_text(encoding="utf-8-sig")
     assert "elderly_daycare" in reach and "fresh_market" in reach and "hospital" not in reach
     stops = gpd.read_file(out / "shuttle.gpkg", layer="stops")

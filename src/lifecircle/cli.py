@@ -320,9 +320,14 @@ def _echo_data_checks(checks: dict[str, Any]) -> None:
 
 def _echo_shuttle(study: Study, plan: Any) -> None:
     summary = plan.summary()
+    params = summary.get("parameters", {})
+    # the walking speed decides who reaches what: say it, and how sure it is
+    status = str(params.get("elderly_walk_speed_status", "")).lower()
     typer.echo(
         f"elderly shuttle: {summary.get('stops')} stops; residents aged 60+ reaching each "
-        "destination within 15 minutes, walking alone -> with the shuttle:"
+        f"destination within {params.get('target_min', 15):g} minutes, walking at "
+        f"{params.get('elderly_walk_speed_m_per_min', float('nan')):g} m/min"
+        f"{f' ({status})' if status else ''}, alone -> with the shuttle:"
     )
     for row in plan.reach.itertuples(index=False):
         typer.echo(
