@@ -114,28 +114,46 @@ def clip_to_area(
     if geoms.size == 0 or area is None or shapely.is_empty(area):
         return out
     shapely.prepare(area)
-    crossing = ~shapely.covers(area, geoms)
-    keys = np.arange(geoms.size) if groups is None else np.asarray(groups, dtype=object)
-    for key in pd.unique(keys[crossing]):
-        members = np.flatnonzero(crossing & (keys == key))
-        out[members] = _cut_disjoint(geoms[members], area)
+    crossing = np.flatnonzero(~shapely.covers(area, geoms))
+    if groups is None:
+        parts, owner = shapely.get_parts(
+            shapely.intersection(geoms[crossing], area), return_index=True
+        )
+        out[crossing] = _by_owner(parts, owner, crossing.size)
+        return out
+    codes = pd.factorize(np.asarray(groups, dtype=object)[crossing])[0]
+    order = np.argsort(codes, kind="stable")
+    for members in np.split(crossing[order], np.flatnonzero(np.diff(codes[order])) + 1):
+        if members.size:
+            out[members] = _cut_disjoint(geoms[members], area)
     return out
 
 
 def _cut_disjoint(geoms: NDArray[np.object_], area: shapely.Geometry) -> NDArray[np.object_]:
     """Non-overlapping polygons cut to ``area`` in one overlay, piece by owner."""
-    if geoms.size == 1:
-        return np.array([shapely.intersection(geoms[0], area)], dtype=object)
     cut = shapely.intersection(shapely.multipolygons(shapely.get_parts(geoms)), area)
     pieces = shapely.get_parts(cut)
-    pieces = pieces[shapely.get_type_id(pieces) == shapely.GeometryType.POLYGON]
     # a piece's inner point lies inside exactly one of the (disjoint) polygons
     piece, owner = shapely.STRtree(geoms).query(
         shapely.point_on_surface(pieces), predicate="within"
     )
-    result = np.array([shapely.Polygon() for _ in range(geoms.size)], dtype=object)
-    for k in np.unique(owner):
-        mine = pieces[piece[owner == k]]
+    return _by_owner(pieces[piece], owner, geoms.size)
+
+
+def _by_owner(parts: NDArray[np.object_], owner: NDArray[np.int64], n: int) -> NDArray[np.object_]:
+    """The polygon parts of each owner as one (multi)polygon; empty where it has none.
+
+    Points and lines (where a polygon only touches the area) are left out.
+    """
+    keep = shapely.get_type_id(parts) == shapely.GeometryType.POLYGON
+    parts, owner = parts[keep], owner[keep]
+    result = np.array([shapely.Polygon() for _ in range(n)], dtype=object)
+    if owner.size == 0:
+        return result
+    order = np.argsort(owner, kind="stable")
+    parts, owner = parts[order], owner[order]
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    for k, mine in zip(owner[starts].tolist(), np.split(parts, starts[1:]), strict=True):
         result[k] = mine[0] if mine.size == 1 else shapely.multipolygons(mine)
     return result
 

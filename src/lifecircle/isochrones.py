@@ -252,18 +252,7 @@ def isochrone_polygon(
         return shapely.Polygon()
     origin = pieces[0, 0] if pieces.shape[0] else rings[0][0]
     paths = [_clipper_ints(ring, origin).tolist() for ring in rings]
-    return _clipper_band(pieces, paths, origin, buffer_m, hole_fill_m2)
-
-
-def _clipper_band(
-    pieces: NDArray[np.float64],
-    block_paths: list[list[list[int]]],
-    origin: NDArray[np.float64],
-    buffer_m: float,
-    hole_fill_m2: float,
-) -> BaseGeometry:
-    """:func:`isochrone_polygon` with the rings already in Clipper integers around ``origin``."""
-    return _clipper_offset(pieces, _merge_blocks(block_paths), origin, buffer_m, hole_fill_m2)
+    return _clipper_offset(pieces, _merge_blocks(paths), origin, buffer_m, hole_fill_m2)
 
 
 def _merge_blocks(block_paths: list[list[list[int]]]) -> list[list[list[int]]]:

@@ -1203,9 +1203,8 @@ class GapPopups:
         self._order: list[list[str]] = []
         self._index: dict[tuple[Any, ...], int] = {}
 
-    def slots(self, row: Mapping[str, Any]) -> list[Any]:
-        """``[skeleton index, escaped value, ...]`` for one gap."""
-        fields = gap_popup_fields(row, self.ctx)
+    def slots(self, fields: Mapping[str, str]) -> list[Any]:
+        """``[skeleton index, escaped value, ...]`` for one gap's :func:`gap_popup_fields`."""
         own = {name: fields[name] for name in _GAP_OWN_FIELDS}
         shared = {k: v for k, v in fields.items() if k not in own}
         present = tuple(name for name, value in own.items() if value)
@@ -1260,7 +1259,6 @@ def clip_to_boundary(
     if boundary is None or boundary.empty:
         return geoms
     area = shapely.union_all(boundary.to_crs(geoms.crs).to_numpy())
-    groups = None if groups is None else np.asarray(groups, dtype=object)
     clipped = clip_to_area(geoms.to_numpy(), area, groups)
     return gpd.GeoSeries(clipped, index=geoms.index, crs=geoms.crs)
 
@@ -1276,17 +1274,16 @@ def gaps_block(ctx: _Context, breaks: list[float]) -> str | None:
     popups = GapPopups(ctx)
     props = []
     for row in records:
-        label = ctx.labels.item(_clean(row.get("item")))
-        tip = f"{label} · {ctx.text['population_affected']} {_count(row.get('population'))}"
-        robustness = _robustness_label(row, ctx)
-        if robustness:
-            tip += f" · {robustness}"
+        fields = gap_popup_fields(row, ctx)
+        tip = f"{fields['label']} · {ctx.text['population_affected']} {fields['population']}"
+        if fields["robustness"]:
+            tip += f" · {fields['robustness']}"
         props.append(
             {
                 "b": _gap_class(row.get("population"), breaks),
                 "c": items.get(_clean(row.get("item")), 0),
                 "t": html.escape(tip),
-                "p": popups.slots(row),
+                "p": popups.slots(fields),
             }
         )
     clipped = clip_to_boundary(gaps.geometry, ctx.results.boundary_geometry, gaps.get("item"))
