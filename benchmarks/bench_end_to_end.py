@@ -279,8 +279,9 @@ def child_lifecircle(spec: dict[str, Any]) -> None:
     )
     outputs.write_outputs = timed("write_outputs", outputs.write_outputs)
     outputs.write_excel = timed("write_outputs.excel", outputs.write_excel)
-    maps.render_map = timed("render_map", maps.render_map)
-    report.render_report = timed("render_report", report.render_report)
+    maps.read_results = timed("read_results", maps.read_results)
+    maps.write_map = timed("render_map", maps.write_map)
+    report.write_report = timed("render_report", report.write_report)
     status = 0
     try:
         cli.app(spec["argv"], standalone_mode=False)

@@ -373,7 +373,7 @@ def test_config_errors_name_file_and_key(tmp_path: Path):
         tmp_path, {"areas": [{**area, "facilities_crs": "moon"}]}
     )
     assert "standard:" in _config_error(tmp_path, {"standard": "gb-nope", "areas": [area]})
-    assert "line 3, column 15: not valid YAML (mapping values are not allowed here)" in (
+    assert "line 3, column 15: not valid YAML (mapping values are not allowed" in (
         _config_error(tmp_path, "areas:\n  - id: a\n    network: x: y\n")
     )
     shared = {

@@ -243,3 +243,26 @@ def test_clip_to_area_equals_cutting_each_gap(n_rows, n_cols, share, seed, radiu
         assert shapely.symmetric_difference(mine, theirs).area < 1e-6
     # with no groups each polygon is cut alone: the same answer
     assert all(shapely.equals(ours, clip_to_area(geoms, area)) | shapely.is_empty(ours))
+
+
+def test_clip_to_area_tells_inside_outside_and_edge_gaps_of_an_area_with_a_hole():
+    area = shapely.union_all([box(0, 0, 1000, 1000), box(2000, 0, 2500, 500)])
+    area = area.difference(box(400, 400, 600, 600))
+    geoms = np.array(
+        [
+            box(100, 100, 200, 200),  # inside
+            box(450, 450, 550, 550),  # in the hole
+            box(350, 350, 450, 450),  # across the hole's edge
+            box(900, 900, 1100, 1100),  # across the outer edge
+            box(1200, 0, 1300, 100),  # between the parts
+            shapely.MultiPolygon([box(10, 10, 20, 20), box(2100, 10, 2200, 20)]),  # both parts
+            box(2400, 400, 2600, 600),  # across the second part's edge
+            shapely.Polygon(),
+        ],
+        dtype=object,
+    )
+    ours = clip_to_area(geoms, area, np.array(list("abcdefgh"), dtype=object))
+    theirs = shapely.intersection(geoms, area)
+    assert [round(g.area) for g in ours] == [round(g.area) for g in theirs]
+    assert [round(g.area) for g in ours] == [10_000, 0, 7_500, 10_000, 0, 1_100, 10_000, 0]
+    assert ours[0] is geoms[0] and ours[5] is geoms[5]  # covered: kept as they are

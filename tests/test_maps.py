@@ -148,6 +148,36 @@ def test_gap_popups_show_robustness(offline_map: tuple[Path, str]):
         assert labels[robustness] in popup
 
 
+def test_each_gap_popup_and_tooltip_carry_that_gaps_own_escaped_values(demo: Path):
+    results = maps.read_results(demo)
+    gaps = results.gaps
+    assert gaps is not None and len(gaps) >= 3
+    gaps.loc[0, "gap_id"] = PAYLOAD
+    gaps.loc[1, "robustness"] = None
+    gaps.loc[2, "max_min"] = np.nan
+    gaps["disappears_at"] = [None] + ["1.2 km"] * (len(gaps) - 1)
+    block = blocks(maps.map_page(results, lang="en", basemap="none"))["lc-data-gaps"]
+    features = block["features"]
+    assert len(features) == len(gaps)
+    labels = maps.Labels(results.standard, "en")
+    for feature, row in zip(features, gaps.itertuples(), strict=True):
+        popup = GapPopups.fill(block["popups"][feature["p"]["p"][0]], feature["p"]["p"][1:])
+        assert html.escape(str(row.gap_id), quote=False) in popup
+        assert f"{row.population:,.0f}" in popup
+        assert f"{row.cells:,.0f}" in popup
+        assert f"{row.area_m2 / 10_000:.1f} ha" in popup
+        assert ("1.2 km" in popup) == pd.notna(row.disappears_at)
+        assert labels.item(row.item) in popup
+        tip = html.unescape(feature["p"]["t"])
+        assert tip.startswith(f"{labels.item(row.item)} · ")
+        assert f"{row.population:,.0f}" in tip
+        assert tip.count(" · ") == (2 if pd.notna(row.robustness) else 1)
+    assert PAYLOAD not in json.dumps(block, ensure_ascii=False)
+    assert "not reachable" in GapPopups.fill(
+        block["popups"][features[2]["p"]["p"][0]], features[2]["p"]["p"][1:]
+    )
+
+
 def test_layer_control_lists_layers_and_isochrones_start_hidden(offline_map):
     _, page = offline_map
     overlays = overlay_layers(page)

@@ -114,7 +114,7 @@ def clip_to_area(
     if geoms.size == 0 or area is None or shapely.is_empty(area):
         return out
     shapely.prepare(area)
-    crossing = np.flatnonzero(~shapely.covers(area, geoms))
+    crossing = _not_covered(geoms, area)
     if groups is None:
         parts, owner = shapely.get_parts(
             shapely.intersection(geoms[crossing], area), return_index=True
@@ -127,6 +127,30 @@ def clip_to_area(
         if members.size:
             out[members] = _cut_disjoint(geoms[members], area)
     return out
+
+
+def _not_covered(geoms: NDArray[np.object_], area: shapely.Geometry) -> NDArray[np.int64]:
+    """Positions of the polygons that ``area`` does not cover.
+
+    A polygon whose box meets no segment of the area's edge lies wholly inside
+    or wholly outside, which one vertex tells; only the others, along the
+    edge, need the full test (a city's area has tens of thousands of edge
+    vertices, and testing every gap against all of them took seconds).
+    """
+    rings = shapely.get_rings(shapely.get_parts(area))
+    coords, ring = shapely.get_coordinates(rings, return_index=True)
+    same_ring = ring[1:] == ring[:-1]
+    segments = shapely.linestrings(np.stack([coords[:-1], coords[1:]], axis=1)[same_ring])
+    near = np.zeros(geoms.size, dtype=bool)
+    near[shapely.STRtree(geoms).query(segments)[1]] = True
+    vertex, owner = shapely.get_coordinates(geoms, return_index=True)
+    first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if owner.size else owner
+    inside = np.zeros(geoms.size, dtype=bool)
+    inside[owner[first]] = shapely.contains_xy(area, vertex[first, 0], vertex[first, 1])
+    covered = ~near & inside
+    edge = np.flatnonzero(near)
+    covered[edge] = shapely.covers(area, geoms[edge])
+    return np.flatnonzero(~covered)
 
 
 def _cut_disjoint(geoms: NDArray[np.object_], area: shapely.Geometry) -> NDArray[np.object_]:

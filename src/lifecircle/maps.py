@@ -50,7 +50,7 @@ import mimetypes
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,11 +61,13 @@ import jinja2
 import numpy as np
 import pandas as pd
 import pyogrio
+import pyproj
 import shapely
 from branca.element import Element, MacroElement
 from folium.plugins import MarkerCluster
 from markupsafe import Markup, escape
 
+from .columns import per_distinct
 from .coords import wgs84_to_gcj02
 from .errors import InputError, MissingDataError
 from .outputs import CONTEXT_FILE, atomic_path, column_vocabulary
@@ -440,6 +442,7 @@ class Results:
     shuttle_stops: gpd.GeoDataFrame | None = None
     shuttle_route: gpd.GeoDataFrame | None = None
     shuttle_timetable: pd.DataFrame | None = None
+    _gaps_in_area: gpd.GeoSeries | None = field(default=None, init=False, repr=False)
 
     @property
     def standard(self) -> dict[str, Any]:
@@ -452,6 +455,17 @@ class Results:
         if self.boundary is None or self.boundary.empty:
             return None
         return self.boundary.geometry
+
+    def gaps_in_area(self) -> gpd.GeoSeries | None:
+        """The gap polygons cut to the study boundary (grid cells along its edge spill
+        past it), computed once for the map and the report."""
+        if self.gaps is None or self.gaps.empty:
+            return None
+        if self._gaps_in_area is None:
+            self._gaps_in_area = clip_to_boundary(
+                self.gaps.geometry, self.boundary_geometry, self.gaps.get("item")
+            )
+        return self._gaps_in_area
 
     @property
     def attribution(self) -> list[str]:
@@ -475,7 +489,7 @@ def _read_layer(path: Path, layer: str) -> gpd.GeoDataFrame | None:
         return None
     if layer not in {str(name) for name in pyogrio.list_layers(path)[:, 0]}:
         return None
-    frame = gpd.read_file(path, layer=layer)
+    frame = gpd.read_file(path, layer=layer, use_arrow=True)  # the same frame, faster
     if frame.crs is not None and not frame.crs.equals("EPSG:4326"):
         frame = frame.to_crs(4326)
     return frame
@@ -535,6 +549,7 @@ def read_results(out_dir: str | Path) -> Results:
     communities = _read_layer(communities_path, "communities")
     if communities is None:
         raise InputError("no layer 'communities'", file=communities_path)
+    boundary = _read_layer(out / "gaps.gpkg", "boundary")
     return Results(
         out_dir=out,
         summary=summary,
@@ -542,8 +557,11 @@ def read_results(out_dir: str | Path) -> Results:
         gates=_read_layer(communities_path, "gates"),
         isochrones=_read_layer(out / "isochrones.gpkg", "isochrones"),
         gaps=_read_layer(out / "gaps.gpkg", "gaps"),
-        cells=_read_layer(out / "gaps.gpkg", "cells"),
-        boundary=_read_layer(out / "gaps.gpkg", "boundary"),
+        # the cells only stand in for a missing boundary (see study_boundary)
+        cells=_read_layer(out / "gaps.gpkg", "cells")
+        if boundary is None or boundary.empty
+        else None,
+        boundary=boundary,
         facilities=_read_facilities(out / "facilities.csv"),
         sites=_read_layer(out / "sites.gpkg", "sites"),
         streets=_read_layer(out / CONTEXT_FILE, "streets"),
@@ -768,12 +786,6 @@ def gap_breaks(population: Sequence[float]) -> list[float]:
     return [b for b in breaks if b < values.max()]
 
 
-def _gap_class(population: Any, breaks: Sequence[float]) -> int:
-    number = _finite(population) or 0.0
-    index = int(np.searchsorted(np.asarray(breaks, dtype=float), number, side="left"))
-    return _gap_color_index(index, len(breaks) + 1)
-
-
 def _gap_color_index(index: int, classes: int) -> int:
     """Spread ``classes`` classes over the gap ramp, the last always the darkest."""
     if classes <= 1:
@@ -825,21 +837,36 @@ def display_geometries(
     Returns an object array of shapely geometries in (display) longitude and
     latitude; missing and empty geometries come back as None.
     """
-    series = geoms.to_crs(4326) if geoms.crs is not None else geoms
-    lines_or_areas = ~series.geom_type.isin(["Point", "MultiPoint"])
-    if simplify_m > 0 and metric_crs is not None and lines_or_areas.any():
-        series = series.copy()
-        metric = series[lines_or_areas].to_crs(metric_crs)
-        series[lines_or_areas] = gpd.GeoSeries(
-            _simplified(metric.to_numpy(), simplify_m), index=metric.index, crs=metric.crs
-        ).to_crs(4326)
-    values = series.to_numpy()
-    if gcj02:
-        values = shapely.transform(values, _to_gcj02)
-    values = shapely.transform(values, _round)
+    values = (geoms.to_crs(4326) if geoms.crs is not None else geoms).to_numpy().copy()
+    kinds = shapely.get_type_id(values)
+    shaped = (kinds >= 0) & ~np.isin(kinds, [shapely.GeometryType.POINT, 4])
+    if simplify_m > 0 and metric_crs is not None and shaped.any():
+        to_metric = pyproj.Transformer.from_crs(4326, metric_crs, always_xy=True)
+        back = pyproj.Transformer.from_crs(metric_crs, 4326, always_xy=True)
+        metric = shapely.transform(values[shaped], functools.partial(_projected, to_metric))
+        simple = _simplified(metric, simplify_m)
+        # back to degrees, shifted and rounded in one pass over the coordinates
+        values[shaped] = shapely.transform(simple, functools.partial(_shown, back, gcj02))
+        values[~shaped] = shapely.transform(values[~shaped], functools.partial(_shown, None, gcj02))
+    else:
+        values = shapely.transform(values, functools.partial(_shown, None, gcj02))
     missing = shapely.is_missing(values) | shapely.is_empty(values)
     values[missing] = None
     return values
+
+
+def _projected(transformer: pyproj.Transformer, xy: np.ndarray) -> np.ndarray:
+    x, y = transformer.transform(xy[:, 0], xy[:, 1])
+    return np.column_stack([x, y])
+
+
+def _shown(back: pyproj.Transformer | None, gcj02: bool, xy: np.ndarray) -> np.ndarray:
+    """Display coordinates: back to WGS84 when ``back`` is given, GCJ-02 if asked, rounded."""
+    if back is not None:
+        xy = _projected(back, xy)
+    if gcj02:
+        xy = _to_gcj02(xy)
+    return _round(xy)
 
 
 def _simplified(geoms: np.ndarray, tolerance_m: float) -> np.ndarray:
@@ -852,11 +879,11 @@ def _simplified(geoms: np.ndarray, tolerance_m: float) -> np.ndarray:
     the topology-preserving one.
     """
     simplified = shapely.simplify(geoms, tolerance_m, preserve_topology=False)
-    broken = (
-        (~shapely.is_valid(simplified) & shapely.is_valid(geoms))
-        | (shapely.is_empty(simplified) & ~shapely.is_empty(geoms))
-        | (_ring_counts(simplified) != _ring_counts(geoms))
-    )
+    invalid = np.flatnonzero(~shapely.is_valid(simplified))
+    broken = np.zeros(len(geoms), dtype=bool)
+    broken[invalid] = shapely.is_valid(geoms[invalid])
+    broken |= shapely.is_empty(simplified) & ~shapely.is_empty(geoms)
+    broken |= _ring_counts(simplified) != _ring_counts(geoms)
     if broken.any():
         simplified[broken] = shapely.simplify(geoms[broken], tolerance_m, preserve_topology=True)
     return simplified
@@ -947,41 +974,50 @@ def decode_polyline(text: str) -> np.ndarray:
     return latlon[:, ::-1] / _SCALE
 
 
-def _encoded_polygons(geoms: np.ndarray) -> list[list[list[str]]]:
-    """Each (multi)polygon as a list of polygons, each a list of encoded rings."""
+def _encoded_polygons(geoms: np.ndarray) -> list[str]:
+    """Each (multi)polygon as JSON text: a list of polygons, each a list of encoded rings."""
     if len(geoms) == 0:
         return []
     kind, coords, offsets = shapely.to_ragged_array(geoms)
-    rings = encode_rings(coords, offsets[0])
-    polygons = [rings[a:b] for a, b in itertools.pairwise(offsets[1].tolist())]
+    # polyline characters run from "?" to "~": only the backslash needs escaping
+    rings = ['"' + ring.replace("\\", "\\\\") + '"' for ring in encode_rings(coords, offsets[0])]
+    polygons = [
+        "[" + ",".join(rings[a:b]) + "]" for a, b in itertools.pairwise(offsets[1].tolist())
+    ]
     if kind == shapely.GeometryType.POLYGON:
-        return [[polygon] for polygon in polygons]
-    return [polygons[a:b] for a, b in itertools.pairwise(offsets[2].tolist())]
+        return ["[" + polygon + "]" for polygon in polygons]
+    return ["[" + ",".join(polygons[a:b]) + "]" for a, b in itertools.pairwise(offsets[2].tolist())]
 
 
-def encode_features(geometries: np.ndarray, properties: Sequence[Mapping[str, Any]]) -> str:
+def encode_features(
+    geometries: np.ndarray, properties: Sequence[Mapping[str, Any]] | Sequence[str]
+) -> str:
     """A layer as compact JSON text: ``{"features": [...]}``.
 
     A feature is ``{"p": properties}`` plus ``"e"`` (polygons: encoded rings,
     see :func:`encode_rings`), ``"c"`` (a point: ``[lon, lat]``) or ``"g"``
     (any other GeoJSON geometry). Features without geometry are left out.
+    ``properties`` are mappings, or their JSON text already.
+
+    Examples
+    --------
+    >>> encode_features(np.array([shapely.Point(1.5, 2), None]), [{"k": 1}, {"k": 2}])
+    '{"features":[{"c":[1.5,2.0],"p":{"k":1}}]}'
     """
-    kinds = np.array(
-        [-1 if g is None else int(shapely.get_type_id(g)) for g in geometries], dtype=int
-    )
-    polygonal = np.flatnonzero(np.isin(kinds, [3, 6]))
-    encoded = dict(zip(polygonal.tolist(), _encoded_polygons(geometries[polygonal]), strict=True))
-    features = []
-    for i, geom in enumerate(geometries):
-        if geom is None:
-            continue
-        if i in encoded:
-            shape = '"e":' + _dumps(encoded[i])
-        elif kinds[i] == 0:
-            shape = '"c":' + _dumps([geom.x, geom.y])
-        else:
-            shape = '"g":' + shapely.to_geojson(geom)
-        features.append("{" + shape + ',"p":' + _dumps(properties[i]) + "}")
+    geometries = np.asarray(geometries, dtype=object)
+    kinds = shapely.get_type_id(geometries)
+    shapes = np.empty(len(geometries), dtype=object)
+    polygonal = np.isin(kinds, [3, 6])
+    shapes[polygonal] = ['"e":' + text for text in _encoded_polygons(geometries[polygonal])]
+    points = (kinds == 0) & ~shapely.is_empty(geometries)
+    xy = shapely.get_coordinates(geometries[points]).tolist()
+    shapes[points] = [f'"c":[{x!r},{y!r}]' for x, y in xy]
+    other = ~polygonal & ~points & (kinds >= 0)
+    if other.any():
+        shapes[other] = '"g":' + shapely.to_geojson(geometries[other]).astype(object)
+    keep = np.flatnonzero(kinds >= 0).tolist()
+    texts = [p if isinstance(p, str) else _dumps(p) for p in (properties[i] for i in keep)]
+    features = [f'{{{shapes[i]},"p":{text}}}' for i, text in zip(keep, texts, strict=True)]
     return '{"features":[' + ",".join(features) + "]}"
 
 
@@ -1158,33 +1194,53 @@ def isochrones_block(ctx: _Context, chosen: np.ndarray) -> tuple[str, list[float
 
 #: Fields of a gap popup that differ from gap to gap (the rest is the item's).
 _GAP_OWN_FIELDS = ("id", "population", "cells", "area", "max_min", "robustness", "disappears_at")
+_GAP_SHARED_FIELDS = ("label", "limit", "status", "source")
 _SLOT = "\x00"
 
 
-def gap_popup_fields(row: Mapping[str, Any], ctx: _Context) -> dict[str, str]:
-    """What the popup of one gap shows, as text (not yet escaped)."""
-    item = _clean(row.get("item"))
+def gap_popup_table(gaps: pd.DataFrame, ctx: _Context) -> pd.DataFrame:
+    """What each gap's popup shows, as text (not yet escaped): a column per field."""
     speed = _finite(ctx.results.summary.get("parameters", {}).get("walk_speed_m_per_min"))
-    threshold = _finite(row.get("threshold_m"))
-    limit = ""
-    if threshold is not None:
-        limit = f"{threshold:,.0f} m"
-        if speed:
-            limit = ctx.text["limit_minutes"].format(m=round(threshold / speed, 1)) + f" ({limit})"
-    area = _finite(row.get("area_m2"))
-    return {
-        "label": ctx.labels.item(item) if item else "",
-        "id": _clean(row.get("gap_id")),
-        "population": _count(row.get("population")),
-        "cells": _count(row.get("cells")),
-        "area": "" if area is None else ctx.text["area_value"].format(ha=area / 10_000),
-        "max_min": ctx.minutes(row.get("max_min")),
-        "limit": limit,
-        "status": _clean(row.get("status")),
-        "source": _clean(row.get("source")),
-        "robustness": _robustness_label(row, ctx),
-        "disappears_at": _clean(row.get("disappears_at")),
+
+    def limit(value: Any) -> str:
+        threshold = _finite(value)
+        if threshold is None:
+            return ""
+        metres = f"{threshold:,.0f} m"
+        if not speed:
+            return metres
+        return ctx.text["limit_minutes"].format(m=round(threshold / speed, 1)) + f" ({metres})"
+
+    def area(value: Any) -> str:
+        number = _finite(value)
+        return "" if number is None else ctx.text["area_value"].format(ha=number / 10_000)
+
+    def label(value: Any) -> str:
+        item = _clean(value)
+        return ctx.labels.item(item) if item else ""
+
+    def robustness(value: Any) -> str:
+        found = _clean(value)
+        return ctx.text.get(f"robustness_{found}", found) if found else ""
+
+    def column(name: str) -> pd.Series:
+        found = gaps.get(name)
+        return found if found is not None else pd.Series([None] * len(gaps), index=gaps.index)
+
+    table = {
+        "label": per_distinct(column("item"), label),
+        "id": per_distinct(column("gap_id"), _clean),
+        "population": per_distinct(column("population"), _count),
+        "cells": per_distinct(column("cells"), _count),
+        "area": per_distinct(column("area_m2"), area),
+        "max_min": per_distinct(column("max_min"), ctx.minutes),
+        "limit": per_distinct(column("threshold_m"), limit),
+        "status": per_distinct(column("status"), _clean),
+        "source": per_distinct(column("source"), _clean),
+        "robustness": per_distinct(column("robustness"), robustness),
+        "disappears_at": per_distinct(column("disappears_at"), _clean),
     }
+    return pd.DataFrame(table, index=gaps.index)
 
 
 class GapPopups:
@@ -1200,28 +1256,36 @@ class GapPopups:
     def __init__(self, ctx: _Context) -> None:
         self.ctx = ctx
         self.skeletons: list[list[str]] = []
-        self._order: list[list[str]] = []
-        self._index: dict[tuple[Any, ...], int] = {}
 
-    def slots(self, fields: Mapping[str, str]) -> list[Any]:
-        """``[skeleton index, escaped value, ...]`` for one gap's :func:`gap_popup_fields`."""
-        own = {name: fields[name] for name in _GAP_OWN_FIELDS}
-        shared = {k: v for k, v in fields.items() if k not in own}
-        present = tuple(name for name, value in own.items() if value)
-        key = (*shared.values(), present)
-        if key not in self._index:
-            self._index[key] = self._add(shared, present)
-        index = self._index[key]
-        return [index, *(str(escape(own[name])) for name in self._order[index])]
+    def slots_json(self, fields: pd.DataFrame) -> np.ndarray:
+        """Per gap, ``[skeleton index, escaped value, ...]`` as JSON text, from
+        :func:`gap_popup_table`."""
+        present = fields[list(_GAP_OWN_FIELDS)].ne("")
+        keys = pd.concat([fields[list(_GAP_SHARED_FIELDS)], present], axis=1)
+        kinds = keys.groupby(list(keys.columns), sort=False, dropna=False).ngroup().to_numpy()
+        quoted = {
+            name: per_distinct(fields[name], lambda v: _dumps(str(escape(v or ""))))
+            for name in _GAP_OWN_FIELDS
+        }
+        out = np.empty(len(fields), dtype=object)
+        for kind in range(int(kinds.max()) + 1 if len(kinds) else 0):
+            rows = np.flatnonzero(kinds == kind)
+            first = fields.iloc[rows[0]]
+            names = tuple(n for n in _GAP_OWN_FIELDS if first[n])
+            index, order = self._add({n: first[n] for n in _GAP_SHARED_FIELDS}, names)
+            text = np.full(len(rows), f"[{index}", dtype=object)
+            for name in order:
+                text = text + "," + quoted[name][rows]
+            out[rows] = text + "]"
+        return out
 
-    def _add(self, shared: dict[str, str], present: tuple[str, ...]) -> int:
+    def _add(self, shared: dict[str, str], present: tuple[str, ...]) -> tuple[int, list[str]]:
         marks = {name: Markup(f"{_SLOT}{name}{_SLOT}") for name in present}
         blanks = {name: "" for name in _GAP_OWN_FIELDS if name not in present}
         text = _render("map_gap.html.j2", g={**shared, **blanks, **marks}, t=self.ctx.text)
         parts = text.split(_SLOT)
         self.skeletons.append(parts[0::2])
-        self._order.append(parts[1::2])
-        return len(self.skeletons) - 1
+        return len(self.skeletons) - 1, parts[1::2]
 
     @staticmethod
     def fill(skeleton: Sequence[str], values: Sequence[str]) -> str:
@@ -1229,12 +1293,6 @@ class GapPopups:
         return skeleton[0] + "".join(
             v + piece for v, piece in zip(values, skeleton[1:], strict=True)
         )
-
-
-def _robustness_label(row: Mapping[str, Any], ctx: _Context) -> str:
-    """The gap's robustness in the interface language (empty when not assessed)."""
-    value = _clean(row.get("robustness"))
-    return ctx.text.get(f"robustness_{value}", value) if value else ""
 
 
 def gap_items(gaps: gpd.GeoDataFrame | None) -> list[str]:
@@ -1263,31 +1321,44 @@ def clip_to_boundary(
     return gpd.GeoSeries(clipped, index=geoms.index, crs=geoms.crs)
 
 
+def gap_classes(population: pd.Series, breaks: Sequence[float]) -> np.ndarray:
+    """Colour index (into :data:`GAP_COLORS`) of each gap's population class.
+
+    Examples
+    --------
+    >>> gap_classes(pd.Series([5, 30, None, 900]), [28.0, 46.0, 640.0, 820.0]).tolist()
+    [0, 1, 0, 4]
+    """
+    number = np.array(pd.to_numeric(population, errors="coerce"), dtype=float)
+    number[~np.isfinite(number)] = 0.0
+    index = np.searchsorted(np.asarray(breaks, dtype=float), number, side="left")
+    colour = np.array([_gap_color_index(i, len(breaks) + 1) for i in range(len(breaks) + 1)])
+    return colour[index]
+
+
 def gaps_block(ctx: _Context, breaks: list[float]) -> str | None:
     """The gap polygons, cut to the study boundary: colour class by population, item
-    index (outline colour and selector), tooltip and popup."""
+    index (outline colour and selector), tooltip and popup.
+
+    Built column by column: a city has a hundred thousand gaps.
+    """
     gaps = ctx.results.gaps
     if gaps is None or gaps.empty:
         return None
+    fields = gap_popup_table(gaps, ctx)
     items = {item: i for i, item in enumerate(gap_items(gaps))}
-    records = gaps.drop(columns=gaps.geometry.name).to_dict(orient="records")
+    colour = gap_classes(gaps["population"], breaks).astype(str).astype(object)
+    item = per_distinct(gaps["item"], lambda v: str(items.get(_clean(v), 0)))
+    sep = " · "
+    tip = fields["label"].to_numpy() + f"{sep}{ctx.text['population_affected']} "
+    tip = tip + fields["population"].to_numpy()
+    robust = fields["robustness"].to_numpy()
+    tip = np.where(robust != "", tip + sep + robust, tip)
+    tip_json = per_distinct(pd.Series(tip), lambda v: _dumps(html.escape(v)))
     popups = GapPopups(ctx)
-    props = []
-    for row in records:
-        fields = gap_popup_fields(row, ctx)
-        tip = f"{fields['label']} · {ctx.text['population_affected']} {fields['population']}"
-        if fields["robustness"]:
-            tip += f" · {fields['robustness']}"
-        props.append(
-            {
-                "b": _gap_class(row.get("population"), breaks),
-                "c": items.get(_clean(row.get("item")), 0),
-                "t": html.escape(tip),
-                "p": popups.slots(fields),
-            }
-        )
-    clipped = clip_to_boundary(gaps.geometry, ctx.results.boundary_geometry, gaps.get("item"))
-    features = encode_features(ctx.geometries(clipped), props)
+    slots = popups.slots_json(fields)
+    props = '{"b":' + colour + ',"c":' + item + ',"t":' + tip_json + ',"p":' + slots + "}"
+    features = encode_features(ctx.geometries(ctx.results.gaps_in_area()), props.tolist())
     return '{"popups":' + _dumps(popups.skeletons) + "," + features[1:]
 
 
@@ -1301,7 +1372,7 @@ def context_block(ctx: _Context) -> str | None:
         # the path class first, so that main streets are drawn on top
         rank = np.argsort(-np.asarray(classes), kind="stable")
         geoms = ctx.geometries(streets.geometry.iloc[rank])
-        props = [{"c": classes[i]} for i in rank]
+        props = [f'{{"c":{classes[i]}}}' for i in rank]
         parts.append('"streets":' + encode_features(geoms, props))
     water = ctx.results.water
     if water is not None and not water.empty:
@@ -2479,9 +2550,8 @@ def render_map(
         A required result file is missing, an option is unknown, or the
         Tianditu basemap has no key.
     """
-    results = read_results(out_dir)
-    page = map_page(
-        results,
+    return write_map(
+        read_results(out_dir),
         basemap=basemap,
         self_contained=self_contained,
         lang=lang,
@@ -2489,6 +2559,11 @@ def render_map(
         tianditu_key=tianditu_key,
         cdn=cdn,
     )
+
+
+def write_map(results: Results, **options: Any) -> Path:
+    """Write the map of results already read (options as for :func:`render_map`)."""
+    page = map_page(results, **options)
     target = results.out_dir / _MAP_FILE
     with atomic_path(target) as tmp:
         tmp.write_text(page, encoding="utf-8")

@@ -54,6 +54,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from .columns import per_distinct
 from .config import read_yaml, read_yaml_text
 from .csr import group_by_row
 from .errors import InputError, MissingDataError
@@ -691,7 +692,13 @@ def _tag_values(ways: pd.DataFrame, name: str) -> pd.Series:
     """A tag column as lower-case strings, ``""`` where absent."""
     if name not in ways.columns:
         return pd.Series("", index=ways.index)
-    return ways[name].map(_first_tag_value).fillna("").astype(str).str.strip().str.lower()
+    return (
+        pd.Series(per_distinct(ways[name], _first_tag_value), index=ways.index)
+        .fillna("")
+        .astype(str)
+        .str.strip()
+        .str.lower()
+    )
 
 
 def _yaml_text(value: Any) -> str:
@@ -1048,7 +1055,7 @@ def _filtered_network(
             )
     for column in (*rules.tags, *_OSM_BASE_TAGS, "osmid"):
         if column in kept.columns:
-            kept = kept.assign(**{column: kept[column].map(_first_tag_value)})
+            kept = kept.assign(**{column: per_distinct(kept[column], _first_tag_value)})
     way_id = _way_ids(lines)
     return network_from_lines(
         kept,
@@ -1064,7 +1071,11 @@ def _filtered_network(
 def _way_ids(lines: pd.DataFrame) -> pd.Series:
     """One id per source way: the OSM id where there is one, else the row."""
     if "osmid" in lines.columns:
-        return lines["osmid"].map(_first_tag_value).fillna("").astype(str)
+        return (
+            pd.Series(per_distinct(lines["osmid"], _first_tag_value), index=lines.index)
+            .fillna("")
+            .astype(str)
+        )
     return pd.Series(np.arange(len(lines)).astype(str), index=lines.index)
 
 

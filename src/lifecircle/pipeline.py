@@ -373,13 +373,13 @@ def _plan_shuttle(study: Study, request: ShuttleRequest) -> ShuttlePlan:
 
 def render_outputs(folder: str | Path, options: Options, *, pdf: bool = False) -> list[Path]:
     """``map.html`` and ``report.html`` (and ``report.pdf``) from the results in ``folder``."""
-    from .maps import render_map
-    from .report import render_report
+    from .maps import read_results, write_map
+    from .report import write_report
 
-    folder = Path(folder)
-    map_path = render_map(folder, basemap=options.basemap, cdn=options.cdn, lang=options.lang)
-    report = render_report(
-        folder,
+    results = read_results(folder)  # once, for both pages
+    map_path = write_map(results, basemap=options.basemap, cdn=options.cdn, lang=options.lang)
+    report = write_report(
+        results,
         lang=options.lang,
         map_path=map_path,
         title=options.title,

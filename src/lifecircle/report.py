@@ -48,7 +48,6 @@ import pandas as pd
 import shapely
 from markupsafe import Markup
 
-from .gaps import clip_to_area
 from .maps import (
     GAP_COLORS,
     NO_SCORE_COLOR,
@@ -806,11 +805,9 @@ def static_map_svg(results: Results, lang: str = "zh", *, width: int = 760) -> M
             f'<path d="{d}" fill="{palette[score_class(score)]}" stroke="#546e7a" '
             'stroke-width="0.4"/>'
         )
-    gaps = _metric(results.gaps, crs)
-    if gaps is not None and results.gaps is not None:
-        if boundary is not None:
-            items = results.gaps.get("item")
-            gaps = clip_to_area(gaps, shapely.union_all(boundary), items)
+    in_area = results.gaps_in_area()
+    if in_area is not None:
+        gaps = in_area.to_crs(crs).to_numpy()
         for d in _path_data(gaps, frame, closed=True):
             body.append(
                 f'<path d="{d}" fill="{GAP_COLORS[-1]}" fill-opacity="0.45" '
@@ -1753,7 +1750,21 @@ def render_report(
     pathlib.Path
         The written ``report.html``.
     """
-    results = read_results(out_dir)
+    return write_report(
+        read_results(out_dir), lang=lang, map_path=map_path, title=title, place=place, pdf=pdf
+    )
+
+
+def write_report(
+    results: Results,
+    *,
+    lang: str = "zh",
+    map_path: str | Path | None = None,
+    title: str | None = None,
+    place: str | None = None,
+    pdf: bool = False,
+) -> Path:
+    """Write the report of results already read (options as for :func:`render_report`)."""
     context = report_context(results, lang=lang, map_path=map_path, title=title, place=place)
     page = templates().get_template("report.html.j2").render(**context)
     target = results.out_dir / _REPORT_FILE
