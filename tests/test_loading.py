@@ -31,6 +31,7 @@ from lifecircle.loading import (
     load_gates,
     read_table,
 )
+from lifecircle.network import load_network
 
 GEOD = pyproj.Geod(ellps="WGS84")
 
@@ -1076,6 +1077,10 @@ def test_network_in_metres_without_a_crs_gets_a_clear_error(tmp_path):
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [collection]}), "utf-8")
     with pytest.raises(InputError, match=r"metres .* declares .*they fit EPSG:4527"):
         check_network_crs(path)
+    # loading the network checks the features it read, and names the file
+    with pytest.raises(InputError, match=r"metres .* declares .*they fit EPSG:4527") as caught:
+        load_network(path)
+    assert "streets.geojson" in str(caught.value)
     frame = gpd.read_file(path).set_crs("EPSG:4527", allow_override=True)
     check_network_crs(frame)  # a projected CRS is trusted
     check_network_crs(frame.to_crs(4326))

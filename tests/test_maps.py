@@ -672,7 +672,10 @@ def test_shuttle_layer_has_the_route_and_stops_with_their_timetable(offline_map)
     route = gpd.read_file(out / "shuttle.gpkg", layer="route")
     assert len(data["stops"]["features"]) == summary["stops"] == 10
     assert len(data["route"]["features"]) == len(route)
-    assert {f["g"]["type"] for f in data["route"]["features"]} == {"LineString"}
+    # each leg as encoded polylines, within the display rounding of the route
+    for feature, leg in zip(data["route"]["features"], route.geometry, strict=True):
+        drawn = shapely.MultiLineString([decode_polyline(part) for part in feature["l"]])
+        assert shapely.hausdorff_distance(drawn, leg) < 4e-5  # degrees: the 3 m simplification
     timetable = pd.read_csv(out / "shuttle_timetable.csv", encoding="utf-8-sig", dtype=str)
     first = timetable[timetable["stop_id"] == "S01"]
     popup = html.unescape(data["stops"]["features"][0]["p"]["p"])

@@ -2333,7 +2333,10 @@ def gate_distance_warnings(
 
 
 def check_network_crs(
-    source: PathArg | gpd.GeoDataFrame | gpd.GeoSeries, *, layer: str | None = None
+    source: PathArg | gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    layer: str | None = None,
+    name: str = "the street network",
 ) -> None:
     """Refuse a street network whose coordinates are metres but whose CRS says degrees or nothing.
 
@@ -2348,6 +2351,8 @@ def check_network_crs(
         WGS84), or a GeoDataFrame or GeoSeries of lines.
     layer
         Layer of a multi-layer file.
+    name
+        What the error calls a GeoDataFrame or GeoSeries (the file it was read from).
 
     Raises
     ------
@@ -2355,7 +2360,7 @@ def check_network_crs(
         Naming the EPSG codes the coordinates fit.
     """
     if isinstance(source, gpd.GeoDataFrame | gpd.GeoSeries):
-        crs, bounds, name = source.crs, np.asarray(source.total_bounds), "the street network"
+        crs, bounds = source.crs, np.asarray(source.total_bounds)
     else:
         file = Path(source)
         if is_osm_path(file) or file.suffix.lower() in (".graphml", ".pbf"):
@@ -2657,8 +2662,7 @@ def load_layers(
         from .onemap import load_districts
 
         district_frame = load_districts(districts)
-    check_network_crs(network)
-    net = load_network(network)
+    net = load_network(network)  # which checks that the coordinates fit the CRS
     paths = [facilities] if isinstance(facilities, str | PathLike) else list(facilities)
     reports: list[LoadReport] = []
     fits: list[dict[str, Any]] = []

@@ -974,19 +974,19 @@ def decode_polyline(text: str) -> np.ndarray:
     return latlon[:, ::-1] / _SCALE
 
 
-def _encoded_polygons(geoms: np.ndarray) -> list[str]:
-    """Each (multi)polygon as JSON text: a list of polygons, each a list of encoded rings."""
+def _encoded_shapes(geoms: np.ndarray) -> list[str]:
+    """Each (multi)polygon or (multi)line as JSON text: encoded polylines nested as in
+    GeoJSON's MultiPolygon (polygons of rings) or MultiLineString (lines)."""
     if len(geoms) == 0:
         return []
     kind, coords, offsets = shapely.to_ragged_array(geoms)
     # polyline characters run from "?" to "~": only the backslash needs escaping
-    rings = ['"' + ring.replace("\\", "\\\\") + '"' for ring in encode_rings(coords, offsets[0])]
-    polygons = [
-        "[" + ",".join(rings[a:b]) + "]" for a, b in itertools.pairwise(offsets[1].tolist())
-    ]
-    if kind == shapely.GeometryType.POLYGON:
-        return ["[" + polygon + "]" for polygon in polygons]
-    return ["[" + ",".join(polygons[a:b]) + "]" for a, b in itertools.pairwise(offsets[2].tolist())]
+    texts = ['"' + text.replace("\\", "\\\\") + '"' for text in encode_rings(coords, offsets[0])]
+    for level in offsets[1:]:
+        texts = ["[" + ",".join(texts[a:b]) + "]" for a, b in itertools.pairwise(level.tolist())]
+    if kind in (shapely.GeometryType.POLYGON, shapely.GeometryType.LINESTRING):
+        texts = ["[" + text + "]" for text in texts]  # each a multi-geometry of one part
+    return texts
 
 
 def encode_features(
@@ -995,9 +995,10 @@ def encode_features(
     """A layer as compact JSON text: ``{"features": [...]}``.
 
     A feature is ``{"p": properties}`` plus ``"e"`` (polygons: encoded rings,
-    see :func:`encode_rings`), ``"c"`` (a point: ``[lon, lat]``) or ``"g"``
-    (any other GeoJSON geometry). Features without geometry are left out.
-    ``properties`` are mappings, or their JSON text already.
+    see :func:`encode_rings`), ``"l"`` (lines: one encoded polyline per
+    part), ``"c"`` (a point: ``[lon, lat]``) or ``"g"`` (any other GeoJSON
+    geometry). Features without geometry are left out. ``properties`` are
+    mappings, or their JSON text already.
 
     Examples
     --------
@@ -1008,11 +1009,13 @@ def encode_features(
     kinds = shapely.get_type_id(geometries)
     shapes = np.empty(len(geometries), dtype=object)
     polygonal = np.isin(kinds, [3, 6])
-    shapes[polygonal] = ['"e":' + text for text in _encoded_polygons(geometries[polygonal])]
+    shapes[polygonal] = ['"e":' + text for text in _encoded_shapes(geometries[polygonal])]
+    linear = np.isin(kinds, [1, 5])
+    shapes[linear] = ['"l":' + text for text in _encoded_shapes(geometries[linear])]
     points = (kinds == 0) & ~shapely.is_empty(geometries)
     xy = shapely.get_coordinates(geometries[points]).tolist()
     shapes[points] = [f'"c":[{x!r},{y!r}]' for x, y in xy]
-    other = ~polygonal & ~points & (kinds >= 0)
+    other = ~polygonal & ~linear & ~points & (kinds >= 0)
     if other.any():
         shapes[other] = '"g":' + shapely.to_geojson(geometries[other]).astype(object)
     keep = np.flatnonzero(kinds >= 0).tolist()
@@ -1312,11 +1315,11 @@ def clip_to_boundary(
     ``groups`` (the gaps' items) lets the polygons of one group be cut together;
     see :func:`lifecircle.gaps.clip_to_area`.
     """
-    from .gaps import clip_to_area
+    from .gaps import clip_to_area, union_of
 
     if boundary is None or boundary.empty:
         return geoms
-    area = shapely.union_all(boundary.to_crs(geoms.crs).to_numpy())
+    area = union_of(boundary.to_crs(geoms.crs).to_numpy())
     clipped = clip_to_area(geoms.to_numpy(), area, groups)
     return gpd.GeoSeries(clipped, index=geoms.index, crs=geoms.crs)
 

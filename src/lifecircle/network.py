@@ -970,6 +970,10 @@ def _read_line_file(path: Path, layer: str | None) -> gpd.GeoDataFrame:
         )
     if bad.any():
         logger.warning("%s: ignoring %d non-line features", path, int(bad.sum()))
+    from .loading import check_network_crs
+
+    # from the features read, not the file's header: a GeoJSON has no extent to read
+    check_network_crs(frame, name=str(path))
     return frame[~bad]
 
 
@@ -1010,6 +1014,9 @@ def load_network(
     rules = load_street_filter(street_filter)
     tags = tuple(sorted(set(_OSM_BASE_TAGS) | set(rules.tags)))
     if isinstance(source, gpd.GeoDataFrame | gpd.GeoSeries):
+        from .loading import check_network_crs
+
+        check_network_crs(source)
         return _filtered_network(source, "GeoDataFrame", rules)
     path = Path(source)
     if not path.exists():

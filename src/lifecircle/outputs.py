@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .columns import per_distinct
 from .config import read_yaml_text
 from .errors import InputError
 
@@ -659,11 +660,12 @@ def street_class(highway: pd.Series) -> pd.Series:
     >>> street_class(pd.Series(["primary", "residential", "footway", None])).tolist()
     ['major', 'minor', 'path', 'path']
     """
-    text = highway.astype("string").fillna("").str.split(";").str[0].str.strip()
-    out = pd.Series("path", index=highway.index, dtype=object)
-    for name, values in STREET_CLASSES.items():
-        out[text.isin(values).to_numpy()] = name
-    return out
+    return pd.Series(per_distinct(highway, _street_class_of), index=highway.index, dtype=object)
+
+
+def _street_class_of(highway: Any) -> str:
+    text = "" if highway is None else str(highway).split(";")[0].strip()
+    return next((name for name, values in STREET_CLASSES.items() if text in values), "path")
 
 
 def context_layers(

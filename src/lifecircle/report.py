@@ -733,14 +733,13 @@ def _path_data(geoms: np.ndarray, frame: _Frame, *, closed: bool) -> list[str]:
     coords, piece_of = shapely.get_coordinates(pieces, return_index=True)
     if len(coords) == 0:
         return [""] * len(geoms)
-    pixels = frame.xy(coords)
+    numbers = list(map("{:g}".format, frame.xy(coords).ravel().tolist()))
     starts = np.flatnonzero(np.r_[True, piece_of[1:] != piece_of[:-1]])
-    chunks = np.split(pixels, starts[1:])
+    bounds = (np.r_[starts, len(coords)] * 2).tolist()
     end = "Z" if closed else ""
     paths: list[list[str]] = [[] for _ in range(len(geoms))]
-    for piece, chunk in zip(piece_of[starts].tolist(), chunks, strict=True):
-        points = " ".join(f"{x:g} {y:g}" for x, y in chunk.tolist())
-        paths[int(owner[piece])].append(f"M{points}{end}")
+    for piece, a, b in zip(piece_of[starts].tolist(), bounds[:-1], bounds[1:], strict=True):
+        paths[int(owner[piece])].append("M" + " ".join(numbers[a:b]) + end)
     return ["".join(p) for p in paths]
 
 

@@ -61,7 +61,7 @@ from tqdm import tqdm
 
 from .engine import SNAP_TOO_FAR, ReachEngine, snap_points
 from .errors import InputError
-from .gaps import CELL_LAYER, grid_cells, study_area
+from .gaps import CELL_LAYER, grid_cells
 from .outputs import refuse_to_overwrite, write_json, write_layers, write_table
 from .scoring import FACILITY_LAYER, ORIGIN_LAYER, ScoreItem, item_met, score_items
 
@@ -775,7 +775,7 @@ def _ensure_cell_layer(study: Study, cells: gpd.GeoDataFrame, cell_m: float, kin
     except InputError:
         pass
     metric = grid_cells(
-        study_area(study.communities, study.boundary, study.network.crs),
+        study.study_area(),
         study.network.crs,
         cell_m=cell_m,
         kind=kind,

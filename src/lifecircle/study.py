@@ -586,7 +586,7 @@ class Study:
         counts = types.value_counts()
         scored = list(self.standard.scored_types())
         without = [t for t in scored if counts.get(t, 0) == 0]
-        area_m2 = float(shapely.area(study_area(self.communities, self.boundary, self.network.crs)))
+        area_m2 = float(shapely.area(self.study_area()))
         scarce = []
         for type_id in scored:
             have = int(counts.get(type_id, 0))
@@ -670,9 +670,21 @@ class Study:
             self.__dict__["_iso_args"] = (tuple(minutes), buffer_m)
         return self.__dict__["_isochrones"]
 
+    def study_area(self) -> shapely.Geometry:
+        """The study area in the network's CRS (see :func:`lifecircle.gaps.study_area`).
+
+        Worked out once: the union of a city's compound neighbourhoods takes
+        most of a second, and the checks, the gaps and the outputs all ask.
+        """
+        key = (id(self.communities), len(self.communities), id(self.boundary))
+        if self.__dict__.get("_area_key") != key:
+            self.__dict__["_area"] = study_area(self.communities, self.boundary, self.network.crs)
+            self.__dict__["_area_key"] = key
+        return self.__dict__["_area"]
+
     def area_frame(self) -> gpd.GeoDataFrame:
         """The study area (the boundary, or the compounds' 200 m neighbourhood), WGS84."""
-        area = study_area(self.communities, self.boundary, self.network.crs)
+        area = self.study_area()
         source = "boundary" if self.boundary is not None else "compounds + 200 m"
         frame = gpd.GeoDataFrame({"source": [source]}, geometry=[area], crs=self.network.crs)
         return frame.to_crs(4326)
@@ -684,8 +696,7 @@ class Study:
         key = (cell_m, kind)
         if self.__dict__.get("_gaps_key") != key:
             crs = self.network.crs
-            area = study_area(self.communities, self.boundary, crs)
-            cells = grid_cells(area, crs, cell_m=cell_m, kind=kind)
+            cells = grid_cells(self.study_area(), crs, cell_m=cell_m, kind=kind)
             items = score_items(self.standard)
             cells = score_cells(
                 self.engine,

@@ -32,7 +32,7 @@
     return ring;
   }
 
-  /* A layer block ({features: [{e|c|g, p}]}) as a GeoJSON FeatureCollection. */
+  /* A layer block ({features: [{e|l|c|g, p}]}) as a GeoJSON FeatureCollection. */
   function toGeoJson(block) {
     return {
       type: "FeatureCollection",
@@ -45,6 +45,8 @@
               return polygon.map(decodeRing);
             }),
           };
+        } else if (f.l) {
+          geometry = { type: "MultiLineString", coordinates: f.l.map(decodeRing) };
         } else if (f.c) {
           geometry = { type: "Point", coordinates: f.c };
         }
