@@ -14,6 +14,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import pytest
 import shapely
 
@@ -775,3 +776,20 @@ def test_display_simplification_redoes_shapes_douglas_peucker_breaks():
     assert out[0].equals(shapely.simplify(bumped, 3.0, preserve_topology=True))
     assert out[1].equals(shapely.simplify(plain, 3.0, preserve_topology=False))
     assert out[2] is None
+
+
+@pytest.mark.parametrize("lat", [0.0, 28.0, 45.0, 60.0])
+def test_display_simplification_tolerance_is_metres_at_any_latitude(lat: float):
+    geod = pyproj.Geod(ellps="WGS84")
+    shapes = []
+    for offset_m in (2.5, 3.5):
+        # a 1 km line east, bent north by offset_m at its middle; and the same going north
+        end_east = geod.fwd(120.0, lat, 90, 1000)
+        bent_east = geod.fwd(*geod.fwd(120.0, lat, 90, 500)[:2], 0, offset_m)
+        shapes.append(shapely.LineString([(120.0, lat), bent_east[:2], end_east[:2]]))
+        end_north = geod.fwd(120.0, lat, 0, 1000)
+        bent_north = geod.fwd(*geod.fwd(120.0, lat, 0, 500)[:2], 90, offset_m)
+        shapes.append(shapely.LineString([(120.0, lat), bent_north[:2], end_north[:2]]))
+    drawn = maps.display_geometries(gpd.GeoSeries(shapes, crs=4326), gcj02=False)
+    # the 3 m tolerance drops the 2.5 m bends and keeps the 3.5 m ones, either way
+    assert [len(g.coords) for g in drawn] == [2, 2, 3, 3]

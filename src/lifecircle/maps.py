@@ -61,7 +61,6 @@ import jinja2
 import numpy as np
 import pandas as pd
 import pyogrio
-import pyproj
 import shapely
 from branca.element import Element, MacroElement
 from folium.plugins import MarkerCluster
@@ -812,14 +811,6 @@ def gap_legend(breaks: Sequence[float], lang: str) -> list[dict[str, str]]:
 
 
 # -------------------------------------------------------------------- geometries
-def _metric_crs(frame: gpd.GeoDataFrame) -> Any:
-    """A local UTM zone for metric simplification."""
-    try:
-        return frame.estimate_utm_crs()
-    except (RuntimeError, ValueError):  # empty or odd extent: draw unsimplified
-        return None
-
-
 def _to_gcj02(xy: np.ndarray) -> np.ndarray:
     lon, lat = wgs84_to_gcj02(xy[:, 0], xy[:, 1])
     return np.column_stack([lon, lat])
@@ -830,7 +821,7 @@ def _round(xy: np.ndarray) -> np.ndarray:
 
 
 def display_geometries(
-    geoms: gpd.GeoSeries, *, metric_crs: Any, gcj02: bool, simplify_m: float = SIMPLIFY_M
+    geoms: gpd.GeoSeries, *, gcj02: bool, simplify_m: float = SIMPLIFY_M
 ) -> np.ndarray:
     """Geometries as drawn: simplified in metres, shifted to GCJ-02 if asked, rounded.
 
@@ -840,13 +831,11 @@ def display_geometries(
     values = (geoms.to_crs(4326) if geoms.crs is not None else geoms).to_numpy().copy()
     kinds = shapely.get_type_id(values)
     shaped = (kinds >= 0) & ~np.isin(kinds, [shapely.GeometryType.POINT, 4])
-    if simplify_m > 0 and metric_crs is not None and shaped.any():
-        to_metric = pyproj.Transformer.from_crs(4326, metric_crs, always_xy=True)
-        back = pyproj.Transformer.from_crs(metric_crs, 4326, always_xy=True)
-        metric = shapely.transform(values[shaped], functools.partial(_projected, to_metric))
-        simple = _simplified(metric, simplify_m)
+    if simplify_m > 0 and shaped.any():
+        plane = _LocalPlane.about(values[shaped])
+        simple = _simplified(shapely.transform(values[shaped], plane.metres), simplify_m)
         # back to degrees, shifted and rounded in one pass over the coordinates
-        values[shaped] = shapely.transform(simple, functools.partial(_shown, back, gcj02))
+        values[shaped] = shapely.transform(simple, functools.partial(_shown, plane, gcj02))
         values[~shaped] = shapely.transform(values[~shaped], functools.partial(_shown, None, gcj02))
     else:
         values = shapely.transform(values, functools.partial(_shown, None, gcj02))
@@ -855,15 +844,41 @@ def display_geometries(
     return values
 
 
-def _projected(transformer: pyproj.Transformer, xy: np.ndarray) -> np.ndarray:
-    x, y = transformer.transform(xy[:, 0], xy[:, 1])
-    return np.column_stack([x, y])
+@dataclass(frozen=True)
+class _LocalPlane:
+    """Metres east and north of a centre, at the ellipsoid's scale there.
+
+    A study spans tens of kilometres, over which the scale changes by a few
+    parts in a thousand: a 3 m display tolerance stays 3 m to a centimetre,
+    and the plane costs two multiplications where a projection to UTM and
+    back cost most of the map's time.
+    """
+
+    lon0: float
+    lat0: float
+    east: float  # metres per degree of longitude
+    north: float  # metres per degree of latitude
+
+    @classmethod
+    def about(cls, geoms: np.ndarray) -> _LocalPlane:
+        minx, miny, maxx, maxy = shapely.total_bounds(geoms)
+        lon0, lat0 = (minx + maxx) / 2, (miny + maxy) / 2
+        phi = math.radians(lat0)
+        east = 111_412.84 * math.cos(phi) - 93.5 * math.cos(3 * phi) + 0.118 * math.cos(5 * phi)
+        north = 111_132.954 - 559.822 * math.cos(2 * phi) + 1.175 * math.cos(4 * phi)
+        return cls(lon0, lat0, max(east, 1.0), north)
+
+    def metres(self, xy: np.ndarray) -> np.ndarray:
+        return (xy - (self.lon0, self.lat0)) * (self.east, self.north)
+
+    def degrees(self, xy: np.ndarray) -> np.ndarray:
+        return xy / (self.east, self.north) + (self.lon0, self.lat0)
 
 
-def _shown(back: pyproj.Transformer | None, gcj02: bool, xy: np.ndarray) -> np.ndarray:
-    """Display coordinates: back to WGS84 when ``back`` is given, GCJ-02 if asked, rounded."""
-    if back is not None:
-        xy = _projected(back, xy)
+def _shown(plane: _LocalPlane | None, gcj02: bool, xy: np.ndarray) -> np.ndarray:
+    """Display coordinates: back to degrees from ``plane`` if given, GCJ-02 if asked, rounded."""
+    if plane is not None:
+        xy = plane.degrees(xy)
     if gcj02:
         xy = _to_gcj02(xy)
     return _round(xy)
@@ -918,16 +933,40 @@ _CHUNKS = 7  # 5-bit chunks: enough for any zigzagged 32-bit delta
 _SCALE = 10**COORD_DECIMALS
 
 
+_BLOCK = 1 << 18  # values encoded at a time: small temporaries, reused, not fresh pages
+
+
 def _polyline_chars(values: np.ndarray) -> tuple[bytes, np.ndarray]:
-    """Encoded-polyline characters of signed integers, and how many each takes."""
+    """Encoded-polyline characters of signed integers, and how many each takes.
+
+    Block by block, and chunk by chunk over the values that still have one:
+    most deltas take one to three of the seven chunks, and whole-array
+    temporaries for a city's isochrones (ten million values) cost five times
+    as much, most of it in page faults.
+    """
+    blocks = [_block_chars(values[i : i + _BLOCK]) for i in range(0, values.size, _BLOCK)]
+    if not blocks:
+        return b"", np.zeros(0, dtype=np.int64)
+    return b"".join(b[0] for b in blocks), np.concatenate([b[1] for b in blocks])
+
+
+def _block_chars(values: np.ndarray) -> tuple[bytes, np.ndarray]:
     zigzag = ((values << 1) ^ (values >> 63)).astype(np.uint64)
-    shifts = np.arange(_CHUNKS, dtype=np.uint64) * np.uint64(5)
-    chunks = (zigzag[:, None] >> shifts) & np.uint64(31)
-    lengths = 1 + ((zigzag[:, None] >> shifts[1:]) > 0).sum(axis=1)
-    position = np.arange(_CHUNKS)[None, :]
-    more = (position < lengths[:, None] - 1).astype(np.uint64) * np.uint64(32)
-    chars = (chunks | more) + np.uint64(63)
-    return chars[position < lengths[:, None]].astype(np.uint8).tobytes(), lengths
+    lengths = np.ones(zigzag.size, dtype=np.int64)
+    for k in range(1, _CHUNKS):
+        lengths += zigzag >= np.uint64(1 << (5 * k))
+    starts = np.cumsum(lengths) - lengths
+    chars = np.empty(int(lengths.sum()), dtype=np.uint8)
+    more = (lengths > 1).astype(np.uint64) << np.uint64(5)
+    chars[starts] = ((zigzag & np.uint64(31)) | more) + np.uint64(63)
+    for k in range(1, _CHUNKS):
+        has = np.flatnonzero(lengths > k)
+        if has.size == 0:
+            break
+        chunk = (zigzag[has] >> np.uint64(5 * k)) & np.uint64(31)
+        more = (lengths[has] > k + 1).astype(np.uint64) << np.uint64(5)
+        chars[starts[has] + k] = (chunk | more) + np.uint64(63)
+    return chars.tobytes(), lengths
 
 
 def encode_rings(coords: np.ndarray, ring_offsets: np.ndarray) -> list[str]:
@@ -1038,11 +1077,10 @@ class _Context:
     text: dict[str, str]
     labels: Labels
     items: list[Item]
-    metric_crs: Any
     gcj02: bool
 
     def geometries(self, geoms: gpd.GeoSeries) -> np.ndarray:
-        return display_geometries(geoms, metric_crs=self.metric_crs, gcj02=self.gcj02)
+        return display_geometries(geoms, gcj02=self.gcj02)
 
     def minutes(self, value: Any) -> str:
         number = _finite(value)
@@ -2361,7 +2399,6 @@ def build_map(
         text=ui_text(lang),
         labels=Labels(results.standard, lang),
         items=standard_items(results.standard),
-        metric_crs=_metric_crs(results.communities),
         gcj02=basemap == "amap",
     )
     layers = _collect_layers(ctx, max_isochrone_compounds)
