@@ -49,7 +49,7 @@ import math
 import mimetypes
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -1057,9 +1057,12 @@ def encode_features(
     other = ~polygonal & ~linear & ~points & (kinds >= 0)
     if other.any():
         shapes[other] = '"g":' + shapely.to_geojson(geometries[other]).astype(object)
-    keep = np.flatnonzero(kinds >= 0).tolist()
-    texts = [p if isinstance(p, str) else _dumps(p) for p in (properties[i] for i in keep)]
-    features = [f'{{{shapes[i]},"p":{text}}}' for i, text in zip(keep, texts, strict=True)]
+    features = []
+    for i in np.flatnonzero(kinds >= 0).tolist():
+        found = properties[i]
+        text = found if isinstance(found, str) else _dumps(found)
+        features.append(f'{{{shapes[i]},"p":{text}}}')
+        shapes[i] = None  # a city's layer is held once, not twice
     return '{"features":[' + ",".join(features) + "]}"
 
 
@@ -1399,7 +1402,8 @@ def gaps_block(ctx: _Context, breaks: list[float]) -> str | None:
     popups = GapPopups(ctx)
     slots = popups.slots_json(fields)
     props = '{"b":' + colour + ',"c":' + item + ',"t":' + tip_json + ',"p":' + slots + "}"
-    features = encode_features(ctx.geometries(ctx.results.gaps_in_area()), props.tolist())
+    del fields, colour, item, tip, tip_json, slots
+    features = encode_features(ctx.geometries(ctx.results.gaps_in_area()), props)
     return '{"popups":' + _dumps(popups.skeletons) + "," + features[1:]
 
 
@@ -2434,17 +2438,49 @@ def _add_page_parts(m: folium.Map, ctx: _Context, layers: _Layers, self_containe
     head.append(f"<style>\n{template_text('map.css')}</style>")
     figure.header.add_child(_Raw("\n".join(head)), name="lifecircle_head")
     blocks = [_json_block("lc-config", _config(ctx, layers))]
-    blocks += [_json_block(f"lc-data-{key}", text) for key, text in layers.blocks.items()]
+    for key in layers.blocks:
+        blocks.append(_json_block(f"lc-data-{key}", layers.blocks[key]))
+        layers.blocks[key] = ""  # a city's layers run to tens of megabytes: one copy is kept
     blocks.append(f"<script>\n{template_text('map_runtime.js')}</script>")
-    figure.html.add_child(_Raw("\n".join(blocks)), name="lifecircle_data")
+    figure.html.add_child(_DataBlocks(blocks), name=_DATA)
+
+
+_DATA = "lifecircle_data"
+
+
+class _DataBlocks(Element):
+    """The map's data and runtime script; :func:`map_pieces` hands them out one by one."""
+
+    MARK = "<!--lifecircle-data-->"
+
+    def __init__(self, blocks: list[str]) -> None:
+        super().__init__()
+        self.blocks = blocks
+        self.marked = False
+
+    def render(self, **kwargs: Any) -> str:
+        return self.MARK if self.marked else "\n".join(self.blocks)
+
+
+def map_pieces(results: Results, *, lang: str = "zh", **options: Any) -> Iterator[str]:
+    """The HTML text of the map of ``results`` in pieces, so that a city's page is
+    written without being held whole (options as for :func:`render_map`)."""
+    figure: Any = build_map(results, lang=lang, **options).get_root()
+    _stable_ids(figure)
+    data: _DataBlocks = figure.html._children[_DATA]
+    data.marked = True
+    page = figure.render()
+    page = page.replace("<html>", f'<html lang="{ui_text(lang)["html_lang"]}">', 1)
+    head, tail = page.split(_DataBlocks.MARK, 1)
+    yield head
+    for index, block in enumerate(data.blocks):
+        yield ("\n" if index else "") + block
+    yield tail
 
 
 def map_page(results: Results, *, lang: str = "zh", **options: Any) -> str:
     """The HTML text of the map of ``results`` (options as for :func:`render_map`)."""
-    figure: Any = build_map(results, lang=lang, **options).get_root()
-    _stable_ids(figure)
-    page = figure.render()
-    return page.replace("<html>", f'<html lang="{ui_text(lang)["html_lang"]}">', 1)
+    return "".join(map_pieces(results, lang=lang, **options))
 
 
 class NotebookMap:
@@ -2603,9 +2639,9 @@ def render_map(
 
 def write_map(results: Results, **options: Any) -> Path:
     """Write the map of results already read (options as for :func:`render_map`)."""
-    page = map_page(results, **options)
     target = results.out_dir / _MAP_FILE
-    with atomic_path(target) as tmp:
-        tmp.write_text(page, encoding="utf-8")
+    with atomic_path(target) as tmp, tmp.open("w", encoding="utf-8") as file:
+        for piece in map_pieces(results, **options):
+            file.write(piece)
     logger.info("wrote %s (%.1f MB)", target, target.stat().st_size / 1e6)
     return target

@@ -44,6 +44,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from numpy.typing import NDArray
 
 from .columns import per_distinct
 from .config import read_yaml_text
@@ -411,11 +412,14 @@ def reader_table(frame: pd.DataFrame, vocabulary: Vocabulary) -> pd.DataFrame:
     out = round_for_reading(frame, vocabulary)
     for column in out.columns:
         if _is_text(out[column]) or pd.api.types.is_bool_dtype(out[column]):
-            # each distinct value is put into words once, not once per row
+            # each distinct value is put into words (and cleaned) once, not once per row
             values = out[column].dropna().unique()
-            mapping = {v: vocabulary.word(str(column), v) for v in values}
-            words = out[column].map(mapping)
-            out[column] = clean_text(words) if _is_text(words) else words
+            words = pd.Series([vocabulary.word(str(column), v) for v in values])
+            if not _is_text(words):
+                out[column] = out[column].map(dict(zip(values, words, strict=True)))
+                continue
+            mapped = out[column].map(dict(zip(values, clean_text(words), strict=True)))
+            out[column] = mapped.astype(object).where(mapped.notna(), None)
     out.columns = [vocabulary.header(str(c)) for c in out.columns]
     return out
 
@@ -675,14 +679,12 @@ def context_layers(
     layers: dict[str, gpd.GeoDataFrame] = {}
     network = getattr(study, "network", None)
     if network is not None and network.n_segments:
-        order = np.argsort(network.seg_way, kind="stable")
-        used, dense = np.unique(network.seg_way[order], return_inverse=True)
-        geoms = shapely.multilinestrings(network.segment_geometries[order], indices=dense)
-        ways = network.ways.iloc[used]
+        ways_used, geoms = _way_lines(network.seg_way, network.segment_geometries)
+        ways = network.ways.iloc[ways_used]
         highway = ways["highway"] if "highway" in ways else pd.Series(None, index=ways.index)
         layers["streets"] = gpd.GeoDataFrame(
             {"class": street_class(highway).to_numpy()},
-            geometry=shapely.line_merge(geoms),
+            geometry=geoms,
             crs=network.crs,
         ).to_crs(4326)
     if water is not None and len(water):
@@ -691,6 +693,27 @@ def context_layers(
         if len(polygons):
             layers["water"] = gpd.GeoDataFrame(geometry=polygons.to_crs(4326).to_numpy(), crs=4326)
     return layers
+
+
+def _way_lines(
+    seg_way: NDArray[np.int64], segments: NDArray[np.object_]
+) -> tuple[NDArray[np.int64], NDArray[np.object_]]:
+    """The ways that have segments, and each one's line: its segments merged, or its
+    one segment as it is (most ways of a graph export are one segment long)."""
+    order = np.argsort(seg_way, kind="stable")
+    used, dense, counts = np.unique(seg_way[order], return_inverse=True, return_counts=True)
+    ordered = segments[order]
+    lines = np.empty(used.size, dtype=object)
+    single = counts == 1
+    lines[single] = ordered[(np.cumsum(counts) - counts)[single]]
+    several = np.flatnonzero(~single)
+    if several.size:
+        mine = np.isin(dense, several)
+        parts = shapely.multilinestrings(
+            ordered[mine], indices=np.searchsorted(several, dense[mine])
+        )
+        lines[several] = shapely.line_merge(parts)
+    return used, lines
 
 
 def _gap_summary(gaps: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> dict[str, Any]:
