@@ -356,3 +356,45 @@ def test_counts_on_local_subgraphs_match_whole_graph_dijkstra(seed, radius, grou
         rows = np.searchsorted(pick, pairs["source"].to_numpy())
         assert len(pairs) == int(inside.sum())
         np.testing.assert_array_equal(pairs["distance_m"], full[rows, pairs["target"]])
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), limit=st.sampled_from([250.0, 900.0]))
+@example(seed=7, limit=250.0)
+def test_points_read_off_the_graph_equal_inserting_them(seed, limit):
+    # a layer queried without being inserted (gap cells) gets the distances that
+    # inserting it and running Dijkstra again gives: on streets, at the
+    # facilities' own places, at street ends, beside them, on islands, too far
+    rng = np.random.default_rng(seed)
+    net = _net(grid_lines(10, 8, spacing=80, jitter=15, drop=0.2, seed=seed))
+    engine = ReachEngine(net, max_snap_m=limit)
+    facilities = rng.uniform(-50, 800, (40, 2))
+    engine.add_layer("fac", _points(facilities))
+    engine.add_layer("homes", _points(rng.uniform(-50, 800, (30, 2))))
+    fac_snaps = engine.snaps("fac")
+    on_street = fac_snaps.snap_xy[fac_snaps.ok]
+    ends = net.node_xy[rng.integers(0, net.n_nodes, 10)]
+    along = shapely.line_interpolate_point(
+        net.segment_geometries[rng.integers(0, net.n_segments, 20)],
+        rng.uniform(0, 1, 20),
+        normalized=True,
+    )
+    query = np.concatenate(
+        [
+            rng.uniform(-300, 1100, (120, 2)),  # anywhere, some beyond the snap limit
+            facilities[:10],  # where facilities are
+            on_street[:10],  # on the street at a facility's own split node
+            ends,  # on street corners and dead ends
+            shapely.get_coordinates(along),  # on the streets themselves (no leg)
+            shapely.get_coordinates(along) + rng.normal(0, 3, (20, 2)),  # just beside them
+        ]
+    )
+    snaps = snap_points(net, _points(query), max_snap_m=limit)
+    pick = np.flatnonzero(rng.uniform(size=40) < 0.6)
+    read_off = engine.nearest_at("fac", snaps, source_index=pick)
+    engine.add_layer("query", _points(query))
+    inserted = engine.nearest("fac", "query", source_index=pick)
+    np.testing.assert_array_equal(np.isfinite(read_off), np.isfinite(inserted))
+    finite = np.isfinite(inserted)
+    np.testing.assert_allclose(read_off[finite], inserted[finite], rtol=0, atol=1e-9)
+    assert finite.sum() > 100

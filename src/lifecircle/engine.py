@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import geopandas as gpd
@@ -73,6 +73,7 @@ SNAP_STATUSES = (SNAP_OK, SNAP_ISLAND, SNAP_TOO_FAR, SNAP_NO_GEOMETRY)
 # Offsets closer than this (metres) to a segment end attach to the end node;
 # avoids zero-length edges, which scipy's sparse graphs cannot represent.
 _EPS_M = 1e-6
+_KEPT_PASSES = 32  # Dijkstra passes kept per engine (each one float per graph node)
 # Slack (metres) on straight-line neighbourhoods, for rounding in edge lengths.
 _NEAR_SLACK_M = 1e-3
 # Counting sources per tile (see ReachEngine._source_tiles).
@@ -278,6 +279,10 @@ class RoutingGraph:
     edge_len: NDArray[np.float64]
     point_node: NDArray[np.int64]
     csr: sparse.csr_matrix
+    #: split nodes by (segment, offset key), sorted: where points lie along each segment
+    split_seg: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    split_key: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    split_node: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     @property
     def n_nodes(self) -> int:
@@ -361,7 +366,7 @@ def build_routing_graph(network: WalkNetwork, snaps: SnapResult) -> RoutingGraph
     interior = ~at_u & ~at_v
 
     attach = np.where(at_u, u, v)
-    split_nodes, split_edges, split_segments, split_xy = _split_segments(
+    split_nodes, split_edges, split_segments, split_xy, table = _split_segments(
         network, seg[interior], offset[interior], n_base
     )
     attach[interior] = split_nodes
@@ -383,7 +388,69 @@ def build_routing_graph(network: WalkNetwork, snaps: SnapResult) -> RoutingGraph
     edge_len = np.concatenate([network.seg_len[keep], split_edges[2], leg[needs_node]])
     node_xy = np.concatenate([network.node_xy, split_xy, snaps.point_xy[ok][needs_node]])
     csr = symmetric_csr(edge_u, edge_v, edge_len, node_xy.shape[0])
-    return RoutingGraph(node_xy, edge_u, edge_v, edge_len, point_node, csr)
+    return RoutingGraph(node_xy, edge_u, edge_v, edge_len, point_node, csr, *table)
+
+
+def _offset_keys(offset: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Offsets along a segment as integer keys: points closer than ``_EPS_M`` share a node."""
+    return np.round(offset / _EPS_M).astype(np.int64)
+
+
+def distances_at(
+    graph: RoutingGraph,
+    network: WalkNetwork,
+    snaps: SnapResult,
+    dist_node: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Distances at points that are not in ``graph``, from its node distances.
+
+    The same as inserting the points and running Dijkstra again: a point is a
+    leaf on the piece of its segment between the graph's nodes either side
+    of it (the segment's ends or other points' split nodes), so its distance
+    is its access leg plus the shorter way in from either end of that piece.
+    ``dist_node`` is ``(n_nodes,)`` or ``(rows, n_nodes)``; unrouted points
+    are ``inf``.
+    """
+    out = np.full((*dist_node.shape[:-1], len(snaps)), np.inf)
+    ok = np.flatnonzero(snaps.ok)
+    if ok.size == 0:
+        return out
+    seg, offset = snaps.segment[ok], snaps.offset_m[ok]
+    seg_len = network.seg_len[seg]
+    u, v = network.seg_u[seg], network.seg_v[seg]
+    at_u = offset <= _EPS_M
+    at_v = ~at_u & (offset >= seg_len - _EPS_M)
+    # the piece of the segment each point lies on: the graph's nodes at its two ends
+    key = _offset_keys(offset)
+    scale = int(max(key.max(), graph.split_key.max(initial=0))) + 1
+    table = graph.split_seg * scale + graph.split_key  # sorted by (segment, key)
+    pos = np.searchsorted(table, seg * scale + key)
+    # a sentinel row past the end, so that pos and pos - 1 can always be looked up
+    split_seg = np.append(graph.split_seg, -1)
+    split_off = np.append(graph.split_key, 0) * _EPS_M
+    split_node = np.append(graph.split_node, 0)
+    before = np.maximum(pos - 1, 0)
+    has_prev = (pos > 0) & (split_seg[before] == seg)
+    has_next = split_seg[pos] == seg
+    prev_node, prev_off = (
+        np.where(has_prev, split_node[before], u),
+        np.where(has_prev, split_off[before], 0.0),
+    )
+    next_node, next_off = (
+        np.where(has_next, split_node[pos], v),
+        np.where(has_next, split_off[pos], seg_len),
+    )
+    at = key * _EPS_M
+    on_next = has_next & (split_off[pos] == at)  # a split node of the graph is right there
+    found = np.minimum(
+        dist_node[..., prev_node] + (at - prev_off), dist_node[..., next_node] + (next_off - at)
+    )
+    found = np.where(on_next, dist_node[..., next_node], found)
+    found = np.where(at_u, dist_node[..., u], found)
+    found = np.where(at_v, dist_node[..., v], found)
+    leg = snaps.access_m[ok]
+    out[..., ok] = found + np.where(leg > _EPS_M, leg, 0.0)
+    return out
 
 
 def _split_segments(
@@ -393,6 +460,7 @@ def _split_segments(
     tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]],
     NDArray[np.int64],
     NDArray[np.float64],
+    tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]],
 ]:
     """Split segments at interior offsets; points at the same place share a node.
 
@@ -401,8 +469,9 @@ def _split_segments(
     """
     if seg.shape[0] == 0:
         empty_i = np.empty(0, dtype=np.int64)
-        return empty_i, (empty_i, empty_i, np.empty(0)), empty_i, np.empty((0, 2))
-    key = np.round(offset / _EPS_M).astype(np.int64)
+        empty = (empty_i, empty_i, np.empty(0))
+        return empty_i, empty, empty_i, np.empty((0, 2)), (empty_i, empty_i, empty_i)
+    key = _offset_keys(offset)
     pairs = np.stack([seg, key], axis=1)
     unique_pairs, which = np.unique(pairs, axis=0, return_inverse=True)
     useg = unique_pairs[:, 0]
@@ -423,7 +492,8 @@ def _split_segments(
     xy_a = network.node_xy[a]
     xy_b = network.node_xy[b]
     split_xy = xy_a + (xy_b - xy_a) * (uoff / length)[:, None]
-    return node_ids[which.ravel()], (chain_u, chain_v, chain_len), np.unique(useg), split_xy
+    table = (useg, unique_pairs[:, 1], node_ids)
+    return node_ids[which.ravel()], (chain_u, chain_v, chain_len), np.unique(useg), split_xy, table
 
 
 @dataclass(frozen=True)
@@ -456,6 +526,9 @@ class ReachEngine:
         self.max_snap_m = float(max_snap_m)
         self._layers: dict[str, _Layer] = {}
         self._graph: RoutingGraph | None = None
+        # recent Dijkstra passes on this graph, by source nodes and limit: scoring
+        # the compounds and then the gap cells asks for the same ones
+        self._passes: dict[tuple[bytes, float], NDArray[np.float64]] = {}
 
     # ----------------------------------------------------------------- layers
     def add_layer(
@@ -473,6 +546,7 @@ class ReachEngine:
         self._layers[name] = _Layer(name, start, start + len(snaps), snaps, index)
         self._restack()
         self._graph = None
+        self._passes.clear()
         summary = snaps.summary(self.max_snap_m)
         logger.info("layer %s: %d points snapped %s", name, len(snaps), summary["by_status"])
         return snaps
@@ -544,7 +618,33 @@ class ReachEngine:
         sources = self._source_nodes(name, index)
         if sources.shape[0] == 0:
             return np.full(self.graph.n_nodes, np.inf)
-        return dijkstra(self.graph.csr, directed=True, indices=sources, min_only=True, limit=limit)
+        key = (sources.tobytes(), float(limit))
+        found = self._passes.get(key)
+        if found is None:
+            found = dijkstra(
+                self.graph.csr, directed=True, indices=sources, min_only=True, limit=limit
+            )
+            found.flags.writeable = False  # shared by later calls
+            self._passes[key] = found
+            while len(self._passes) > _KEPT_PASSES:
+                self._passes.pop(next(iter(self._passes)))
+        return found
+
+    def nearest_at(
+        self,
+        source: str,
+        snaps: SnapResult,
+        *,
+        source_index: NDArray[np.int64] | None = None,
+    ) -> NDArray[np.float64]:
+        """Distance from each of ``snaps``'s points to the nearest source point, without
+        inserting them into the routing graph (see :func:`distances_at`).
+
+        For a layer queried once, such as a city's hundred thousand gap cells:
+        the graph stays as it is, and so do the Dijkstra passes already made.
+        """
+        dist_node = self.distances_from(source, source_index)
+        return distances_at(self.graph, self.network, snaps, dist_node)
 
     def nearest(
         self,

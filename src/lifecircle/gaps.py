@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from .engine import ReachEngine
+from .engine import ReachEngine, snap_points
 from .errors import InputError
 from .scoring import FACILITY_LAYER, ScoreItem, item_met
 
@@ -325,15 +325,23 @@ def score_cells(
     routed (too far from a street, or on a disconnected piece) are never
     blind zones; their population is reported apart.
     """
-    engine.add_layer(CELL_LAYER, cells.geometry.centroid)
+    centres = cells.geometry.centroid
+    counted = any(item.kind == "requirement" and item.min_count > 1 for item in items)
+    if counted:  # counts within a radius walk from the cells' own nodes
+        engine.add_layer(CELL_LAYER, centres)
+        snaps = engine.snaps(CELL_LAYER)
+    else:  # distances alone are read off the graph as it is, with its passes so far
+        snaps = snap_points(engine.network, centres, max_snap_m=engine.max_snap_m)
     out = cells.copy()
     out["population"] = np.round(_cell_population(cells, communities), 1)
-    snaps = engine.snaps(CELL_LAYER)
     out["snap_status"] = snaps.status
     populated = out["population"].to_numpy() > 0
     for item in items:
         source_index = np.flatnonzero(np.isin(facility_types, item.types))
-        dist = engine.nearest(FACILITY_LAYER, CELL_LAYER, source_index=source_index)
+        if counted:
+            dist = engine.nearest(FACILITY_LAYER, CELL_LAYER, source_index=source_index)
+        else:
+            dist = engine.nearest_at(FACILITY_LAYER, snaps, source_index=source_index)
         count = _cell_counts(engine, item, source_index, len(cells))
         minutes = np.where(np.isfinite(dist), np.round(dist / walk_speed, 1), np.nan)
         out[f"{item.id}_min"] = minutes
