@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from shapely.geometry import LineString, Point, Polygon
 
 from lifecircle.engine import ReachEngine, build_routing_graph, snap_points
+from lifecircle.errors import InputError
 from lifecircle.network import network_from_lines
 
 from .conftest import METRIC_CRS, grid_lines
@@ -389,11 +390,18 @@ def test_points_read_off_the_graph_equal_inserting_them(seed, limit):
             shapely.get_coordinates(along) + rng.normal(0, 3, (20, 2)),  # just beside them
         ]
     )
-    snaps = snap_points(net, _points(query), max_snap_m=limit)
     pick = np.flatnonzero(rng.uniform(size=40) < 0.6)
-    read_off = engine.nearest_at("fac", snaps, source_index=pick)
+    graph = engine.graph
+    engine.add_layer("read_off", _points(query), insert=False)
+    assert engine.graph is graph  # the graph stays as it is
+    read_off = engine.nearest("fac", "read_off", source_index=pick)
     engine.add_layer("query", _points(query))
     inserted = engine.nearest("fac", "query", source_index=pick)
+    # the layer read off is still answered on the new graph, and the same
+    again = engine.nearest("fac", "read_off", source_index=pick)
+    np.testing.assert_allclose(again, read_off, rtol=0, atol=1e-9)
+    with pytest.raises(InputError, match="not in the routing graph"):
+        engine.count_within("fac", "read_off", 100.0)
     np.testing.assert_array_equal(np.isfinite(read_off), np.isfinite(inserted))
     finite = np.isfinite(inserted)
     np.testing.assert_allclose(read_off[finite], inserted[finite], rtol=0, atol=1e-9)

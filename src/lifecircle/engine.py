@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import geopandas as gpd
@@ -503,6 +503,7 @@ class _Layer:
     stop: int
     snaps: SnapResult
     ids: pd.Index
+    inserted: bool = True
 
 
 class ReachEngine:
@@ -537,16 +538,23 @@ class ReachEngine:
         points: gpd.GeoSeries | gpd.GeoDataFrame,
         *,
         ids: pd.Index | None = None,
+        insert: bool = True,
     ) -> SnapResult:
-        """Snap a set of points and register it under ``name`` (replacing any)."""
+        """Snap a set of points and register it under ``name`` (replacing any).
+
+        ``insert=False`` leaves the routing graph as it is: the layer can then
+        only be a target of :meth:`nearest` and :meth:`at`, its distances read
+        off the graph (see :func:`distances_at`), and the Dijkstra passes
+        already made serve it. For a layer as large as a city's gap cells.
+        """
         snaps = snap_points(self.network, points, max_snap_m=self.max_snap_m)
-        self._layers.pop(name, None)
-        start = sum(len(layer.snaps) for layer in self._layers.values())
         index = pd.Index(ids) if ids is not None else pd.RangeIndex(len(snaps))
-        self._layers[name] = _Layer(name, start, start + len(snaps), snaps, index)
+        replaced = self._layers.pop(name, None)
+        self._layers[name] = _Layer(name, 0, 0, snaps, index, inserted=insert)
         self._restack()
-        self._graph = None
-        self._passes.clear()
+        if insert or (replaced is not None and replaced.inserted):
+            self._graph = None
+            self._passes.clear()
         summary = snaps.summary(self.max_snap_m)
         logger.info("layer %s: %d points snapped %s", name, len(snaps), summary["by_status"])
         return snaps
@@ -554,8 +562,8 @@ class ReachEngine:
     def _restack(self) -> None:
         start = 0
         for key, layer in list(self._layers.items()):
-            size = len(layer.snaps)
-            self._layers[key] = _Layer(layer.name, start, start + size, layer.snaps, layer.ids)
+            size = len(layer.snaps) if layer.inserted else 0
+            self._layers[key] = replace(layer, start=start, stop=start + size)
             start += size
 
     def snaps(self, name: str) -> SnapResult:
@@ -579,7 +587,7 @@ class ReachEngine:
     def graph(self) -> RoutingGraph:
         """The routing graph with all layers inserted (built on first use)."""
         if self._graph is None:
-            layers = list(self._layers.values())
+            layers = [layer for layer in self._layers.values() if layer.inserted]
             if layers:
                 all_snaps = SnapResult(
                     *(
@@ -595,7 +603,25 @@ class ReachEngine:
     def nodes(self, name: str) -> NDArray[np.int64]:
         """Routing-graph node of every point of a layer (-1 when not routed)."""
         layer = self._layer(name)
+        if not layer.inserted:
+            raise InputError(
+                f"layer {name!r} is not in the routing graph (added with insert=False); "
+                "add it with insert=True to search from it or within a radius of it"
+            )
         return self.graph.point_node[layer.start : layer.stop]
+
+    def is_inserted(self, name: str) -> bool:
+        """Whether a layer's points are nodes of the routing graph."""
+        return self._layer(name).inserted
+
+    def at(self, name: str, dist_node: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Node distances (``(n_nodes,)`` or ``(rows, n_nodes)``) at a layer's points;
+        ``inf`` for unrouted points."""
+        layer = self._layer(name)
+        if not layer.inserted:
+            return distances_at(self.graph, self.network, layer.snaps, dist_node)
+        nodes = self.nodes(name)
+        return np.where(nodes >= 0, dist_node[..., nodes], np.inf)
 
     def _source_nodes(self, name: str, index: NDArray[np.int64] | None) -> NDArray[np.int64]:
         nodes = self.nodes(name)
@@ -630,22 +656,6 @@ class ReachEngine:
                 self._passes.pop(next(iter(self._passes)))
         return found
 
-    def nearest_at(
-        self,
-        source: str,
-        snaps: SnapResult,
-        *,
-        source_index: NDArray[np.int64] | None = None,
-    ) -> NDArray[np.float64]:
-        """Distance from each of ``snaps``'s points to the nearest source point, without
-        inserting them into the routing graph (see :func:`distances_at`).
-
-        For a layer queried once, such as a city's hundred thousand gap cells:
-        the graph stays as it is, and so do the Dijkstra passes already made.
-        """
-        dist_node = self.distances_from(source, source_index)
-        return distances_at(self.graph, self.network, snaps, dist_node)
-
     def nearest(
         self,
         source: str,
@@ -670,9 +680,7 @@ class ReachEngine:
         limit
             Stop searching beyond this distance (result ``inf``).
         """
-        dist_node = self.distances_from(source, source_index, limit=limit)
-        target_nodes = self.nodes(target)
-        dist = np.where(target_nodes >= 0, dist_node[target_nodes], np.inf)
+        dist = self.at(target, self.distances_from(source, source_index, limit=limit))
         return dist if groups is None else _group_min(dist, groups, n_groups)
 
     def within(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 
 import geopandas as gpd
 import h3
@@ -31,7 +32,7 @@ from numpy.typing import NDArray
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from .engine import ReachEngine, snap_points
+from .engine import ReachEngine
 from .errors import InputError
 from .scoring import FACILITY_LAYER, ScoreItem, item_met
 
@@ -325,23 +326,16 @@ def score_cells(
     routed (too far from a street, or on a disconnected piece) are never
     blind zones; their population is reported apart.
     """
-    centres = cells.geometry.centroid
-    counted = any(item.kind == "requirement" and item.min_count > 1 for item in items)
-    if counted:  # counts within a radius walk from the cells' own nodes
-        engine.add_layer(CELL_LAYER, centres)
-        snaps = engine.snaps(CELL_LAYER)
-    else:  # distances alone are read off the graph as it is, with its passes so far
-        snaps = snap_points(engine.network, centres, max_snap_m=engine.max_snap_m)
+    # counts within a radius walk from the cells' own nodes; distances alone are
+    # read off the graph as it is, with the passes already made for the compounds
+    snaps = engine.add_layer(CELL_LAYER, cells.geometry.centroid, insert=cells_are_counted(items))
     out = cells.copy()
     out["population"] = np.round(_cell_population(cells, communities), 1)
     out["snap_status"] = snaps.status
     populated = out["population"].to_numpy() > 0
     for item in items:
         source_index = np.flatnonzero(np.isin(facility_types, item.types))
-        if counted:
-            dist = engine.nearest(FACILITY_LAYER, CELL_LAYER, source_index=source_index)
-        else:
-            dist = engine.nearest_at(FACILITY_LAYER, snaps, source_index=source_index)
+        dist = engine.nearest(FACILITY_LAYER, CELL_LAYER, source_index=source_index)
         count = _cell_counts(engine, item, source_index, len(cells))
         minutes = np.where(np.isfinite(dist), np.round(dist / walk_speed, 1), np.nan)
         out[f"{item.id}_min"] = minutes
@@ -352,6 +346,12 @@ def score_cells(
         # a cell whose centre cannot be routed is unknown, not blind
         out[f"{item.id}_gap"] = populated & snaps.ok & ~ok
     return out
+
+
+def cells_are_counted(items: Sequence[ScoreItem]) -> bool:
+    """Whether some item counts the facilities within its threshold of each cell (then
+    the cells must be nodes of the routing graph)."""
+    return any(item.kind == "requirement" and item.min_count > 1 for item in items)
 
 
 def _cell_counts(

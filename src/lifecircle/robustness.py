@@ -283,7 +283,7 @@ class _Measurer:
             engine = ReachEngine(self.study.network, max_snap_m=self.wide_limit)
             engine.add_layer(FACILITY_LAYER, self.study.facilities)
             engine.add_layer(ORIGIN_LAYER, self.study.origins)
-            engine.add_layer(CELL_LAYER, self._cell_points())
+            engine.add_layer(CELL_LAYER, self._cell_points(), insert=bool(self.kth))
             self._wide = engine
         return self._wide
 
@@ -385,8 +385,7 @@ class _Measurer:
         if key not in self._passes:
             node_dist = engine.distances_from(FACILITY_LAYER, index)
             result: tuple[Any, ...] = tuple(
-                np.where(nodes >= 0, node_dist[nodes], np.inf)
-                for nodes in (engine.nodes(ORIGIN_LAYER), engine.nodes(CELL_LAYER))
+                engine.at(layer, node_dist) for layer in (ORIGIN_LAYER, CELL_LAYER)
             )
             if type_id in self.kth:
                 radius = self.kth[type_id][1]
@@ -722,10 +721,9 @@ def assess_robustness(
     standards = {run.walk_speed: _at_speed(standard, run.walk_speed) for run in runs}
     item_sets = {speed: score_items(s) for speed, s in standards.items()}
     cells, gaps = study.gaps(cell_m=cell_m, kind=kind)
-    _ensure_cell_layer(study, cells, cell_m, kind)
-    measurer = _Measurer(
-        study, [run.max_snap_m for run in runs], _kth_requests(standard, standards.values())
-    )
+    kth = _kth_requests(standard, standards.values())
+    _ensure_cell_layer(study, cells, cell_m, kind, insert=bool(kth))
+    measurer = _Measurer(study, [run.max_snap_m for run in runs], kth)
     n_compounds, n_cells = len(study.communities), len(cells)
     verdicts = []
     for run in tqdm(runs, desc="robustness runs", disable=not progress):
@@ -766,11 +764,16 @@ def _kth_requests(standard: Any, variants: Iterable[Any]) -> dict[str, tuple[int
     return requests
 
 
-def _ensure_cell_layer(study: Study, cells: gpd.GeoDataFrame, cell_m: float, kind: str) -> None:
-    """The study's engine holds the gap cells' centres (as :meth:`Study.gaps` leaves it)."""
+def _ensure_cell_layer(
+    study: Study, cells: gpd.GeoDataFrame, cell_m: float, kind: str, *, insert: bool
+) -> None:
+    """The study's engine holds the gap cells' centres (as :meth:`Study.gaps` leaves it),
+    inserted into the routing graph when some type is counted within a radius of them."""
     engine = study.engine
     try:
-        if len(engine.snaps(CELL_LAYER)) == len(cells):
+        if len(engine.snaps(CELL_LAYER)) == len(cells) and (
+            engine.is_inserted(CELL_LAYER) or not insert
+        ):
             return
     except InputError:
         pass
@@ -780,7 +783,7 @@ def _ensure_cell_layer(study: Study, cells: gpd.GeoDataFrame, cell_m: float, kin
         cell_m=cell_m,
         kind=kind,
     )
-    engine.add_layer(CELL_LAYER, metric.geometry.centroid)
+    engine.add_layer(CELL_LAYER, metric.geometry.centroid, insert=insert)
 
 
 def _runs_table(
