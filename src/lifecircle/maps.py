@@ -831,14 +831,13 @@ def display_geometries(
     values = (geoms.to_crs(4326) if geoms.crs is not None else geoms).to_numpy().copy()
     kinds = shapely.get_type_id(values)
     shaped = (kinds >= 0) & ~np.isin(kinds, [shapely.GeometryType.POINT, 4])
+    plane = None
     if simplify_m > 0 and shaped.any():
         plane = _LocalPlane.about(values[shaped])
-        simple = _simplified(shapely.transform(values[shaped], plane.metres), simplify_m)
-        # back to degrees, shifted and rounded in one pass over the coordinates
-        values[shaped] = shapely.transform(simple, functools.partial(_shown, plane, gcj02))
-        values[~shaped] = shapely.transform(values[~shaped], functools.partial(_shown, None, gcj02))
-    else:
-        values = shapely.transform(values, functools.partial(_shown, None, gcj02))
+        values[shaped] = _simplified(shapely.transform(values[shaped], plane.metres), simplify_m)
+    # back to degrees from the plane, shifted and rounded in one pass over the coordinates
+    values[shaped] = shapely.transform(values[shaped], functools.partial(_shown, plane, gcj02))
+    values[~shaped] = shapely.transform(values[~shaped], functools.partial(_shown, None, gcj02))
     missing = shapely.is_missing(values) | shapely.is_empty(values)
     values[missing] = None
     return values

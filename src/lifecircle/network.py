@@ -715,13 +715,7 @@ def _tag_values(ways: pd.DataFrame, name: str) -> pd.Series:
     """A tag column as lower-case strings, ``""`` where absent."""
     if name not in ways.columns:
         return pd.Series("", index=ways.index)
-    return (
-        pd.Series(per_distinct(ways[name], _first_tag_value), index=ways.index)
-        .fillna("")
-        .astype(str)
-        .str.strip()
-        .str.lower()
-    )
+    return _first_tag_values(ways[name]).fillna("").astype(str).str.strip().str.lower()
 
 
 def _yaml_text(value: Any) -> str:
@@ -908,6 +902,11 @@ def _first_tag_value(value: Any) -> str | None:
     return str(value)
 
 
+def _first_tag_values(values: pd.Series) -> pd.Series:
+    """:func:`_first_tag_value` of each row, worked out once per distinct value."""
+    return pd.Series(per_distinct(values, _first_tag_value), index=values.index)
+
+
 def _way_columns(edges: pd.DataFrame, tags: Sequence[str]) -> list[str]:
     return [c for c in (*tags, "osmid", "geometry") if c in edges.columns]
 
@@ -1085,7 +1084,7 @@ def _filtered_network(
             )
     for column in (*rules.tags, *_OSM_BASE_TAGS, "osmid"):
         if column in kept.columns:
-            kept = kept.assign(**{column: per_distinct(kept[column], _first_tag_value)})
+            kept = kept.assign(**{column: _first_tag_values(kept[column])})
     way_id = _way_ids(lines)
     return network_from_lines(
         kept,
@@ -1101,11 +1100,7 @@ def _filtered_network(
 def _way_ids(lines: pd.DataFrame) -> pd.Series:
     """One id per source way: the OSM id where there is one, else the row."""
     if "osmid" in lines.columns:
-        return (
-            pd.Series(per_distinct(lines["osmid"], _first_tag_value), index=lines.index)
-            .fillna("")
-            .astype(str)
-        )
+        return _first_tag_values(lines["osmid"]).fillna("").astype(str)
     return pd.Series(np.arange(len(lines)), index=lines.index)  # only ever counted
 
 

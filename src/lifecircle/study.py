@@ -676,10 +676,8 @@ class Study:
         Worked out once: the union of a city's compound neighbourhoods takes
         most of a second, and the checks, the gaps and the outputs all ask.
         """
-        key = (id(self.communities), len(self.communities), id(self.boundary))
-        if self.__dict__.get("_area_key") != key:
+        if "_area" not in self.__dict__:
             self.__dict__["_area"] = study_area(self.communities, self.boundary, self.network.crs)
-            self.__dict__["_area_key"] = key
         return self.__dict__["_area"]
 
     def area_frame(self) -> gpd.GeoDataFrame:
